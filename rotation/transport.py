@@ -1,0 +1,328 @@
+"""Signed, timed-out, retried HTTP to one NCP API base URL.
+
+Shared by every API client in the project (Secret Manager, Cloud DB, Cloud Functions): they
+differ in paths and payloads, not in how a request is signed, bounded and retried.
+
+Choices, and why:
+
+* One ``requests.Session`` per transport, so a rotation's dozen calls share one kept-alive
+  connection (a TLS handshake to the gateway costs more than most calls).
+* Retries go through ``stamina`` (exponential backoff with jitter, on top of tenacity), not
+  urllib3's ``Retry``: urllib3 replays the *same* prepared request, with the same timestamp
+  header, while the gateway wants a fresh timestamp (and so a fresh signature) per attempt.
+* Only what may succeed later is retried: 429, 5xx and transport failures. 4xx never is;
+  sending a bad signature again only gets the key throttled.
+* Every attempt is bounded by the caller's :class:`~rotation.deadline.Deadline`; a retry is
+  not started when the worst-case backoff would leave no time for the answer.
+* The signed URI is taken from the *prepared* request, i.e. the URL exactly as ``requests``
+  will send it, so percent-encoding can never differ between what is signed and what is sent.
+* Nothing from the URL, headers or body reaches an exception or a log line: the job token is
+  in the URL and the secret values are in bodies (see :mod:`rotation.errors`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+import stamina
+import structlog
+
+from rotation.deadline import Deadline
+from rotation.errors import (
+    DeadlineExceeded,
+    ErrorBody,
+    NcpError,
+    RateLimited,
+    ResponseFormatError,
+    TransportError,
+    error_for_status,
+)
+from rotation.signing import Credentials, signed_headers
+
+log = structlog.get_logger("rotation.api")
+
+USER_AGENT = "ncp-secret-rotator/0.1"
+
+# stamina reports retries through its own hooks, which would log the exception repr with
+# its own field names; we log retries ourselves, with the operation and no request data.
+stamina.instrumentation.set_on_retry_hooks([])
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-attempt limits in seconds; each is further capped by the deadline."""
+
+    connect: float = 3.05
+    read: float = 10.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    wait_initial: float = 0.2
+    wait_max: float = 2.0
+    wait_jitter: float = 0.3
+    #: Do not start another attempt with less than this left before the deadline.
+    min_attempt_time: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+
+def encode_query(params: Mapping[str, object]) -> str:
+    """Percent-encode every reserved character, so ``requests`` has nothing left to re-quote."""
+    pairs = [(k, _query_value(v)) for k, v in params.items() if v is not None]
+    return urlencode(pairs, quote_via=quote, safe="")
+
+
+def _query_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_error_body(payload: object) -> ErrorBody:
+    """Read either NCP error envelope: ``error`` (gateway, Secret Manager, Cloud Functions)
+    or ``responseError`` (the legacy ``ncloud.apigw`` APIs such as Cloud DB)."""
+    if isinstance(payload, Mapping):
+        error = payload.get("error")
+        if isinstance(error, Mapping):
+            return ErrorBody(
+                code=str(error.get("errorCode", "") or ""),
+                message=str(error.get("message", "") or ""),
+                details=str(error.get("details", "") or error.get("detail", "") or ""),
+            )
+        legacy = payload.get("responseError")
+        if isinstance(legacy, Mapping):
+            return ErrorBody(
+                code=str(legacy.get("returnCode", "") or ""),
+                message=str(legacy.get("returnMessage", "") or ""),
+            )
+    return ErrorBody()
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class SignedTransport:
+    """Sends signed requests to one base URL (host plus optional path prefix)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        session: requests.Session | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("base URL must be an absolute http(s) URL, e.g. https://host/prefix")
+        if parts.query or parts.fragment:
+            raise ValueError("base URL must not carry a query string or fragment")
+        self.base_url = base_url.rstrip("/")
+        self.prefix = parts.path.rstrip("/")
+        self.credentials = credentials
+        self.session = session if session is not None else requests.Session()
+        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.deadline = deadline or Deadline.never()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        template: str | None = None,
+        query: Mapping[str, object] | None = None,
+        json_body: object = None,
+        form: Mapping[str, object] | None = None,
+        deadline: Deadline | None = None,
+    ) -> Any:
+        """Send one logical call (with retries) and return the parsed JSON of the answer.
+
+        ``template`` is the path with placeholders; it is what errors and logs show, so a
+        job token in the real path never leaves this method.
+        """
+        budget = self.deadline if deadline is None else deadline.earlier(self.deadline)
+        url = self.base_url + path
+        if query:
+            encoded = encode_query(query)
+            if encoded:
+                url = f"{url}?{encoded}"
+        body: bytes | None = None
+        content_type: str | None = None
+        if form is not None:
+            body = encode_query(form).encode("ascii")
+            content_type = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+            content_type = "application/json"
+        call = _Call(
+            operation=operation,
+            method=method.upper(),
+            url=url,
+            shown_path=self.prefix + (template or path),
+            body=body,
+            content_type=content_type,
+            budget=budget,
+        )
+        remaining = budget.remaining()
+        if remaining <= 0:
+            raise DeadlineExceeded("no time left to send the request", operation=operation)
+        hook = _RetryHook(call, self.retry)
+        for attempt in stamina.retry_context(
+            on=hook,
+            attempts=self.retry.attempts,
+            timeout=None if math.isinf(remaining) else remaining,
+            wait_initial=self.retry.wait_initial,
+            wait_max=self.retry.wait_max,
+            wait_jitter=self.retry.wait_jitter,
+        ):
+            with attempt:
+                hook.attempt = attempt.num
+                return self._send_once(call)
+        raise AssertionError("unreachable: stamina either returns or re-raises")  # pragma: no cover
+
+    def _send_once(self, call: _Call) -> Any:
+        left = call.budget.remaining()
+        if left <= 0:
+            raise DeadlineExceeded("deadline passed before the request", operation=call.operation)
+        timeout = (min(self.timeouts.connect, left), min(self.timeouts.read, left))
+        headers = {"Accept": "application/json"}
+        if call.content_type:
+            headers["Content-Type"] = call.content_type
+        prepared = self.session.prepare_request(
+            requests.Request(call.method, call.url, data=call.body, headers=headers)
+        )
+        assert prepared.url is not None
+        prepared.headers.update(signed_headers(call.method, prepared.url, self.credentials))
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        started = time.monotonic()
+        try:
+            response = self.session.send(
+                prepared, timeout=timeout, allow_redirects=False, **settings
+            )
+        except requests.Timeout:
+            if call.budget.expired():
+                raise DeadlineExceeded(
+                    f"deadline passed waiting for {call.method} {call.shown_path}",
+                    operation=call.operation,
+                ) from None
+            raise TransportError(
+                f"timed out: {call.method} {call.shown_path}", operation=call.operation
+            ) from None
+        except requests.RequestException as exc:
+            # str(exc) would carry the full URL, and with it the job token: keep the class only.
+            raise TransportError(
+                f"{type(exc).__name__}: {call.method} {call.shown_path}", operation=call.operation
+            ) from None
+        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        log.debug(
+            "api.call",
+            operation=call.operation,
+            method=call.method,
+            path=call.shown_path,
+            status=response.status_code,
+            duration_ms=elapsed_ms,
+        )
+        return self._parse(call, response)
+
+    @staticmethod
+    def _parse(call: _Call, response: requests.Response) -> Any:
+        status = response.status_code
+        payload: object = None
+        if response.content:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+                if 200 <= status < 300:
+                    raise ResponseFormatError(
+                        f"HTTP {status} answer is not JSON", operation=call.operation
+                    ) from None
+        if 200 <= status < 300:
+            return payload
+        raise error_for_status(
+            status,
+            parse_error_body(payload),
+            operation=call.operation,
+            method=call.method,
+            path=call.shown_path,
+            retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+
+@dataclass(frozen=True)
+class _Call:
+    operation: str
+    method: str
+    url: str
+    shown_path: str
+    body: bytes | None
+    content_type: str | None
+    budget: Deadline
+
+
+class _RetryHook:
+    """stamina's ``on=``: decides per failure whether (and how long) to wait and retry."""
+
+    def __init__(self, call: _Call, policy: RetryPolicy) -> None:
+        self.call = call
+        self.policy = policy
+        self.attempt = 0
+
+    def __call__(self, exc: Exception) -> bool | float:
+        if not isinstance(exc, NcpError) or not exc.retryable:
+            return False
+        left = self.call.budget.remaining()
+        wait: float | None = None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            wait = exc.retry_after
+        worst_wait = wait if wait is not None else self.policy.wait_max
+        if worst_wait + self.policy.min_attempt_time > left:
+            log.warning(
+                "api.retry_abandoned",
+                operation=self.call.operation,
+                attempt=self.attempt,
+                error=type(exc).__name__,
+                reason="deadline",
+            )
+            return False
+        if self.attempt >= self.policy.attempts:
+            return False
+        log.info(
+            "api.retry",
+            operation=self.call.operation,
+            attempt=self.attempt,
+            error=type(exc).__name__,
+            status=getattr(exc, "status", None),
+        )
+        return wait if wait is not None else True
