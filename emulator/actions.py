@@ -1,0 +1,226 @@
+"""Cloud Functions' side of a rotation: run the trigger's actions when a job is raised.
+
+A Secret Manager trigger runs each linked action once per job, asynchronously (Execute
+Rotation Job answers before the action finishes). Two kinds of action:
+
+* :class:`CallableAction`: a Python function run in a thread of this process. Quick, and
+  the way to script odd action behaviour in a test.
+* :class:`ProcessAction`: a directory run by ``launcher.py`` in a fresh interpreter with a
+  clean environment, exactly as the OpenWhisk runtime starts an action: parameters as
+  ``value``, activation fields as ``__OW_*`` variables, result on file descriptor 3, the
+  action's timeout enforced with a kill. The project's own ``handler.py`` runs this way,
+  and so does an extracted deployment zip.
+
+The secret id and the job token reach the action both as parameters (``secretId``,
+``jobToken``) and as activation fields (``__OW_SECRETID``, ``__OW_JOBTOKEN``): NCP says
+they are "injected" and "visible as environment variables" without naming them, so the
+emulator gives both and the handler accepts both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator.models import JobEvent, SecretManagerBackend
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Activation:
+    """One run of one action, as Cloud Functions records it."""
+
+    activation_id: str
+    action_name: str
+    secret_id: str
+    started_ms: int
+    duration_ms: int | None = None
+    status: str = "running"  # success | application error | developer error | timeout
+    result: dict[str, Any] | None = None
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+
+@dataclass
+class CallableAction:
+    name: str
+    function: Callable[[dict[str, Any]], dict[str, Any]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    timeout_ms: int = 60_000
+
+
+@dataclass
+class ProcessAction:
+    """An action directory started like the runtime starts it."""
+
+    name: str
+    action_dir: Path = PROJECT_ROOT
+    module: str = "handler"
+    function: str = "main"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    python: str = sys.executable
+    timeout_ms: int = 60_000
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: ``-S`` too: no site-packages at all, so only the action's own ``virtualenv/`` counts.
+    bare: bool = False
+
+
+Action = CallableAction | ProcessAction
+
+
+def _status_for(result: Mapping[str, Any]) -> str:
+    return "application error" if "error" in result else "success"
+
+
+class ActionRunner:
+    """Holds the deployed actions and runs them for Secret Manager's job events."""
+
+    def __init__(self, backend: SecretManagerBackend) -> None:
+        self.backend = backend
+        self.actions: dict[str, Action] = {}
+        self.activations: list[Activation] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def register(self, action: Action) -> None:
+        self.actions[action.name] = action
+
+    def dispatch(self, event: JobEvent) -> None:
+        """Secret Manager raised a job: run every action of its trigger, in the background."""
+        for name in event.trigger.actions:
+            action = self.actions.get(name)
+            if action is None:
+                continue
+            with self.backend.lock:
+                event.trigger.recently_executed_action = name
+            thread = threading.Thread(
+                target=self.run, args=(action, event), name=f"activation-{name}", daemon=True
+            )
+            with self._lock:
+                self._threads.append(thread)
+            thread.start()
+
+    def run(self, action: Action, event: JobEvent) -> Activation:
+        activation = Activation(
+            activation_id=secrets.token_hex(16),
+            action_name=action.name,
+            secret_id=event.secret_id,
+            started_ms=int(time.time() * 1000),
+        )
+        with self._lock:
+            self.activations.append(activation)
+        started = time.monotonic()
+        params = {**action.params, "secretId": event.secret_id, "jobToken": event.job_token}
+        fields = {
+            "secretId": event.secret_id,
+            "jobToken": event.job_token,
+            "activation_id": activation.activation_id,
+            "action_name": f"/ncp/{action.name}",
+            "namespace": "ncp",
+            "deadline": str(activation.started_ms + action.timeout_ms),
+        }
+        try:
+            if isinstance(action, CallableAction):
+                activation.result = action.function(params)
+                activation.status = _status_for(activation.result)
+            else:
+                self._run_process(action, activation, {"value": params, **fields})
+        except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
+            activation.result = {"error": f"{type(exc).__name__}"}
+            activation.status = "developer error"
+        activation.duration_ms = int((time.monotonic() - started) * 1000)
+        return activation
+
+    def _run_process(
+        self, action: ProcessAction, activation: Activation, message: dict[str, Any]
+    ) -> None:
+        read_fd, write_fd = os.pipe()
+        flags = ["-I", "-S"] if action.bare else ["-I"]
+        command = [
+            action.python,
+            *flags,
+            str(LAUNCHER),
+            "--action-dir",
+            str(action.action_dir),
+            "--module",
+            action.module,
+            "--function",
+            action.function,
+            "--result-fd",
+            str(write_fd),
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **action.env}
+        chunks: list[bytes] = []
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own launcher, fixed arguments
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                env=env,
+                cwd=str(action.action_dir),
+            )
+        finally:
+            os.close(write_fd)
+        result_reader = threading.Thread(target=_drain, args=(read_fd, chunks), daemon=True)
+        result_reader.start()
+        line = json.dumps(message) + "\n"
+        try:
+            out, _ = proc.communicate(line.encode(), timeout=action.timeout_ms / 1000)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            activation.status = "timeout"
+            activation.result = {"error": "The action exceeded its time limit."}
+        result_reader.join(timeout=5)
+        os.close(read_fd)
+        activation.logs = out.decode("utf-8", "replace").splitlines()
+        if activation.status == "timeout":
+            return
+        text = b"".join(chunks).decode("utf-8", "replace").strip()
+        if proc.returncode != 0 or not text:
+            activation.status = "developer error"
+            activation.result = {
+                "error": f"The action did not produce a result (exit {proc.returncode})."
+            }
+            return
+        result = json.loads(text.splitlines()[-1])
+        activation.result = result
+        activation.status = _status_for(result)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait for every activation started so far; ``False`` if some still run."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t.is_alive()]
+                self._threads = threads
+            if not threads:
+                return True
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            threads[0].join(timeout=left)
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            return
+        chunks.append(data)

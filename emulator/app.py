@@ -1,0 +1,167 @@
+"""The emulator assembled: backend, gateway server, actions, scheduler and faults.
+
+The emulator's core (models, wire, runtime) is independent of the ``rotation`` package it
+examines; only this facade imports the client, for the convenience of ``emu.client()``.
+
+Use it as a context manager (tests, the demo) or through ``python -m emulator``::
+
+    with Emulator() as emu:
+        client = emu.client()
+        emu.add_trigger("rotate", emu.handler_action())
+
+It listens on 127.0.0.1 and an ephemeral port unless told otherwise. ``prefix`` mounts
+Secret Manager under a path, as the regional host ``ocapi-kr.ncloud.com/secretmanager``
+does; the prefix is then part of every signed URI.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
+from emulator.faults import FaultPlan
+from emulator.models import Clock, SecretManagerBackend, TriggerRecord
+from emulator.router import Router
+from emulator.routes import secret_manager_router
+from emulator.scheduler import Scheduler
+from emulator.server import GatewayServer, Stats
+from rotation.api import SecretManagerClient
+from rotation.signing import Credentials
+
+
+def wall_clock() -> float:
+    """``time.time()`` looked up at each call, so a frozen clock (freezegun) is seen."""
+    return time.time()
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "",
+        clock: Clock = wall_clock,
+        auth_clock: Clock = wall_clock,
+        region: str = "KR",
+        schedule_interval: float | None = None,
+    ) -> None:
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError("prefix must look like /secretmanager")
+        self.access_key = access_key or "emu" + secrets.token_hex(8)
+        self.secret_key = secret_key or secrets.token_urlsafe(30)
+        self.host, self.port, self.prefix = host, port, prefix
+        self.faults = FaultPlan()
+        self.backend = SecretManagerBackend(clock=clock, region=region)
+        self.runner = ActionRunner(self.backend)
+        self.backend.dispatcher = self.runner.dispatch
+        self.scheduler = Scheduler(self.backend)
+        self.routers: list[Router] = [secret_manager_router(self.backend, prefix)]
+        self.auth_clock = auth_clock
+        self.schedule_interval = schedule_interval
+        self._server: GatewayServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        self._server = GatewayServer(
+            (self.host, self.port),
+            routers=self.routers,
+            keys={self.access_key: self.secret_key},
+            faults=self.faults,
+            clock=self.auth_clock,
+        )
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        if self.schedule_interval is not None:
+            self.scheduler.interval = self.schedule_interval
+            self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.runner.wait_idle(timeout=30)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- addresses and clients ----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The Secret Manager base URL, prefix included."""
+        return self.base_url + self.prefix
+
+    @property
+    def stats(self) -> Stats:
+        assert self._server is not None, "the emulator is not running"
+        return self._server.stats
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.access_key, self.secret_key)
+
+    def client(self, **kwargs: Any) -> SecretManagerClient:
+        return SecretManagerClient(self.credentials, endpoint=self.endpoint, **kwargs)
+
+    # -- Cloud Functions side -----------------------------------------------------------
+
+    def action_params(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Default parameters a deployed rotation action would carry."""
+        return {
+            "secretManagerEndpoint": self.endpoint,
+            "accessKey": self.access_key,
+            "secretKey": self.secret_key,
+            **(extra or {}),
+        }
+
+    def handler_action(
+        self, name: str = "rotator", params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> ProcessAction:
+        """This project's ``handler.main``, run in its own process like the runtime would."""
+        return ProcessAction(name=name, params=self.action_params(params), **kwargs)
+
+    def add_trigger(self, name: str, *actions: Action) -> TriggerRecord:
+        for action in actions:
+            self.runner.register(action)
+        return self.backend.register_trigger(name, actions=[a.name for a in actions])
+
+    def add_callable_trigger(
+        self, name: str, function: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> TriggerRecord:
+        return self.add_trigger(name, CallableAction(name=f"{name}-action", function=function))
+
+    @property
+    def activations(self) -> list[Activation]:
+        return list(self.runner.activations)
+
+    def wait_idle(self, timeout: float = 60.0) -> list[Activation]:
+        if not self.runner.wait_idle(timeout):
+            raise TimeoutError("actions still running")
+        return self.activations
+
+    @property
+    def known_secret_values(self) -> set[str]:
+        """Every secret value this emulator saw, plus its secret key: none may be logged."""
+        return {*self.backend.known_values, self.secret_key}
