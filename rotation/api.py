@@ -12,6 +12,7 @@ behind ``https://ocapi-kr.ncloud.com/secretmanager`` (or ``ocapi-jp``); pass tha
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -92,6 +93,16 @@ class SecretManagerClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def bounded(self, deadline: Deadline) -> SecretManagerClient:
+        """This client, sharing its connection, with calls bounded by ``deadline`` too.
+
+        The workflow runs its forward steps on a bounded twin so that a slow API cannot
+        eat the reserve it keeps for rolling back and reporting.
+        """
+        twin = copy.copy(self)
+        twin.transport = self.transport.bounded(deadline)
+        return twin
 
     def __enter__(self) -> SecretManagerClient:
         return self

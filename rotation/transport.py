@@ -22,6 +22,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import json
 import math
@@ -154,13 +155,19 @@ class SignedTransport:
     def close(self) -> None:
         self.session.close()
 
+    def bounded(self, deadline: Deadline) -> SignedTransport:
+        """The same transport (same session and connection) with a tighter deadline."""
+        twin = copy.copy(self)
+        twin.deadline = deadline.earlier(self.deadline)
+        return twin
+
     def request(
         self,
         operation: str,
         method: str,
         path: str,
         *,
-        template: str | None = None,
+        template: str,
         query: Mapping[str, object] | None = None,
         json_body: object = None,
         form: Mapping[str, object] | None = None,
@@ -168,8 +175,9 @@ class SignedTransport:
     ) -> Any:
         """Send one logical call (with retries) and return the parsed JSON of the answer.
 
-        ``template`` is the path with placeholders; it is what errors and logs show, so a
-        job token in the real path never leaves this method.
+        ``template`` is the path with placeholders (``/jobs/{jobToken}/start``); it is what
+        errors and logs show, so a job token in the real path never leaves this method. It
+        is required: every caller states what may be shown.
         """
         budget = self.deadline if deadline is None else deadline.earlier(self.deadline)
         url = self.base_url + path
@@ -189,7 +197,7 @@ class SignedTransport:
             operation=operation,
             method=method.upper(),
             url=url,
-            shown_path=self.prefix + (template or path),
+            shown_path=self.prefix + template,
             body=body,
             content_type=content_type,
             budget=budget,

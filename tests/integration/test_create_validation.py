@@ -36,7 +36,8 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def post(client: SecretManagerClient, payload: dict[str, Any]) -> Any:
-    return client.transport.request("create_secret", "POST", "/api/v1/secrets", json_body=payload)
+    path = "/api/v1/secrets"
+    return client.transport.request("create_secret", "POST", path, template=path, json_body=payload)
 
 
 def value(n_keys: int = 1, size: int = 0, **extra: Any) -> str:
