@@ -1,0 +1,99 @@
+"""Cloud Functions entry point: ``main(args) -> dict``.
+
+Thin on purpose: read the settings, run the rotation, shape the result. It never raises
+(the OpenWhisk launcher would put ``str(exception)`` into the activation result, and an
+exception can carry anything) and never returns a secret value: every string in the
+result goes through the same redactor as the logs.
+
+Result: ``{"ok", "secretId", "outcome", "steps", "durationMs"}`` plus, on failure,
+``"error": {"code", "message"}`` and ``"leftForRetry"`` when the job was deliberately left
+running for a retry to resume.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from rotation import logs
+from rotation.api import SecretManagerClient
+from rotation.settings import Settings, SettingsError
+from rotation.workflow import Outcome, Rotation
+
+
+def main(args: Mapping[str, Any]) -> dict[str, Any]:
+    started = time.monotonic()
+    logs.configure()
+    logs.start_invocation(activation_id=os.environ.get("__OW_ACTIVATION_ID"))
+    secret_id = _safe_secret_id(args)
+    try:
+        settings = Settings.load(args)
+        logs.REDACTOR.register(settings.credentials.secret_key)
+        logs.REDACTOR.register(settings.job_token)
+        structlog.contextvars.bind_contextvars(
+            secret_id=settings.secret_id,
+            job=logs.fingerprint(settings.job_token),
+            activation_id=settings.activation_id,
+        )
+        logs.log.info(
+            "rotation.begin",
+            endpoint=settings.endpoint,
+            deadline_s=round(settings.deadline.remaining(), 1),
+        )
+        with SecretManagerClient(
+            settings.credentials, endpoint=settings.endpoint, deadline=settings.deadline
+        ) as client:
+            outcome = Rotation(settings, client).run()
+        result = _result(settings.secret_id, outcome)
+    except SettingsError as exc:
+        result = _error(secret_id, exc.code, str(exc))
+    except Exception as exc:  # noqa: BLE001 - the runtime must get a result, not a traceback
+        logs.log.exception("rotation.crash")
+        result = _error(
+            secret_id, "INTERNAL_ERROR", f"unexpected {type(exc).__name__}; see the logs"
+        )
+    result["durationMs"] = round((time.monotonic() - started) * 1000, 1)
+    clean: dict[str, Any] = logs.REDACTOR.scrub_any(result)
+    logs.log.info(
+        "rotation.end",
+        ok=clean["ok"],
+        outcome=clean["outcome"],
+        duration_ms=clean["durationMs"],
+        error_code=(clean.get("error") or {}).get("code"),
+    )
+    return clean
+
+
+def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
+    value = args.get("secretId") if isinstance(args, Mapping) else None
+    return value if isinstance(value, str) else os.environ.get("__OW_SECRETID")
+
+
+def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ok": outcome.ok,
+        "secretId": secret_id,
+        "outcome": outcome.outcome,
+        "steps": [s.to_dict() for s in outcome.steps],
+    }
+    if outcome.error_code:
+        # a skipped job is not an error, but the caller should still learn why
+        key = "error" if not outcome.ok else "reason"
+        result[key] = {"code": outcome.error_code, "message": outcome.error_message}
+    if outcome.left_for_retry:
+        result["leftForRetry"] = True
+    return result
+
+
+def _error(secret_id: str | None, code: str, message: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "secretId": secret_id,
+        "outcome": "failed",
+        "steps": [],
+        "error": {"code": code, "message": message},
+    }
