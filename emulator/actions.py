@@ -77,6 +77,9 @@ class ProcessAction:
     env: Mapping[str, str] = field(default_factory=dict)
     #: ``-S`` too: no site-packages at all, so only the action's own ``virtualenv/`` counts.
     bare: bool = False
+    #: False: the secret id and job token reach the action only as ``__OW_*`` variables,
+    #: the other way NCP's wording allows.
+    ids_as_params: bool = True
 
 
 Action = CallableAction | ProcessAction
@@ -124,7 +127,9 @@ class ActionRunner:
         with self._lock:
             self.activations.append(activation)
         started = time.monotonic()
-        params = {**action.params, "secretId": event.secret_id, "jobToken": event.job_token}
+        params = dict(action.params)
+        if not isinstance(action, ProcessAction) or action.ids_as_params:
+            params.update(secretId=event.secret_id, jobToken=event.job_token)
         fields = {
             "secretId": event.secret_id,
             "jobToken": event.job_token,

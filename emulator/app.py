@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
 from emulator.faults import FaultPlan
@@ -39,6 +39,10 @@ def wall_clock() -> float:
 
 
 class Emulator:
+    #: Every emulator made in this process, newest last: the test suite's leak guard reads
+    #: the secret values they saw and the activation logs they kept. Cleared by the guard.
+    created: ClassVar[list[Emulator]] = []
+
     def __init__(
         self,
         *,
@@ -67,6 +71,7 @@ class Emulator:
         self.schedule_interval = schedule_interval
         self._server: GatewayServer | None = None
         self._thread: threading.Thread | None = None
+        Emulator.created.append(self)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -163,5 +168,8 @@ class Emulator:
 
     @property
     def known_secret_values(self) -> set[str]:
-        """Every secret value this emulator saw, plus its secret key: none may be logged."""
-        return {*self.backend.known_values, self.secret_key}
+        """Every secret value this emulator saw, its secret key and every job token it
+        minted: none of them may appear in a log line, a result or CLI output."""
+        with self.backend.lock:
+            tokens = {job.token for s in self.backend.secrets.values() for job in s.jobs}
+            return {*self.backend.known_values, self.secret_key, *tokens}

@@ -10,6 +10,8 @@ method name, e.g. ``start_rotation_job``, or ``*`` for every operation) and does
   the nasty case where the client cannot know whether its call took effect.
 
 Faults are taken in the order added; a fault is used up after ``times`` requests.
+``after=N`` lets the first N matching requests through untouched before the fault
+applies ("the preflight read works, the read after complete does not").
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ class Fault:
     lose_response: bool = False
     times: int = 1
     retry_after: float | None = None
+    after: int = 0
 
     def __post_init__(self) -> None:
         actions = [self.status is not None, self.drop, self.lose_response]
         if sum(actions) > 1:
             raise ValueError("a fault answers a status, drops, or loses the response: pick one")
-        if self.times < 1:
-            raise ValueError("times must be at least 1")
+        if self.times < 1 or self.after < 0:
+            raise ValueError("times must be at least 1 and after at least 0")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError("status must be an HTTP error status")
 
@@ -56,8 +59,9 @@ class FaultPlan:
         lose_response: bool = False,
         times: int = 1,
         retry_after: float | None = None,
+        after: int = 0,
     ) -> Fault:
-        fault = Fault(operation, status, delay, drop, lose_response, times, retry_after)
+        fault = Fault(operation, status, delay, drop, lose_response, times, retry_after, after)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -66,6 +70,9 @@ class FaultPlan:
         with self._lock:
             for fault in self._faults:
                 if fault.operation in (operation, "*"):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)
