@@ -1,4 +1,4 @@
-"""Fixtures shared by every suite: a running emulator and a client that talks to it."""
+"""Fixtures shared by every suite: a running emulator, a client, and the leak guard."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from emulator import Emulator
+from rotation import logs
 from rotation.api import SecretManagerClient
 from rotation.transport import RetryPolicy
+from tests.leaks import LeakGuard
+
+# Fixtures of the fake HTTPS credential service (ca, ca_file), for any suite that needs one.
+pytest_plugins = ["tests.webhook_receiver"]
+
+# Every test logs through the production configuration (JSON lines, redaction), at DEBUG
+# so that the per-call lines are exercised too.
+logs.configure("DEBUG")
 
 #: Real backoff, just short: retry tests exercise the same code path as production.
 FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01)
@@ -24,3 +33,19 @@ def emu() -> Iterator[Emulator]:
 def client(emu: Emulator) -> Iterator[SecretManagerClient]:
     with emu.client(retry=FAST_RETRY) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(capfd: pytest.CaptureFixture[str]) -> Iterator[LeakGuard]:
+    """Fails any test whose output, logs or results contain a secret value (tests/leaks.py)."""
+    Emulator.created.clear()
+    logs.REDACTOR.clear()
+    guard = LeakGuard(capfd)
+    logs.REDACTOR.listener = guard.registered.add
+    yield guard
+    logs.REDACTOR.listener = None
+    guard.collect()
+    leaked = guard.leaks()
+    Emulator.created.clear()
+    if leaked:
+        pytest.fail(f"a secret value appeared in: {', '.join(leaked)}", pytrace=False)

@@ -209,3 +209,14 @@ def test_errors_carry_no_token_no_signature_no_value(
             assert "wrong-secret-key-xyz" not in text
             assert "x-ncp-apigw-signature" not in text.lower()
         assert "{jobToken}" in str(error)
+
+
+def test_fault_after_lets_the_first_requests_through(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    emu.faults.add("get_trigger_list", status=400, after=2)
+    client.list_triggers()
+    client.list_triggers()
+    with pytest.raises(BadRequest):
+        client.list_triggers()
+    client.list_triggers()  # used up
