@@ -60,6 +60,9 @@ from rotation.targets import Change, Target, TargetContext, TargetError, build_t
 
 T = TypeVar("T")
 
+#: How many generated values a target may refuse (``accepts``) before the policy is blamed.
+MAX_DRAWS = 10
+
 REFUSED_STATUSES = frozenset({SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED})
 
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
@@ -134,6 +137,10 @@ class Rotation:
         self.steps: list[StepRecord] = []
         self.target: Target | None = None
         self.ctx: TargetContext | None = None
+        #: Could the target hold the pending credential? Only once ``set`` was tried or the
+        #: target was seen accepting pending, or when an earlier run's pending was reused.
+        self.touched = False
+        self.resumed = False
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -197,6 +204,7 @@ class Rotation:
             return self.outcome(False, "failed", failure)
         try:
             change, resumed = self.pending(started, policies)
+            self.resumed = resumed
         except RotationFailure as failure:
             self.report_fail()  # the target has not been touched
             return self.outcome(False, "failed", failure)
@@ -253,11 +261,23 @@ class Rotation:
                 register_secret=logs.REDACTOR.register,
                 read_secret=self.read_other_secret,
                 read_pending=self.read_pending,
+                credentials=self.settings.credentials,
             )
             try:
                 self.target = self.target_builder(self.settings.target, active, self.ctx)
             except TargetError as exc:
                 raise RotationFailure(exc.code, str(exc)) from None
+            derive = getattr(self.target, "derive", None)
+            try:
+                derived = set(derive(active)) if derive is not None else set()
+            except TargetError as exc:
+                raise RotationFailure(exc.code, str(exc)) from None
+            if not derived <= set(chain.rotation_targets):
+                raise RotationFailure(
+                    "INVALID_TARGET",
+                    f"this target changes {', '.join(sorted(derived))} too: add it to the "
+                    "secret's rotationTargets",
+                )
             base: Policy | None = getattr(self.target, "default_policy", None)
             try:
                 policies = PolicySet.from_mapping(self.settings.policy, base=base)
@@ -328,8 +348,7 @@ class Rotation:
                 stored = self.forward.add_pending_stage(self.sid, self.token)
                 logs.REDACTOR.register_value(stored, keys)
             else:
-                values = self.generated(keys, policies)
-                candidate = active.replace(values)
+                candidate = active.replace(self.generated(active, keys, policies))
                 logs.REDACTOR.register_value(candidate, keys)
                 stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
                 if stored != candidate:
@@ -344,19 +363,34 @@ class Rotation:
             )
         return stored
 
-    def generated(self, keys: tuple[str, ...], policies: PolicySet) -> dict[str, str]:
-        if policies.generator is Generator.SERVICE_RANDOM:
-            values = {
-                key: self.forward.generate_random_secret(
+    def generated(
+        self, active: SecretValue, keys: tuple[str, ...], policies: PolicySet
+    ) -> dict[str, str]:
+        """New values for the target keys: derived by the target where it says so
+        (alternating users name the other user), random otherwise."""
+        derive = getattr(self.target, "derive", None)
+        derived: dict[str, str] = dict(derive(active)) if derive is not None else {}
+        random_keys = tuple(k for k in keys if k not in derived)
+        values = {**derived, **{k: self.draw(k, policies) for k in random_keys}}
+        for key in random_keys:
+            logs.REDACTOR.register(values[key])
+        return values
+
+    def draw(self, key: str, policies: PolicySet) -> str:
+        """One random value the target accepts; a few draws at most (refusals are rare)."""
+        accepts = getattr(self.target, "accepts", None)
+        for _ in range(MAX_DRAWS):
+            if policies.generator is Generator.SERVICE_RANDOM:
+                value = self.forward.generate_random_secret(
                     self.sid, self.token, policies.for_key(key).to_random_secret_options()
                 )
-                for key in keys
-            }
-        else:
-            values = generate_values(keys, policies)
-        for value in values.values():
-            logs.REDACTOR.register(value)
-        return values
+            else:
+                value = generate_values([key], policies)[key]
+            if accepts is None or accepts(key, value):
+                return value
+        raise RotationFailure(
+            "INVALID_POLICY", f"the target refused {MAX_DRAWS} values generated for {key!r}"
+        )
 
     def apply(self, change: Change) -> None:
         assert self.target is not None
@@ -368,6 +402,7 @@ class Rotation:
             accepted = self.target.probe(change, Stage.PENDING)
             info["accepted"] = accepted
         with self.step("set", "target.set", target=self.target.kind) as info:
+            self.touched = True
             if accepted:
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
@@ -423,7 +458,8 @@ class Rotation:
         assert self.target is not None
         assert self.ctx is not None
         self.ctx.deadline = self.deadline  # the reserve is for exactly this
-        if self.target.external and not self.rolled_back(change):
+        may_hold_pending = self.touched or self.resumed  # else the target is as it was
+        if self.target.external and may_hold_pending and not self.rolled_back(change):
             return self.left_for_retry(
                 "ROTATION_INCOMPLETE",
                 f"{failure} -- and the target could not be shown to accept the active "

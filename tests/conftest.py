@@ -12,8 +12,9 @@ from rotation.api import SecretManagerClient
 from rotation.transport import RetryPolicy
 from tests.leaks import LeakGuard
 
-# Fixtures of the fake HTTPS credential service (ca, ca_file), for any suite that needs one.
-pytest_plugins = ["tests.webhook_receiver"]
+# Shared fixtures: the fake HTTPS credential service (ca, ca_file) and the real database
+# servers (mariadb, redis_server, pg_cluster).
+pytest_plugins = ["tests.webhook_receiver", "tests.databases"]
 
 # Every test logs through the production configuration (JSON lines, redaction), at DEBUG
 # so that the per-call lines are exercised too.

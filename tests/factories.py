@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator import Emulator
+from emulator import Activation, Emulator
 from rotation.api import SecretManagerClient
 from rotation.models import CreateSecretRequest, SecretDetail
 
@@ -51,3 +51,40 @@ def started_job(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tu
     token = job_token(client, secret_id)
     client.start_rotation_job(secret_id, token)
     return secret_id, token
+
+
+def rotate_via_trigger(
+    emu: Emulator,
+    value: dict[str, Any],
+    *,
+    targets: tuple[str, ...] = ("password",),
+    target: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
+    timeout_ms: int = 60_000,
+) -> tuple[str, Activation]:
+    """End to end as Secret Manager runs it: a secret on a trigger whose action is this
+    project's handler (in its own process, like the runtime), one Execute Rotation Job,
+    and the finished activation. Returns ``(secret_id, activation)``."""
+    params: dict[str, Any] = {}
+    if target is not None:
+        params["target"] = target
+    if policy is not None:
+        params["policy"] = policy
+    action = emu.handler_action(unique_name("rotator"), params, timeout_ms=timeout_ms)
+    trigger = emu.add_trigger(unique_name("trigger"), action)
+    with emu.client() as client:
+        secret_id = create_secret(
+            client, value=value, targets=targets, trigger_id=trigger.trigger_id
+        ).secret_id
+        client.execute_rotation_job(secret_id)
+    emu.wait_idle(timeout=timeout_ms / 1000 + 30)
+    [activation] = [a for a in emu.activations if a.secret_id == secret_id]
+    return secret_id, activation
+
+
+def admin_secret(emu: Emulator, username: str, password: str, **extra: Any) -> str:
+    """An admin's credentials kept as their own secret (``adminSecretId``)."""
+    with emu.client() as client:
+        return create_secret(
+            client, value={"username": username, "password": password, **extra}
+        ).secret_id

@@ -29,6 +29,12 @@ from rotation.targets.base import (
 KINDS: dict[str, str] = {
     "store-only": "rotation.targets.store_only:build_store_only",
     "webhook": "rotation.targets.webhook:build_webhook",
+    "postgresql": "rotation.targets.postgresql:build_postgresql",
+    "mysql": "rotation.targets.mysql:build_mysql",
+    "mariadb": "rotation.targets.mysql:build_mariadb",
+    "redis": "rotation.targets.redis:build_redis",
+    "ncp-clouddb-mysql": "rotation.targets.clouddb:build_clouddb_mysql",
+    "ncp-clouddb-postgresql": "rotation.targets.clouddb:build_clouddb_postgresql",
 }
 
 DEFAULT_KIND = "store-only"

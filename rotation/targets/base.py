@@ -18,6 +18,11 @@ Secret Manager stores (active or pending):
    active credential again; the workflow then checks ``probe(change, ACTIVE)`` before it
    reports the job failed.
 
+Two optional hooks shape the pending value before any of this: ``derive(active)`` returns
+target keys whose new value is not random (alternating users: the other user's name), and
+``accepts(key, value)`` may refuse a generated value (Cloud DB PostgreSQL: a password must
+not contain the user name), in which case the workflow draws again.
+
 Every method receives the whole :class:`Change` (previous, active, pending values and
 the rotation target keys). Errors must not carry secret values: raise
 :class:`TargetError` subclasses with messages written here, not driver text that may echo
@@ -32,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from rotation.deadline import Deadline
 from rotation.models import SecretValue, Stage
+from rotation.signing import Credentials
 
 
 class TargetError(Exception):
@@ -113,6 +119,8 @@ class TargetContext:
     read_secret: Callable[[str], SecretValue] | None = None
     #: Read back this secret's stored pending value (store-only's test).
     read_pending: Callable[[], SecretValue | None] | None = None
+    #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
+    credentials: Credentials | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 

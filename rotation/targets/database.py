@@ -1,0 +1,419 @@
+"""Database targets: one rotation logic, one small adapter per engine.
+
+The AWS rotation templates copy the same 400 lines into every engine's folder and fix bugs
+in some copies only. Here :class:`DatabaseTarget` implements the target protocol once, for
+three strategies, and an :class:`Engine` adapter (``postgresql``, ``mysql``, ``redis``)
+only knows how to log in, run a round trip and change a password on its server.
+
+The secret value holds the connection (the ``target`` action parameter may override any
+setting except the credentials)::
+
+    {"engine": "postgresql", "host": "db.internal", "port": 5432, "dbname": "app",
+     "username": "app", "password": "...", "ssl": "verify-full"}
+
+Strategies (``strategy`` in the value or the target parameter):
+
+``single-user`` (default)
+    The user changes its own password: log in with active (or with previous, after a
+    half-finished earlier run) and set pending. With ``adminSecretId`` the admin sets it
+    instead (for users not allowed to change their own). Between ``set`` and ``complete``
+    only pending logs in; clients retry across that moment.
+``alternating-users``
+    Two users take turns: ``app`` and ``app_clone``. The admin (``adminSecretId``: another
+    secret whose active value holds ``username`` and ``password``) creates the other user
+    with the same privileges when it is missing, re-syncs them every rotation, and gives
+    it the pending password; the active user is never touched, so no login ever fails.
+    ``rotationTargets`` must include ``username``.
+``dual-password`` (Redis)
+    The user gets the pending password *beside* the active one; the old one is removed
+    only after Secret Manager's ``complete``.
+
+TLS (``ssl``): ``verify-full`` (the default: encrypted, certificate and host name
+checked, CA bundle from ``sslRootCert`` or the system store), ``require`` (encrypted, not
+verified) or ``disable`` (plain text, only when asked for by name). There is no silent
+fallback: a server that cannot do the asked-for TLS is an error. Connect timeout 5 s,
+capped by the deadline.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from rotation.generate import Policy
+from rotation.models import SecretValue, Stage
+from rotation.targets.base import (
+    Change,
+    TargetConfigError,
+    TargetContext,
+    TargetError,
+    TargetSetFailed,
+    TargetTestFailed,
+    TargetUnreachable,
+)
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+CLONE_SUFFIX = "_clone"
+
+#: Keys of the value / the target parameter that describe the connection.
+CONNECTION_KEYS = frozenset(
+    {"engine", "kind", "host", "port", "dbname", "ssl", "sslRootCert", "strategy",
+     "adminSecretId", "testQuery", "userHost"}
+)  # fmt: skip
+CREDENTIAL_KEYS = frozenset({"username", "password"})
+
+
+class Strategy(StrEnum):
+    SINGLE_USER = "single-user"
+    ALTERNATING_USERS = "alternating-users"
+    DUAL_PASSWORD = "dual-password"
+
+
+class SslMode(StrEnum):
+    DISABLE = "disable"
+    REQUIRE = "require"
+    VERIFY_FULL = "verify-full"
+
+
+class LoginRefused(TargetError):
+    """The server answered and refused these credentials (not: could not be reached)."""
+
+    code = "TARGET_LOGIN_REFUSED"
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Login({self.username!r}, password=<masked>)"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to connect; never the credentials."""
+
+    host: str
+    port: int
+    dbname: str | None
+    ssl_mode: SslMode
+    ssl_root_cert: str | None
+    #: The MySQL account host part (``'app'@'%'``); other engines ignore it.
+    user_host: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.ssl_mode is SslMode.DISABLE:
+            return None
+        if self.ssl_mode is SslMode.REQUIRE:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=self.ssl_root_cert)
+
+
+class Engine(Protocol):
+    """What :class:`DatabaseTarget` needs from one database engine.
+
+    ``connect`` raises :class:`LoginRefused` when the server refuses the credentials and
+    :class:`TargetUnreachable` when it cannot be reached or cannot do the TLS asked for;
+    messages carry the error class or code, never driver text that may quote SQL.
+    """
+
+    kind: str
+    default_port: int
+    max_username_length: int
+    strategies: frozenset[Strategy]
+    default_policy: Policy
+
+    def connect(self, conn: Connection, login: Login, timeout: float) -> Any: ...
+
+    def close(self, handle: Any) -> None: ...
+
+    def check(self, handle: Any, test_query: str | None) -> None:
+        """A real round trip (``SELECT 1``, ``PING``), plus ``testQuery`` when given."""
+
+    def change_own_password(self, handle: Any, login: Login, new_password: str) -> None: ...
+
+    def set_password(
+        self, admin: Any, conn: Connection, username: str, new_password: str
+    ) -> None: ...
+
+    def ensure_alternate(
+        self, admin: Any, conn: Connection, current: str, alternate: str, password: str
+    ) -> None:
+        """Make ``alternate`` a login with ``current``'s privileges and this password."""
+
+    def add_password(self, handle: Any, username: str, password: str) -> None: ...
+
+    def remove_password(self, handle: Any, username: str, password: str) -> None: ...
+
+
+def alternate_username(name: str, max_length: int) -> str:
+    """``app`` <-> ``app_clone``: the user that is not active now."""
+    other = name[: -len(CLONE_SUFFIX)] if name.endswith(CLONE_SUFFIX) else name + CLONE_SUFFIX
+    if not other:
+        raise TargetConfigError("the username cannot be just the clone suffix")
+    if len(other) > max_length:
+        raise TargetConfigError(
+            f"{other!r} would exceed the engine's {max_length}-character user name limit"
+        )
+    return other
+
+
+def merged_settings(config: Mapping[str, Any], active: SecretValue) -> dict[str, Any]:
+    """The value's connection keys, overridden by the ``target`` parameter's."""
+    leaked = sorted(set(config) & CREDENTIAL_KEYS)
+    if leaked:
+        raise TargetConfigError(
+            f"the target parameter must not carry {', '.join(leaked)}: credentials live in "
+            "the secret value"
+        )
+    unknown = sorted(set(config) - CONNECTION_KEYS)
+    if unknown:
+        known = ", ".join(sorted(CONNECTION_KEYS))
+        raise TargetConfigError(f"unknown target settings {', '.join(unknown)}; known: {known}")
+    base = {k: v for k, v in active.items() if k in CONNECTION_KEYS}
+    return {**base, **config}
+
+
+def _text(settings: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = settings.get(key)
+    if value is None or value == "":
+        if required:
+            raise TargetConfigError(f"{key} is required (in the secret value or the target)")
+        return None
+    if not isinstance(value, str):
+        raise TargetConfigError(f"{key} must be text")
+    return value
+
+
+def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
+    host = _text(settings, "host", required=True)
+    assert host is not None
+    port_raw = settings.get("port", default_port)
+    try:
+        port = int(port_raw)
+    except (TypeError, ValueError):
+        raise TargetConfigError("port must be a number") from None
+    if isinstance(port_raw, bool) or not 0 < port < 65536:
+        raise TargetConfigError("port must be between 1 and 65535")
+    ssl_raw = settings.get("ssl", SslMode.VERIFY_FULL.value)
+    try:
+        mode = SslMode(ssl_raw)
+    except ValueError:
+        raise TargetConfigError(
+            f"ssl must be one of {', '.join(m.value for m in SslMode)} (it was {ssl_raw!r})"
+        ) from None
+    return Connection(
+        host=host,
+        port=port,
+        dbname=_text(settings, "dbname"),
+        ssl_mode=mode,
+        ssl_root_cert=_text(settings, "sslRootCert"),
+        user_host=_text(settings, "userHost"),
+    )
+
+
+def parse_strategy(settings: Mapping[str, Any], engine: Engine) -> Strategy:
+    raw = settings.get("strategy", Strategy.SINGLE_USER.value)
+    try:
+        strategy = Strategy(raw)
+    except ValueError:
+        strategy = None
+    if strategy is None or strategy not in engine.strategies:
+        allowed = ", ".join(sorted(s.value for s in engine.strategies))
+        raise TargetConfigError(f"{engine.kind} supports strategy {allowed} (not {raw!r})")
+    return strategy
+
+
+def login_of(value: SecretValue | None, what: str) -> Login:
+    if value is None:
+        raise TargetConfigError(f"the {what} value is missing")
+    user, password = value.get("username"), value.get("password")
+    if not isinstance(user, str) or not user or not isinstance(password, str):
+        raise TargetConfigError(f"the {what} value needs text username and password keys")
+    return Login(user, password)
+
+
+class DatabaseTarget:
+    """The target protocol for any :class:`Engine`, in one of three strategies."""
+
+    external = True
+
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Connection,
+        strategy: Strategy,
+        ctx: TargetContext,
+        *,
+        admin: Login | None = None,
+        test_query: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.kind = engine.kind
+        self.default_policy = engine.default_policy
+        self.conn = conn
+        self.strategy = strategy
+        self.ctx = ctx
+        self.admin = admin
+        self.test_query = test_query
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def timeout(self) -> float:
+        left = self.ctx.deadline.remaining()
+        if left <= 0:
+            raise TargetUnreachable(f"no time left to reach {self.kind} at {self.where}")
+        return min(CONNECT_TIMEOUT_SECONDS, left)
+
+    @property
+    def where(self) -> str:
+        return f"{self.conn.host}:{self.conn.port}"
+
+    @contextmanager
+    def session(self, login: Login) -> Iterator[Any]:
+        handle = self.engine.connect(self.conn, login, self.timeout())
+        try:
+            yield handle
+        finally:
+            self.engine.close(handle)
+
+    @contextmanager
+    def admin_session(self) -> Iterator[Any]:
+        if self.admin is None:
+            raise TargetConfigError("this strategy needs adminSecretId")
+        try:
+            with self.session(self.admin) as handle:
+                yield handle
+        except LoginRefused:
+            raise TargetSetFailed(
+                f"the admin user was refused by {self.kind} at {self.where}"
+            ) from None
+
+    def _with_first_login(
+        self, candidates: list[SecretValue | None], action: Callable[[Login, Any], None]
+    ) -> None:
+        """Run ``action`` in a session of the first candidate that logs in: active, then
+        previous (an earlier run may have changed the password and died before complete)."""
+        refused = 0
+        for value in candidates:
+            if value is None:
+                continue
+            login = login_of(value, "stored")
+            try:
+                with self.session(login) as handle:
+                    action(login, handle)
+                    return
+            except LoginRefused:
+                refused += 1
+        raise TargetSetFailed(
+            f"{self.kind} at {self.where} refused the active and previous credentials "
+            f"({refused} tried): the stored value no longer matches the database"
+        )
+
+    # -- the target protocol --------------------------------------------------------------
+
+    def derive(self, active: SecretValue) -> dict[str, str]:
+        if self.strategy is not Strategy.ALTERNATING_USERS:
+            return {}
+        current = login_of(active, "active").username
+        return {"username": alternate_username(current, self.engine.max_username_length)}
+
+    def probe(self, change: Change, stage: Stage) -> bool:
+        login = login_of(change.stage(stage), stage.value.lower())
+        try:
+            with self.session(login):
+                return True
+        except LoginRefused:
+            return False
+
+    def set(self, change: Change) -> None:
+        pending = login_of(change.pending, "pending")
+        if self.strategy is Strategy.ALTERNATING_USERS:
+            current = login_of(change.active, "active").username
+            with self.admin_session() as admin:
+                self.engine.ensure_alternate(
+                    admin, self.conn, current, pending.username, pending.password
+                )
+        elif self.strategy is Strategy.DUAL_PASSWORD:
+            self._with_first_login(
+                [change.active, change.previous],
+                lambda login, h: self.engine.add_password(h, login.username, pending.password),
+            )
+        elif self.admin is not None:
+            with self.admin_session() as admin:
+                self.engine.set_password(admin, self.conn, pending.username, pending.password)
+        else:
+            self._with_first_login(
+                [change.active, change.previous],
+                lambda login, h: self.engine.change_own_password(h, login, pending.password),
+            )
+
+    def test(self, change: Change) -> None:
+        pending = login_of(change.pending, "pending")
+        try:
+            with self.session(pending) as handle:
+                self.engine.check(handle, self.test_query)
+        except LoginRefused:
+            raise TargetTestFailed(
+                f"{self.kind} at {self.where} refused the pending credential"
+            ) from None
+
+    def rollback(self, change: Change) -> None:
+        active = login_of(change.active, "active")
+        pending = login_of(change.pending, "pending")
+        if self.strategy is Strategy.ALTERNATING_USERS:
+            return  # the active user was never touched
+        if self.strategy is Strategy.DUAL_PASSWORD:
+            with self.session(active) as handle:
+                self.engine.remove_password(handle, active.username, pending.password)
+            return
+        if self.admin is not None:
+            with self.admin_session() as admin:
+                self.engine.set_password(admin, self.conn, active.username, active.password)
+            return
+        try:
+            with self.session(pending) as handle:
+                self.engine.change_own_password(handle, pending, active.password)
+        except LoginRefused:
+            pass  # pending never took: the user still has its active password
+
+    def finish(self, change: Change) -> None:
+        if self.strategy is not Strategy.DUAL_PASSWORD:
+            return
+        old = login_of(change.active, "old active")
+        new = login_of(change.pending, "new active")
+        with self.session(new) as handle:
+            self.engine.remove_password(handle, new.username, old.password)
+
+    def close(self) -> None:
+        """Sessions are opened and closed per step; nothing stays open."""
+
+
+def build_database_target(
+    engine: Engine, config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
+) -> DatabaseTarget:
+    """The factory every engine module wraps (``build_postgresql`` and friends)."""
+    settings = merged_settings(config, active)
+    conn = parse_connection(settings, engine.default_port)
+    strategy = parse_strategy(settings, engine)
+    login_of(active, "active")
+    admin: Login | None = None
+    admin_id = _text(settings, "adminSecretId")
+    if strategy is Strategy.ALTERNATING_USERS and admin_id is None:
+        raise TargetConfigError("alternating-users needs adminSecretId (the admin's secret)")
+    if admin_id is not None:
+        if ctx.read_secret is None:
+            raise TargetConfigError("adminSecretId cannot be read here")
+        admin = login_of(ctx.read_secret(admin_id), "admin secret's active")
+        ctx.register_secret(admin.password)
+    return DatabaseTarget(
+        engine, conn, strategy, ctx, admin=admin, test_query=_text(settings, "testQuery")
+    )
