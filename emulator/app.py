@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
+from emulator.clouddb import CloudDbBackend, clouddb_router
 from emulator.faults import FaultPlan
 from emulator.models import Clock, SecretManagerBackend, TriggerRecord
 from emulator.router import Router
@@ -66,7 +67,12 @@ class Emulator:
         self.runner = ActionRunner(self.backend)
         self.backend.dispatcher = self.runner.dispatch
         self.scheduler = Scheduler(self.backend)
-        self.routers: list[Router] = [secret_manager_router(self.backend, prefix)]
+        #: Cloud DB for MySQL / PostgreSQL, on the same server (their paths never overlap).
+        self.clouddb = CloudDbBackend()
+        self.routers: list[Router] = [
+            secret_manager_router(self.backend, prefix),
+            clouddb_router(self.clouddb),
+        ]
         self.auth_clock = auth_clock
         self.schedule_interval = schedule_interval
         self._server: GatewayServer | None = None
@@ -172,4 +178,5 @@ class Emulator:
         minted: none of them may appear in a log line, a result or CLI output."""
         with self.backend.lock:
             tokens = {job.token for s in self.backend.secrets.values() for job in s.jobs}
-            return {*self.backend.known_values, self.secret_key, *tokens}
+            known = {*self.backend.known_values, self.secret_key, *tokens}
+        return known | self.clouddb.known_values

@@ -1,0 +1,323 @@
+"""Cloud DB for MySQL and PostgreSQL (the legacy ``/vmysql/v2``, ``/vpostgresql/v2`` API),
+with every password change applied to a *real* local database server.
+
+An emulated instance points at a server of this machine (MariaDB for MySQL, the test
+suite's password-checking PostgreSQL cluster) and at an admin login there. Users are
+registered with the metadata the API shows (``hostIp``, ``authority``, ...); a change
+runs the real ``ALTER USER`` / ``ALTER ROLE`` as that admin, so a test proves a real login.
+
+Documented behaviour is followed; where the docs are silent, the strictest reasonable
+choice (C1-C7):
+
+C1 ``responseFormatType`` must be ``json``: the default is XML, which is not spoken here
+   (400), so a client that forgets it fails here as it would get XML at NCP.
+C2 A change puts the instance in SETUP (operation ``SETUP``, status name ``settingup``)
+   for ``setup_seconds``; the new password takes effect only when SETUP ends. A client
+   that tests before the instance is back to ``NULL`` sees the old password still valid.
+C3 Another change while the instance is in SETUP is refused (returnCode ``1007009``, the
+   busy code NCP uses elsewhere).
+C4 MySQL change: ``name``, ``hostIp`` and ``authority`` are required; the user must exist
+   with that name and host; ``hostIp`` cannot change. ``authority`` and
+   ``isSystemTableAccess`` are recorded as sent: sending other values than the current
+   ones changes the user (which is what a careless client would do).
+C5 Passwords: 8-20 characters with a letter, a digit and a special character, none of
+   `` ` & + \\ " ' / `` or space; PostgreSQL: not containing the user name; at most 10
+   users per PostgreSQL call.
+C6 ``getCloudMysqlUserList`` requires ``pageNo`` (0 or more) and ``pageSize`` (1 or more);
+   the PostgreSQL list is not paged.
+C7 Errors answer HTTP 400 with ``{"responseError": {"returnCode", "returnMessage"}}``;
+   an unknown instance is ``5001017`` (the code Terraform treats as "not found").
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.models import ServiceError
+from emulator.router import Router
+
+FORBIDDEN = frozenset("`&+\\\"'/ ")
+BUSY = "1007009"
+NOT_FOUND = "5001017"
+INVALID = "1000001"
+
+
+class LegacyError(ServiceError):
+    """The ``responseError`` envelope of the legacy ``ncloud.apigw`` APIs."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(400, code, message)
+
+    def envelope(self) -> dict[str, Any]:
+        return {"responseError": {"returnCode": self.code, "returnMessage": self.message}}
+
+
+def invalid(message: str) -> LegacyError:
+    return LegacyError(INVALID, message)
+
+
+@dataclass
+class DbUser:
+    name: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Instance:
+    instance_no: str
+    engine: str  # mysql | postgresql
+    host: str
+    port: int
+    admin_user: str
+    admin_password: str = field(repr=False)
+    admin_database: str | None
+    users: list[DbUser] = field(default_factory=list)
+    operation: str = "NULL"
+    applied: list[str] = field(default_factory=list)  # user names changed, in order
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Flavor:
+    engine: str
+    prefix: str
+    noun: str
+
+
+FLAVORS = (
+    Flavor("mysql", "/vmysql/v2", "Mysql"),
+    Flavor("postgresql", "/vpostgresql/v2", "Postgresql"),
+)
+
+
+def password_problem(password: str, username: str, engine: str) -> str | None:
+    if not 8 <= len(password) <= 20:
+        return "password must be 8-20 characters"
+    if FORBIDDEN & set(password):
+        return "password contains a forbidden character"
+    if not (
+        any(c.isascii() and c.isalpha() for c in password)
+        and any(c.isdigit() for c in password)
+        and any(not c.isalnum() for c in password)
+    ):
+        return "password needs a letter, a digit and a special character"
+    if engine == "postgresql" and username.lower() in password.lower():
+        return "password must not contain the user name"
+    return None
+
+
+def _user_rows(form: Mapping[str, str], list_name: str) -> list[dict[str, str]]:
+    rows: dict[int, dict[str, str]] = {}
+    pattern = re.compile(rf"{re.escape(list_name)}\.(\d+)\.(\w+)")
+    for key, value in form.items():
+        m = pattern.fullmatch(key)
+        if m:
+            rows.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    return [rows[i] for i in sorted(rows)]
+
+
+class CloudDbBackend:
+    """Instances and users; changes land on the real servers after a SETUP period."""
+
+    def __init__(self, setup_seconds: float = 0.3) -> None:
+        self.setup_seconds = setup_seconds
+        self.instances: dict[str, Instance] = {}
+        self.lock = threading.RLock()
+        #: Every password this API was asked to set: test leak checks read it.
+        self.known_values: set[str] = set()
+
+    # -- set-up by tests and the demo ----------------------------------------------------
+
+    def add_instance(
+        self, engine: str, *, host: str, port: int, admin_user: str, admin_password: str,
+        admin_database: str | None = None,
+    ) -> str:  # fmt: skip
+        if engine not in ("mysql", "postgresql"):
+            raise ValueError("engine is mysql or postgresql")
+        instance_no = str(secrets.randbelow(9_000_000) + 1_000_000)
+        with self.lock:
+            self.instances[instance_no] = Instance(
+                instance_no, engine, host, port, admin_user, admin_password, admin_database
+            )
+        return instance_no
+
+    def add_user(self, instance_no: str, name: str, **fields: Any) -> None:
+        """Register an existing database user with the metadata the API shows for it."""
+        with self.lock:
+            self.instances[instance_no].users.append(DbUser(name, dict(fields)))
+
+    # -- the API --------------------------------------------------------------------------
+
+    def _instance(self, flavor: Flavor, form: Mapping[str, str]) -> Instance:
+        if form.get("responseFormatType") != "json":
+            raise invalid("responseFormatType must be json (this emulator does not speak XML)")
+        instance_no = form.get(f"cloud{flavor.noun}InstanceNo")
+        if not instance_no:
+            raise invalid(f"cloud{flavor.noun}InstanceNo is required")
+        instance = self.instances.get(instance_no)
+        if instance is None or instance.engine != flavor.engine:
+            raise LegacyError(NOT_FOUND, "the instance does not exist")
+        return instance
+
+    def list_users(self, flavor: Flavor, form: Mapping[str, str]) -> dict[str, Any]:
+        with self.lock:
+            instance = self._instance(flavor, form)
+            users = list(instance.users)
+        if flavor.engine == "mysql":
+            try:
+                page, size = int(form["pageNo"]), int(form["pageSize"])
+            except (KeyError, ValueError):
+                raise invalid("pageNo and pageSize are required integers") from None
+            if page < 0 or size < 1:
+                raise invalid("pageNo must be 0 or more and pageSize 1 or more")
+            users = users[page * size : (page + 1) * size]
+        action = f"getCloud{flavor.noun}UserList"
+        rows = [{"userName": u.name, **u.fields} for u in users]
+        return {f"{action}Response": {
+            "requestId": secrets.token_hex(8), "returnCode": "0", "returnMessage": "success",
+            "totalRows": len(rows), f"cloud{flavor.noun}UserList": rows,
+        }}  # fmt: skip
+
+    def change_users(self, flavor: Flavor, form: Mapping[str, str]) -> dict[str, Any]:
+        with self.lock:
+            instance = self._instance(flavor, form)
+            rows = _user_rows(form, f"cloud{flavor.noun}UserList")
+            if not rows:
+                raise invalid("no user to change")
+            if flavor.engine == "postgresql" and len(rows) > 10:
+                raise invalid("at most 10 users per call")
+            if instance.operation != "NULL":
+                raise LegacyError(
+                    BUSY, "the instance is being changed; try again when it is running"
+                )
+            changes = [self._validated(flavor, instance, row) for row in rows]
+            instance.operation = "SETUP"
+        timer = threading.Timer(self.setup_seconds, self._finish_setup, args=(instance, changes))
+        timer.daemon = True
+        timer.start()
+        action = f"changeCloud{flavor.noun}UserList"
+        return {f"{action}Response": {
+            "requestId": secrets.token_hex(8), "returnCode": "0", "returnMessage": "success",
+        }}  # fmt: skip
+
+    def _validated(
+        self, flavor: Flavor, instance: Instance, row: Mapping[str, str]
+    ) -> tuple[DbUser, str | None]:
+        name = row.get("name")
+        if not name:
+            raise invalid("name is required")
+        if flavor.engine == "mysql":
+            host, authority = row.get("hostIp"), row.get("authority")
+            if not host or not authority:
+                raise invalid("hostIp and authority are required")
+            if authority not in ("READ", "CRUD", "DDL"):
+                raise invalid("authority must be READ, CRUD or DDL")
+            match = [u for u in instance.users if u.name == name and u.fields.get("hostIp") == host]
+            if not match:
+                raise invalid("no such user at that hostIp (hostIp cannot be changed)")
+            user = match[0]
+            user.fields["authority"] = authority  # C4: what was sent is what the user now has
+            if "isSystemTableAccess" in row:
+                user.fields["isSystemTableAccess"] = row["isSystemTableAccess"] == "true"
+        else:
+            match = [u for u in instance.users if u.name == name]
+            if not match:
+                raise invalid("no such user")
+            user = match[0]
+            if not ({"password", "clientCidr", "isReplicationRole"} & set(row)):
+                raise invalid("give at least one of password, clientCidr, isReplicationRole")
+        password = row.get("password")
+        if password is not None:
+            self.known_values.add(password)
+            problem = password_problem(password, name, flavor.engine)
+            if problem is not None:
+                raise invalid(problem)
+        return user, password
+
+    def _finish_setup(self, instance: Instance, changes: list[tuple[DbUser, str | None]]) -> None:
+        for user, password in changes:
+            if password is None:
+                continue
+            try:
+                apply_password(instance, user, password)
+                instance.applied.append(user.name)
+            except Exception as exc:  # noqa: BLE001 - recorded: the instance shows no error
+                instance.errors.append(type(exc).__name__)
+        with self.lock:
+            instance.operation = "NULL"
+
+    def detail(self, flavor: Flavor, form: Mapping[str, str]) -> dict[str, Any]:
+        with self.lock:
+            instance = self._instance(flavor, form)
+            operation = instance.operation
+        action = f"getCloud{flavor.noun}InstanceDetail"
+        noun = f"cloud{flavor.noun}Instance"
+        row = {
+            f"{noun}No": instance.instance_no,
+            f"{noun}Status": {"code": "CREAT", "codeName": "created"},
+            f"{noun}Operation": {"code": operation, "codeName": operation.lower()},
+            f"{noun}StatusName": "settingup" if operation == "SETUP" else "running",
+            f"cloud{flavor.noun}Port": instance.port,
+        }
+        return {
+            f"{action}Response": {
+                "requestId": secrets.token_hex(8),
+                "returnCode": "0",
+                "returnMessage": "success",
+                "totalRows": 1,
+                f"{noun}List": [row],
+            }
+        }
+
+
+def apply_password(instance: Instance, user: DbUser, password: str) -> None:
+    """What NCP's agent does on the server: as the admin, set the user's password."""
+    if instance.engine == "mysql":
+        import pymysql  # noqa: PLC0415 - only instances of this engine need the driver
+
+        conn = pymysql.connect(
+            host=instance.host, port=instance.port, user=instance.admin_user,
+            password=instance.admin_password, connect_timeout=5, autocommit=True,
+        )  # fmt: skip
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "ALTER USER %s@%s IDENTIFIED BY %s",
+                    (user.name, user.fields["hostIp"], password),
+                )
+        finally:
+            conn.close()
+        return
+    import pg8000.native  # noqa: PLC0415
+
+    pg = pg8000.native.Connection(
+        instance.admin_user, host=instance.host, port=instance.port,
+        password=instance.admin_password, database=instance.admin_database or "postgres", timeout=5,
+    )  # fmt: skip
+    try:
+        ident, literal = pg8000.native.identifier(user.name), pg8000.native.literal(password)
+        pg.run(f"ALTER ROLE {ident} PASSWORD {literal}")
+    finally:
+        pg.close()
+
+
+def clouddb_router(backend: CloudDbBackend) -> Router:
+    router = Router(envelope=lambda data: data)
+    for flavor in FLAVORS:
+        actions: dict[str, Callable[[Flavor, Mapping[str, str]], dict[str, Any]]] = {
+            f"getCloud{flavor.noun}UserList": backend.list_users,
+            f"changeCloud{flavor.noun}UserList": backend.change_users,
+            f"getCloud{flavor.noun}InstanceDetail": backend.detail,
+        }
+        for action, handler in actions.items():
+            for method in ("GET", "POST"):
+                router.add(
+                    method, f"{flavor.prefix}/{action}", action,
+                    lambda q, h=handler, f=flavor: h(f, q.form()),  # type: ignore[misc]
+                )  # fmt: skip
+    return router

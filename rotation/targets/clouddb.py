@@ -1,0 +1,256 @@
+"""``ncp-clouddb-mysql`` and ``ncp-clouddb-postgresql``: passwords changed through the Cloud DB API.
+
+NCP's managed databases are changed through their management API, not with SQL: the
+documented way to change a Cloud DB user's password is ``changeCloud{Mysql,Postgresql}UserList``
+(whether an in-database ``ALTER USER`` leaves NCP's management plane consistent is not
+documented, so we do not risk it). The value names the instance and how to reach the
+database for the login test::
+
+    {"engine": "ncp-clouddb-mysql", "cloudDbInstanceNo": "1234567", "regionCode": "KR",
+     "host": "db-xxxx.vpc-cdb.ntruss.com", "port": 3306, "dbname": "app",
+     "username": "app", "password": "...", "ssl": "verify-full"}
+
+``set`` reads the user first and sends its ``hostIp``, ``authority`` and
+``isSystemTableAccess`` back unchanged (MySQL requires them on every change; sending
+anything else would silently change the user's privileges), then waits, within the
+deadline, for the instance to leave SETUP and for the new password to log in. Probe and
+test log in with the engine's own driver. Cloud DB's password rules are enforced on every
+generated value (``accepts``): 8 to 20 characters with a letter, a digit and a special
+character, none of `` ` & + \\ " ' / `` or space, and for PostgreSQL not the user name.
+The API endpoint is ``cloudDbEndpoint``, else ``NCLOUD_API_GW``, else the public host.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rotation.clouddb import DEFAULT_ENDPOINT, MYSQL, POSTGRESQL, CloudDbClient, Flavor
+from rotation.errors import NcpError
+from rotation.generate import DEFAULT_EXCLUDE, Policy
+from rotation.models import SecretValue, Stage
+from rotation.targets.base import (
+    Change,
+    TargetConfigError,
+    TargetContext,
+    TargetSetFailed,
+    TargetUnreachable,
+)
+from rotation.targets.database import (
+    Connection,
+    DatabaseTarget,
+    Engine,
+    LoginRefused,
+    Strategy,
+    login_of,
+    merged_settings,
+    parse_connection,
+    text_setting,
+)
+
+CLOUDDB_KEYS = frozenset({"cloudDbInstanceNo", "regionCode", "cloudDbEndpoint", "pollSeconds"})
+FORBIDDEN = frozenset("`&+\\\"'/ ")
+LENGTH = (8, 20)
+#: 20 characters (the longest Cloud DB accepts), every class, none of the forbidden ones
+#: (DEFAULT_EXCLUDE already holds them all, and excludes the space).
+DEFAULT_POLICY = Policy(length=LENGTH[1], exclude_characters=DEFAULT_EXCLUDE)
+SETTLE_SECONDS = 10.0
+
+
+def password_problem(password: str, username: str | None) -> str | None:
+    """Why Cloud DB would refuse ``password`` (never quoting it), or ``None``."""
+    if not LENGTH[0] <= len(password) <= LENGTH[1]:
+        return f"it must be {LENGTH[0]} to {LENGTH[1]} characters"
+    if FORBIDDEN & set(password):
+        return "it contains a character Cloud DB forbids (` & + \\ \" ' / or space)"
+    has_letter = any(c.isascii() and c.isalpha() for c in password)
+    has_digit = any(c.isdigit() for c in password)
+    has_special = any(not c.isalnum() for c in password)
+    if not (has_letter and has_digit and has_special):
+        return "it needs a letter, a digit and a special character"
+    if username and username.lower() in password.lower():
+        return "it must not contain the user name"
+    return None
+
+
+class CloudDbTarget(DatabaseTarget):
+    """Single-user rotation through the Cloud DB API; logins through the engine's driver."""
+
+    def __init__(
+        self,
+        kind: str,
+        engine: Engine,
+        conn: Connection,
+        ctx: TargetContext,
+        *,
+        flavor: Flavor,
+        instance_no: str,
+        region: str | None,
+        endpoint: str,
+        poll_seconds: float,
+        username: str,
+        test_query: str | None,
+    ) -> None:
+        super().__init__(engine, conn, Strategy.SINGLE_USER, ctx, test_query=test_query)
+        self.kind = kind
+        self.default_policy = DEFAULT_POLICY
+        self.flavor = flavor
+        self.instance_no = instance_no
+        self.region = region
+        self.endpoint = endpoint
+        self.poll_seconds = poll_seconds
+        self.username = username
+
+    def accepts(self, key: str, value: str) -> bool:
+        if key != "password":
+            return True
+        forbid_name = self.username if self.flavor is POSTGRESQL else None
+        return password_problem(value, forbid_name) is None
+
+    def set(self, change: Change) -> None:
+        self._change_to(login_of(change.pending, "pending").password, change)
+
+    def rollback(self, change: Change) -> None:
+        self._change_to(login_of(change.active, "active").password, change, stage=Stage.ACTIVE)
+
+    # -- the API round -------------------------------------------------------------------
+
+    def _client(self) -> CloudDbClient:
+        if self.ctx.credentials is None:
+            raise TargetConfigError("the Cloud DB API needs the action's access key pair")
+        return CloudDbClient(
+            self.ctx.credentials, endpoint=self.endpoint, deadline=self.ctx.deadline
+        )
+
+    def _change_to(self, password: str, change: Change, stage: Stage = Stage.PENDING) -> None:
+        forbid_name = self.username if self.flavor is POSTGRESQL else None
+        problem = password_problem(password, forbid_name)
+        if problem is not None:
+            raise TargetSetFailed(
+                f"Cloud DB would refuse the {stage.value.lower()} password: {problem}"
+            )
+        client = self._client()
+        try:
+            client.change_user(
+                self.flavor, self.instance_no, self._fields(client, password), self.region
+            )
+            self._wait_until_ready(client)
+        except NcpError as exc:
+            raise TargetSetFailed(f"the Cloud DB API refused the change: {exc}") from None
+        finally:
+            client.close()
+        self._settle(change, stage)
+
+    def _fields(self, client: CloudDbClient, password: str) -> dict[str, object]:
+        users = [
+            u
+            for u in client.users(self.flavor, self.instance_no, self.region)
+            if u.name == self.username
+        ]
+        if self.flavor is MYSQL and self.conn.user_host:
+            users = [u for u in users if u.fields.get("hostIp") == self.conn.user_host]
+        if not users:
+            raise TargetSetFailed(
+                f"Cloud DB instance {self.instance_no} has no user {self.username!r}"
+            )
+        if len(users) > 1:
+            raise TargetConfigError(
+                f"user {self.username!r} exists for several hosts; set userHost to pick one"
+            )
+        if self.flavor is POSTGRESQL:
+            return {"name": self.username, "password": password}
+        current = users[0].fields
+        fields: dict[str, object] = {
+            "name": self.username,
+            "hostIp": current.get("hostIp"),
+            "authority": current.get("authority"),
+            "password": password,
+        }
+        if current.get("isSystemTableAccess") is not None:
+            fields["isSystemTableAccess"] = str(current["isSystemTableAccess"]).lower()
+        return fields
+
+    def _wait_until_ready(self, client: CloudDbClient) -> None:
+        while True:
+            state = client.instance(self.flavor, self.instance_no, self.region)
+            if state.ready:
+                return
+            if self.ctx.deadline.remaining() < self.poll_seconds:
+                doing = state.status_name or state.operation
+                raise TargetUnreachable(
+                    f"Cloud DB instance {self.instance_no} is still {doing} at the deadline; "
+                    "the change may still be applied"
+                )
+            time.sleep(self.poll_seconds)
+
+    def _settle(self, change: Change, stage: Stage) -> None:
+        """The API says done; wait (briefly) until the database agrees."""
+        give_up = time.monotonic() + min(SETTLE_SECONDS, self.ctx.deadline.remaining())
+        while True:
+            try:
+                if self.probe(change, stage):
+                    return
+            except LoginRefused:
+                pass
+            if time.monotonic() >= give_up:
+                raise TargetSetFailed(
+                    f"the {stage.value.lower()} password does not log in after Cloud DB applied it"
+                )
+            time.sleep(min(self.poll_seconds, 0.5))
+
+
+def _build(
+    kind: str,
+    flavor: Flavor,
+    engine: Engine,
+    config: Mapping[str, Any],
+    *,
+    active: SecretValue,
+    ctx: TargetContext,
+) -> CloudDbTarget:
+    settings = merged_settings(config, active, extra_keys=CLOUDDB_KEYS)
+    conn = parse_connection(settings, engine.default_port)
+    strategy = settings.get("strategy", Strategy.SINGLE_USER.value)
+    if strategy != Strategy.SINGLE_USER.value:
+        raise TargetConfigError(f"{kind} rotates a single user through the Cloud DB API")
+    instance_no = text_setting(settings, "cloudDbInstanceNo", required=True)
+    assert instance_no is not None
+    poll = settings.get("pollSeconds", 2)
+    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 60:
+        raise TargetConfigError("pollSeconds must be a number of seconds, 0-60")
+    endpoint = (
+        text_setting(settings, "cloudDbEndpoint")
+        or os.environ.get("NCLOUD_API_GW")
+        or DEFAULT_ENDPOINT
+    )
+    return CloudDbTarget(
+        kind,
+        engine,
+        conn,
+        ctx,
+        flavor=flavor,
+        instance_no=instance_no,
+        region=text_setting(settings, "regionCode"),
+        endpoint=endpoint,
+        poll_seconds=float(poll),
+        username=login_of(active, "active").username,
+        test_query=text_setting(settings, "testQuery"),
+    )
+
+
+def build_clouddb_mysql(
+    config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
+) -> CloudDbTarget:
+    from rotation.targets.mysql import MYSQL as MYSQL_ENGINE  # noqa: PLC0415 - only when used
+
+    return _build("ncp-clouddb-mysql", MYSQL, MYSQL_ENGINE, config, active=active, ctx=ctx)
+
+
+def build_clouddb_postgresql(
+    config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
+) -> CloudDbTarget:
+    from rotation.targets.postgresql import ENGINE  # noqa: PLC0415 - only when used
+
+    return _build("ncp-clouddb-postgresql", POSTGRESQL, ENGINE, config, active=active, ctx=ctx)
