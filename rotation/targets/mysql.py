@@ -1,0 +1,501 @@
+"""MySQL and MariaDB: the :class:`~rotation.targets.database.Engine` over PyMySQL.
+
+Pure Python (PyMySQL), so the action needs no compiled client library. Two strategies:
+
+``single-user``
+    The user changes its own password: ``SET PASSWORD = PASSWORD(...)`` on MariaDB (no
+    privilege needed), ``ALTER USER USER() IDENTIFIED BY ...`` on MySQL (with ``REPLACE``
+    the current password when the server requires it). With ``adminSecretId`` the admin
+    runs ``ALTER USER 'app'@'host' IDENTIFIED BY ...`` instead.
+``alternating-users``
+    The admin keeps ``app_clone`` (same account host as ``app``) a copy of the active
+    user: created when missing, its privileges revoked and replayed from ``SHOW GRANTS``
+    of the active user on *every* rotation (so grants added to one user since the last
+    rotation reach the other), and only then given the pending password. A clone that
+    logs in with pending therefore always has the synced privileges: a run that dies
+    half-way leaves a clone that pending cannot log in to, and the retry syncs again.
+
+The account host (``'app'@'%'``) comes from ``userHost`` or, for the admin statements,
+from ``mysql.user`` when the user exists at exactly one host.
+
+Every password and identifier goes to the server as a PyMySQL parameter (``%s``), never
+formatted into SQL. The one exception is replaying ``SHOW GRANTS`` lines, which are the
+server's own SQL: only the grantee is replaced, by a backtick-quoted identifier with its
+backticks doubled, and the password hash part is removed.
+
+TLS: ``ssl: disable`` connects in plain text (and does not even try TLS); otherwise the
+connection must be encrypted, checked after connecting (``Ssl_cipher``) in case the driver
+fell back to plain text on a server without TLS. Error messages name the engine, the
+address and the server's error number or the exception class, never driver text (which
+can quote a statement and so a password) and never a user name (a rotation target).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from rotation.generate import Policy
+from rotation.models import SecretValue
+from rotation.targets.base import (
+    TargetConfigError,
+    TargetContext,
+    TargetSetFailed,
+    TargetTestFailed,
+    TargetUnreachable,
+)
+from rotation.targets.database import (
+    Connection,
+    DatabaseTarget,
+    Login,
+    LoginRefused,
+    Strategy,
+    build_database_target,
+)
+
+ER_DBACCESS_DENIED = 1044
+ER_ACCESS_DENIED = 1045
+#: "Access denied" without the "using password" part: auth_socket users, and MariaDB for
+#: about one in six logins of a user that does not exist (it fakes a random auth plugin so
+#: that unknown users look like known ones). A refusal as much as 1045 is.
+ER_ACCESS_DENIED_NO_PASSWORD = 1698
+ER_NONEXISTING_GRANT = 1141
+ER_SSL_CONNECTION_ERROR = 2026
+ER_MISSING_CURRENT_PASSWORD = 3892
+#: REVOKE errors that only say "there was nothing to revoke".
+NOTHING_TO_REVOKE = frozenset({ER_NONEXISTING_GRANT, 1147, 1403})
+
+#: The keywords a grantee follows in ``SHOW GRANTS`` lines (``GRANT ... TO``, MySQL 8's
+#: partial revokes ``REVOKE ... FROM``, MariaDB's ``SET DEFAULT ROLE ... FOR``).
+GRANTEE_KEYWORDS = (" TO ", " FROM ", " FOR ")
+#: Clauses that may follow MariaDB's ``IDENTIFIED ...`` part in a ``GRANT USAGE`` line.
+AFTER_IDENTIFIED = (" REQUIRE ", " WITH ")
+
+
+@dataclass
+class Session:
+    """One PyMySQL connection, where it goes, and the server's version once asked."""
+
+    conn: Any
+    where: str
+    version: str | None = None
+
+
+def _errno(exc: BaseException) -> int | None:
+    """The server's (or PyMySQL's client) error number; ``None`` for other exceptions."""
+    if not isinstance(exc, pymysql.err.MySQLError):
+        return None
+    code = exc.args[0] if exc.args else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _describe(exc: BaseException) -> str:
+    """``error 2003, ConnectionRefusedError``: the number and class, never the text."""
+    code = _errno(exc)
+    cause = getattr(exc, "original_exception", None)
+    parts = [f"error {code}" if code is not None else type(exc).__name__]
+    if isinstance(cause, BaseException):
+        parts.append(type(cause).__name__)
+    return ", ".join(parts)
+
+
+def _throwaway_password() -> str:
+    """Random, never stored or shown; with every character class for password plugins."""
+    return secrets.token_urlsafe(24) + "-Aa1!"
+
+
+def quote_identifier(name: str) -> str:
+    """A backtick-quoted identifier, as MySQL writes one (backticks doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_account(user: str, host: str) -> str:
+    return f"{quote_identifier(user)}@{quote_identifier(host)}"
+
+
+# -- reading SHOW GRANTS lines -----------------------------------------------------------------
+
+
+def _quoted_end(text: str, start: int) -> int | None:
+    """The index after the quoted token opening at ``start`` (`` ` `` or ``'``)."""
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        char = text[i]
+        if quote == "'" and char == "\\":
+            i += 2
+            continue
+        if char == quote:
+            if i + 1 < len(text) and text[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return None
+
+
+def _unquote(token: str) -> str:
+    quote, body = token[0], token[1:-1]
+    if quote == "`":
+        return body.replace("``", "`")
+    body = body.replace("''", "'")
+    return re.sub(r"\\(.)", lambda m: m.group(1), body)
+
+
+def _top_level(text: str) -> list[int]:
+    """The indexes of ``text`` that are outside quoted identifiers and strings."""
+    outside: list[int] = []
+    i = 0
+    while i < len(text):
+        if text[i] in "`'":
+            end = _quoted_end(text, i)
+            if end is None:
+                break
+            i = end
+            continue
+        outside.append(i)
+        i += 1
+    return outside
+
+
+def _account_at(text: str, start: int) -> tuple[str, str, int] | None:
+    """``'user'@'host'`` (either quote style) starting at ``start``: user, host, end."""
+    if start >= len(text) or text[start] not in "`'":
+        return None
+    user_end = _quoted_end(text, start)
+    if user_end is None or not text.startswith("@", user_end):
+        return None
+    host_start = user_end + 1
+    if host_start >= len(text) or text[host_start] not in "`'":
+        return None
+    host_end = _quoted_end(text, host_start)
+    if host_end is None:
+        return None
+    return _unquote(text[start:user_end]), _unquote(text[host_start:host_end]), host_end
+
+
+def find_grantee(line: str, user: str, host: str) -> tuple[int, int] | None:
+    """Where the grantee ``user@host`` stands in a ``SHOW GRANTS`` line (outside quotes,
+    after ``TO``/``FROM``/``FOR``): ``(start, end)`` of the quoted account."""
+    outside = set(_top_level(line))
+    for keyword in GRANTEE_KEYWORDS:
+        at = line.find(keyword)
+        while at != -1:
+            if at in outside:
+                start = at + len(keyword)
+                account = _account_at(line, start)
+                if (
+                    account is not None
+                    and account[0] == user
+                    and account[1].lower() == host.lower()
+                ):
+                    return start, account[2]
+            at = line.find(keyword, at + 1)
+    return None
+
+
+def _strip_identified(line: str, after: int) -> str:
+    """Drop MariaDB's ``IDENTIFIED BY PASSWORD '...'`` / ``IDENTIFIED VIA ...`` part after
+    the grantee; keep ``REQUIRE ...`` and ``WITH ...`` (TLS and resource limits belong to
+    the account as much as its privileges do)."""
+    outside = [i for i in _top_level(line) if i >= after]
+    starts = [i for i in outside if line.startswith(" IDENTIFIED ", i)]
+    if not starts:
+        return line
+    begin = starts[0]
+    ends = [i for i in outside if i > begin and line.startswith(AFTER_IDENTIFIED, i)]
+    return line[:begin] + (line[ends[0] :] if ends else "")
+
+
+def grant_for(line: str, current: str, host: str, alternate: str) -> str | None:
+    """A ``SHOW GRANTS FOR current`` line as the statement that gives ``alternate`` the
+    same; ``None`` when the line does not name ``current`` where expected."""
+    found = find_grantee(line, current, host)
+    if found is None:
+        return None
+    start, end = found
+    statement = line[:start] + quote_account(alternate, host) + line[end:]
+    return _strip_identified(statement, start)
+
+
+def role_revoke_for(line: str, user: str, host: str) -> str | None:
+    """``GRANT `role` TO user`` -> ``REVOKE `role` FROM user``: MySQL 8's ``REVOKE ALL``
+    leaves granted roles in place. ``None`` for lines that are not role grants."""
+    if not line.startswith("GRANT "):
+        return None
+    found = find_grantee(line, user, host)
+    if found is None or line[found[0] - len(" TO ") : found[0]] != " TO ":
+        return None
+    roles = line[len("GRANT ") : found[0] - len(" TO ")]
+    if any(roles.startswith(" ON ", i) for i in _top_level(roles)) or not roles.strip():
+        return None
+    return f"REVOKE {roles} FROM {quote_account(user, host)}"
+
+
+# -- the engine ------------------------------------------------------------------------------
+
+
+class MySqlEngine:
+    """:class:`~rotation.targets.database.Engine` for MySQL 5.7+/8 and MariaDB 10.4+."""
+
+    default_port = 3306
+    strategies = frozenset({Strategy.SINGLE_USER, Strategy.ALTERNATING_USERS})
+    default_policy = Policy()
+
+    def __init__(self, kind: str, max_username_length: int) -> None:
+        self.kind = kind
+        self.max_username_length = max_username_length
+
+    def __repr__(self) -> str:
+        return f"MySqlEngine({self.kind!r})"
+
+    def _where(self, conn: Connection) -> str:
+        return f"{self.kind} at {conn.host}:{conn.port}"
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def connect(self, conn: Connection, login: Login, timeout: float) -> Session:
+        where = self._where(conn)
+        options: dict[str, Any] = {
+            "host": conn.host,
+            "port": conn.port,
+            "user": login.username,
+            # The server compares bytes; the password is set over a utf8mb4 session.
+            "password": login.password.encode("utf-8"),
+            "database": conn.dbname,
+            "connect_timeout": timeout,
+            "read_timeout": timeout,
+            "write_timeout": timeout,
+            "autocommit": True,
+            "charset": "utf8mb4",
+        }
+        try:
+            context = conn.ssl_context()
+        except (OSError, ValueError) as exc:
+            raise TargetConfigError(
+                f"sslRootCert for {where} cannot be used ({type(exc).__name__})"
+            ) from None
+        if context is None:
+            options["ssl_disabled"] = True  # "disable" means plain text, not "try TLS"
+        else:
+            options["ssl"] = context
+        try:
+            handle = pymysql.connect(**options)
+        except pymysql.err.OperationalError as exc:
+            code = _errno(exc)
+            if code in (ER_ACCESS_DENIED, ER_ACCESS_DENIED_NO_PASSWORD):
+                raise LoginRefused(f"{where} refused the login (error {code})") from None
+            if code == ER_DBACCESS_DENIED:
+                raise LoginRefused(
+                    f"{where} refused the login to the database (error {code})"
+                ) from None
+            if code == ER_SSL_CONNECTION_ERROR and context is not None:
+                raise self._no_tls(where) from None
+            raise TargetUnreachable(f"cannot connect to {where} ({_describe(exc)})") from None
+        except (pymysql.err.MySQLError, OSError, UnicodeError) as exc:
+            raise TargetUnreachable(f"cannot connect to {where} ({_describe(exc)})") from None
+        session = Session(handle, where)
+        if context is not None:
+            self.require_tls(session)
+        return session
+
+    @staticmethod
+    def _no_tls(where: str) -> TargetUnreachable:
+        return TargetUnreachable(
+            f"{where} did not negotiate TLS; refusing plaintext (set ssl: disable to allow it)"
+        )
+
+    def require_tls(self, session: Session) -> None:
+        """No silent plain text: PyMySQL may carry on unencrypted when the server lacks
+        TLS. Ask the server whether this session is encrypted; close it if not."""
+        try:
+            with session.conn.cursor() as cur:
+                cur.execute("SHOW STATUS LIKE 'Ssl_cipher'")
+                row = cur.fetchone()
+        except (pymysql.err.MySQLError, OSError) as exc:
+            self.close(session)
+            raise TargetUnreachable(
+                f"could not confirm TLS with {session.where} ({_describe(exc)})"
+            ) from None
+        if row is None or not row[1]:
+            self.close(session)
+            raise self._no_tls(session.where)
+
+    def close(self, handle: Any) -> None:
+        conn = handle.conn if isinstance(handle, Session) else handle
+        # Best effort: PyMySQL raises on an already closed connection; the socket goes anyway.
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    # -- statements ---------------------------------------------------------------------
+
+    @staticmethod
+    def _run(session: Session, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement; PyMySQL escapes ``args`` into the ``%s`` placeholders."""
+        with session.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def _failed(self, session: Session, what: str, exc: BaseException) -> TargetSetFailed:
+        return TargetSetFailed(f"{session.where}: {what} failed ({_describe(exc)})")
+
+    def _version(self, session: Session) -> str:
+        if session.version is None:
+            rows = self._run(session, "SELECT VERSION()")
+            session.version = str(rows[0][0]) if rows else ""
+        return session.version
+
+    def _is_mariadb(self, session: Session) -> bool:
+        return "mariadb" in self._version(session).lower()
+
+    def check(self, handle: Any, test_query: str | None) -> None:
+        session: Session = handle
+        what = "SELECT 1"
+        try:
+            rows = self._run(session, "SELECT 1")
+            if not rows or rows[0][0] != 1:
+                raise TargetTestFailed(f"{session.where}: SELECT 1 did not return 1")
+            if test_query is not None:
+                what = "the test query"
+                self._run(session, test_query)  # no args: a % in it is not a placeholder
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise TargetTestFailed(f"{session.where}: {what} failed ({_describe(exc)})") from None
+
+    def change_own_password(self, handle: Any, login: Login, new_password: str) -> None:
+        session: Session = handle
+        try:
+            if self._is_mariadb(session):
+                # No privilege needed (ALTER USER CURRENT_USER() needs CREATE USER here).
+                self._run(session, "SET PASSWORD = PASSWORD(%s)", (new_password,))
+                return
+            try:
+                self._run(session, "ALTER USER USER() IDENTIFIED BY %s", (new_password,))
+            except pymysql.err.MySQLError as exc:
+                if _errno(exc) != ER_MISSING_CURRENT_PASSWORD:
+                    raise
+                # password_require_current: MySQL 8.0.13+ wants the current one too.
+                self._run(
+                    session,
+                    "ALTER USER USER() IDENTIFIED BY %s REPLACE %s",
+                    (new_password, login.password),
+                )
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._failed(session, "changing the user's own password", exc) from None
+
+    def _account_host(self, admin: Session, conn: Connection, username: str) -> str:
+        if conn.user_host is not None:
+            return conn.user_host
+        try:
+            rows = self._run(admin, "SELECT Host FROM mysql.user WHERE User = %s", (username,))
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._failed(admin, "looking up the user's account host", exc) from None
+        hosts = sorted({str(row[0]) for row in rows})
+        if not hosts:
+            raise TargetSetFailed(f"{admin.where} has no such user (looked up in mysql.user)")
+        if len(hosts) > 1:
+            raise TargetConfigError(
+                f"the user exists at {len(hosts)} account hosts on {admin.where}: set userHost "
+                'to the one to rotate (e.g. "%")'
+            )
+        return hosts[0]
+
+    def set_password(self, admin: Any, conn: Connection, username: str, new_password: str) -> None:
+        session: Session = admin
+        host = self._account_host(session, conn, username)
+        try:
+            self._run(session, "ALTER USER %s@%s IDENTIFIED BY %s", (username, host, new_password))
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._failed(session, "ALTER USER", exc) from None
+
+    def ensure_alternate(
+        self, admin: Any, conn: Connection, current: str, alternate: str, password: str
+    ) -> None:
+        session: Session = admin
+        host = self._account_host(session, conn, current)
+        step = "reading the users"
+        try:
+            exists = bool(
+                self._run(
+                    session,
+                    "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s",
+                    (alternate, host),
+                )
+            )
+            if not exists:
+                step = "CREATE USER"
+                # A throwaway password until the privileges are in place: pending logs in
+                # only once the clone is a full copy (a retry's probe relies on that).
+                self._run(
+                    session,
+                    "CREATE USER %s@%s IDENTIFIED BY %s",
+                    (alternate, host, _throwaway_password()),
+                )
+            step = "syncing privileges"
+            self._sync_privileges(session, current, alternate, host)
+            step = "ALTER USER"
+            self._run(session, "ALTER USER %s@%s IDENTIFIED BY %s", (alternate, host, password))
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._failed(session, step, exc) from None
+
+    def _sync_privileges(self, session: Session, current: str, alternate: str, host: str) -> None:
+        """Make ``alternate``'s privileges exactly ``current``'s: revoke all, replay."""
+        source = [
+            str(row[0]) for row in self._run(session, "SHOW GRANTS FOR %s@%s", (current, host))
+        ]
+        statements = []
+        for line in source:
+            statement = grant_for(line, current, host, alternate)
+            if statement is None:
+                raise TargetSetFailed(
+                    f"{session.where}: a SHOW GRANTS line does not name the user as expected; "
+                    "privileges were not copied"
+                )
+            statements.append(statement)
+        mariadb = self._is_mariadb(session)
+        held = [
+            str(row[0]) for row in self._run(session, "SHOW GRANTS FOR %s@%s", (alternate, host))
+        ]
+        for line in held:
+            revoke = role_revoke_for(line, alternate, host)
+            if revoke is not None:
+                self._revoke(session, revoke)
+        self._revoke(session, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s@%s", (alternate, host))
+        if mariadb:
+            self._run(session, "SET DEFAULT ROLE NONE FOR %s@%s", (alternate, host))
+        for statement in statements:
+            self._run(session, statement)
+
+    def _revoke(self, session: Session, sql: str, args: Any = None) -> None:
+        try:
+            self._run(session, sql, args)
+        except pymysql.err.MySQLError as exc:
+            if _errno(exc) not in NOTHING_TO_REVOKE:
+                raise
+
+    def add_password(self, handle: Any, username: str, password: str) -> None:
+        raise TargetConfigError(f"{self.kind} does not support the dual-password strategy")
+
+    def remove_password(self, handle: Any, username: str, password: str) -> None:
+        raise TargetConfigError(f"{self.kind} does not support the dual-password strategy")
+
+
+MYSQL = MySqlEngine("mysql", 32)
+MARIADB = MySqlEngine("mariadb", 80)
+
+
+def build_mysql(
+    config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
+) -> DatabaseTarget:
+    return build_database_target(MYSQL, config, active, ctx)
+
+
+def build_mariadb(
+    config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
+) -> DatabaseTarget:
+    return build_database_target(MARIADB, config, active, ctx)
