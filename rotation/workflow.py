@@ -283,12 +283,34 @@ class Rotation:
                 policies = PolicySet.from_mapping(self.settings.policy, base=base)
             except PolicyError as exc:
                 raise RotationFailure(PolicyError.code, str(exc)) from None
+            self.check_policy_fits(chain.rotation_targets, derived, policies)
             info.update(
                 target=self.target.kind,
                 keys=list(chain.rotation_targets),
                 generator=policies.generator.value,
             )
         return chain, policies
+
+    def check_policy_fits(
+        self, keys: tuple[str, ...], derived: set[str], policies: PolicySet
+    ) -> None:
+        """A policy the target can never accept is bad input: find out before the job.
+
+        Sample values are drawn and thrown away; only local generation can be sampled.
+        """
+        accepts = getattr(self.target, "accepts", None)
+        if accepts is None or policies.generator is not Generator.LOCAL:
+            return
+        for key in keys:
+            if key in derived:
+                continue
+            samples = (generate_values([key], policies)[key] for _ in range(MAX_DRAWS))
+            if not any(accepts(key, sample) for sample in samples):
+                raise RotationFailure(
+                    "INVALID_POLICY",
+                    f"values this policy generates for {key!r} are refused by the "
+                    f"{self.target.kind if self.target else ''} target (its password rules)",
+                )
 
     def read_other_secret(self, secret_id: str) -> SecretValue:
         chain = call_api(lambda: self.forward.get_secret_values(secret_id), "read a linked secret")
@@ -403,7 +425,7 @@ class Rotation:
             info["accepted"] = accepted
         with self.step("set", "target.set", target=self.target.kind) as info:
             self.touched = True
-            if accepted:
+            if accepted and not getattr(self.target, "reapply", False):
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
             self.target.set(change)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -107,6 +107,8 @@ class Connection:
     user_host: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | None:
+        """``None`` for ``disable``. Careful: some drivers (pg8000) read ``None`` as "try
+        TLS unverified, fall back to plain text"; engines must pass an explicit "off"."""
         if self.ssl_mode is SslMode.DISABLE:
             return None
         if self.ssl_mode is SslMode.REQUIRE:
@@ -166,23 +168,26 @@ def alternate_username(name: str, max_length: int) -> str:
     return other
 
 
-def merged_settings(config: Mapping[str, Any], active: SecretValue) -> dict[str, Any]:
+def merged_settings(
+    config: Mapping[str, Any], active: SecretValue, extra_keys: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The value's connection keys, overridden by the ``target`` parameter's."""
+    allowed = CONNECTION_KEYS | extra_keys
     leaked = sorted(set(config) & CREDENTIAL_KEYS)
     if leaked:
         raise TargetConfigError(
             f"the target parameter must not carry {', '.join(leaked)}: credentials live in "
             "the secret value"
         )
-    unknown = sorted(set(config) - CONNECTION_KEYS)
+    unknown = sorted(set(config) - allowed)
     if unknown:
-        known = ", ".join(sorted(CONNECTION_KEYS))
+        known = ", ".join(sorted(allowed))
         raise TargetConfigError(f"unknown target settings {', '.join(unknown)}; known: {known}")
-    base = {k: v for k, v in active.items() if k in CONNECTION_KEYS}
+    base = {k: v for k, v in active.items() if k in allowed}
     return {**base, **config}
 
 
-def _text(settings: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+def text_setting(settings: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
     value = settings.get(key)
     if value is None or value == "":
         if required:
@@ -194,7 +199,7 @@ def _text(settings: Mapping[str, Any], key: str, *, required: bool = False) -> s
 
 
 def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
-    host = _text(settings, "host", required=True)
+    host = text_setting(settings, "host", required=True)
     assert host is not None
     port_raw = settings.get("port", default_port)
     try:
@@ -213,10 +218,10 @@ def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connecti
     return Connection(
         host=host,
         port=port,
-        dbname=_text(settings, "dbname"),
+        dbname=text_setting(settings, "dbname"),
         ssl_mode=mode,
-        ssl_root_cert=_text(settings, "sslRootCert"),
-        user_host=_text(settings, "userHost"),
+        ssl_root_cert=text_setting(settings, "sslRootCert"),
+        user_host=text_setting(settings, "userHost"),
     )
 
 
@@ -287,15 +292,21 @@ class DatabaseTarget:
 
     @contextmanager
     def admin_session(self) -> Iterator[Any]:
+        """The admin logs in without the app's ``dbname``: it may not have access there,
+        and every admin statement here is server-wide."""
         if self.admin is None:
             raise TargetConfigError("this strategy needs adminSecretId")
+        conn = replace(self.conn, dbname=None)
         try:
-            with self.session(self.admin) as handle:
-                yield handle
+            handle = self.engine.connect(conn, self.admin, self.timeout())
         except LoginRefused:
             raise TargetSetFailed(
                 f"the admin user was refused by {self.kind} at {self.where}"
             ) from None
+        try:
+            yield handle
+        finally:
+            self.engine.close(handle)
 
     def _with_first_login(
         self, candidates: list[SecretValue | None], action: Callable[[Login, Any], None]
@@ -320,6 +331,12 @@ class DatabaseTarget:
 
     # -- the target protocol --------------------------------------------------------------
 
+    @property
+    def reapply(self) -> bool:
+        """Alternating users: run ``set`` even when the other user already logs in with
+        pending (a resumed job), because ``set`` also re-syncs its privileges."""
+        return self.strategy is Strategy.ALTERNATING_USERS
+
     def derive(self, active: SecretValue) -> dict[str, str]:
         if self.strategy is not Strategy.ALTERNATING_USERS:
             return {}
@@ -343,10 +360,7 @@ class DatabaseTarget:
                     admin, self.conn, current, pending.username, pending.password
                 )
         elif self.strategy is Strategy.DUAL_PASSWORD:
-            self._with_first_login(
-                [change.active, change.previous],
-                lambda login, h: self.engine.add_password(h, login.username, pending.password),
-            )
+            self._dual(change, lambda h, user: self.engine.add_password(h, user, pending.password))
         elif self.admin is not None:
             with self.admin_session() as admin:
                 self.engine.set_password(admin, self.conn, pending.username, pending.password)
@@ -370,10 +384,19 @@ class DatabaseTarget:
         active = login_of(change.active, "active")
         pending = login_of(change.pending, "pending")
         if self.strategy is Strategy.ALTERNATING_USERS:
-            return  # the active user was never touched
+            # The active user was never touched. The other user got the pending password;
+            # when it is the user stored as previous, give it back its stored password so
+            # that the previous value still logs in.
+            previous = change.previous
+            if previous is not None and previous.get("username") == pending.username:
+                restored = login_of(previous, "previous")
+                with self.admin_session() as admin:
+                    self.engine.set_password(admin, self.conn, restored.username, restored.password)
+            return
         if self.strategy is Strategy.DUAL_PASSWORD:
-            with self.session(active) as handle:
-                self.engine.remove_password(handle, active.username, pending.password)
+            self._dual(
+                change, lambda h, user: self.engine.remove_password(h, user, pending.password)
+            )
             return
         if self.admin is not None:
             with self.admin_session() as admin:
@@ -386,12 +409,36 @@ class DatabaseTarget:
             pass  # pending never took: the user still has its active password
 
     def finish(self, change: Change) -> None:
+        """Dual-password: retire what the new value replaced: the old active password,
+        and a previous one an earlier run's failed ``finish`` may have left behind."""
         if self.strategy is not Strategy.DUAL_PASSWORD:
             return
-        old = login_of(change.active, "old active")
         new = login_of(change.pending, "new active")
+        retired = {login_of(change.active, "old active").password}
+        if change.previous is not None:
+            retired.add(login_of(change.previous, "previous").password)
+        retired.discard(new.password)
+
+        def remove(handle: Any, user: str) -> None:
+            for password in sorted(retired):
+                self.engine.remove_password(handle, user, password)
+
+        if self.admin is not None:
+            with self.admin_session() as admin:
+                remove(admin, new.username)
+            return
         with self.session(new) as handle:
-            self.engine.remove_password(handle, new.username, old.password)
+            remove(handle, new.username)
+
+    def _dual(self, change: Change, action: Callable[[Any, str], None]) -> None:
+        """Run a password add/remove for the secret's user: as the admin when there is
+        one, else logged in as the user with active (or previous) like ``set``."""
+        user = login_of(change.active, "active").username
+        if self.admin is not None:
+            with self.admin_session() as admin:
+                action(admin, user)
+            return
+        self._with_first_login([change.active, change.previous], lambda _login, h: action(h, user))
 
     def close(self) -> None:
         """Sessions are opened and closed per step; nothing stays open."""
@@ -406,7 +453,7 @@ def build_database_target(
     strategy = parse_strategy(settings, engine)
     login_of(active, "active")
     admin: Login | None = None
-    admin_id = _text(settings, "adminSecretId")
+    admin_id = text_setting(settings, "adminSecretId")
     if strategy is Strategy.ALTERNATING_USERS and admin_id is None:
         raise TargetConfigError("alternating-users needs adminSecretId (the admin's secret)")
     if admin_id is not None:
@@ -415,5 +462,5 @@ def build_database_target(
         admin = login_of(ctx.read_secret(admin_id), "admin secret's active")
         ctx.register_secret(admin.password)
     return DatabaseTarget(
-        engine, conn, strategy, ctx, admin=admin, test_query=_text(settings, "testQuery")
+        engine, conn, strategy, ctx, admin=admin, test_query=text_setting(settings, "testQuery")
     )

@@ -45,7 +45,7 @@ def test_the_client_has_exactly_the_32_documented_operations() -> None:
 
 
 def test_emulator_has_a_route_for_every_operation(emu: Emulator) -> None:
-    operations = {route.operation for router in emu.routers for route in router.routes}
+    operations = {route.operation for route in emu.routers[0].routes}  # Secret Manager's
     client_to_route = {
         "list_secrets": "get_secret_list",
         "get_secret": "get_secret_detail",

@@ -219,6 +219,36 @@ def test_probe_accepting_pending_skips_set(emu: Emulator, client: SecretManagerC
     assert [s.status for s in outcome.steps if s.step == "set"] == ["skipped"]
 
 
+def test_a_target_may_ask_for_set_even_when_pending_works(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    class Reapplies(Scripted):
+        reapply = True
+
+        def probe(self, change: Change, stage: Stage) -> bool:
+            self.calls.append("probe")
+            return True
+
+    target = Reapplies(accepted=set())
+    _, outcome = run_scripted(emu, client, target)
+    assert outcome.ok
+    assert "set" in target.calls
+
+
+def test_unreachable_before_set_fails_the_job_at_once(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Nothing was changed, so there is nothing to prove before reporting fail."""
+    target = Scripted(
+        accepted={"initial-Pw-123"}, raise_on={"probe-pending": TargetUnreachable("down")}
+    )
+    sid, outcome = run_scripted(emu, client, target)
+    assert outcome.error_code == "TARGET_UNREACHABLE"
+    assert not outcome.left_for_retry
+    assert "rollback" not in target.calls
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+
+
 def test_finish_failure_is_a_warning_not_a_failure(
     emu: Emulator, client: SecretManagerClient
 ) -> None:
