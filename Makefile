@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench emulator clean
+.PHONY: test demo lint bench emulator package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/python -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -31,6 +31,12 @@ bench: $(STAMP)
 
 emulator: $(STAMP)
 	$(BIN)/python -m emulator --port 8080
+
+package: $(STAMP)
+	$(BIN)/python -m deploy.package
+
+deploy: $(STAMP)
+	$(BIN)/python -m deploy $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
