@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
 from emulator.clouddb import CloudDbBackend, clouddb_router
+from emulator.cloudfunctions import CloudFunctionsBackend, cloud_functions_router
 from emulator.faults import FaultPlan
 from emulator.models import Clock, SecretManagerBackend, TriggerRecord
 from emulator.router import Router
@@ -69,9 +70,12 @@ class Emulator:
         self.scheduler = Scheduler(self.backend)
         #: Cloud DB for MySQL / PostgreSQL, on the same server (their paths never overlap).
         self.clouddb = CloudDbBackend()
+        #: Cloud Functions: deployed actions and their Secret Manager triggers.
+        self.cloud_functions = CloudFunctionsBackend(self.backend, self.runner)
         self.routers: list[Router] = [
             secret_manager_router(self.backend, prefix),
             clouddb_router(self.clouddb),
+            cloud_functions_router(self.cloud_functions),
         ]
         self.auth_clock = auth_clock
         self.schedule_interval = schedule_interval
@@ -106,6 +110,7 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.cloud_functions.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -123,6 +128,11 @@ class Emulator:
     def endpoint(self) -> str:
         """The Secret Manager base URL, prefix included."""
         return self.base_url + self.prefix
+
+    @property
+    def cloud_functions_endpoint(self) -> str:
+        """The Cloud Functions API base URL (v2.1)."""
+        return self.base_url + "/ncf/api/v2"
 
     @property
     def stats(self) -> Stats:
