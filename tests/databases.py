@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pg8000.native
 import pymysql
@@ -280,7 +280,8 @@ def _pg_bindir() -> Path | None:
     return found[-1].parent if found else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on (for a moment): the server, or "a target that is down"."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -311,7 +312,7 @@ def pg_cluster_session() -> Iterator[PgCluster | str]:
         owner = pwd.getpwnam("postgres")
         for path in (root, root / "pw"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+    port = free_port()
     try:
         subprocess.run(
             _as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "rot_admin",
@@ -353,12 +354,21 @@ def pg_cluster_session() -> Iterator[PgCluster | str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+T = TypeVar("T")
+
+
+def started(session: T | str, what: str) -> T:
+    """A session fixture yields the server, or the reason it could not start (a string):
+    turn the reason into a failure under CI, a skip elsewhere."""
+    if isinstance(session, str):
+        unavailable(what, session)
+    return session  # type: ignore[return-value]
+
+
 @pytest.fixture
 def pg_cluster(pg_cluster_session: PgCluster | str) -> Iterator[PgCluster]:
-    if isinstance(pg_cluster_session, str):
-        unavailable("a password-checking PostgreSQL", pg_cluster_session)
-    assert isinstance(pg_cluster_session, PgCluster)
+    cluster = started(pg_cluster_session, "a password-checking PostgreSQL")
     try:
-        yield pg_cluster_session
+        yield cluster
     finally:
-        pg_cluster_session.cleanup()
+        cluster.cleanup()

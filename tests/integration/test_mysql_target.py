@@ -10,7 +10,6 @@ dropped.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,7 @@ from rotation.targets.base import (
 )
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode
 from rotation.targets.mysql import MARIADB, MYSQL, build_mariadb, build_mysql, quote_account
-from tests.databases import MariaDB, password, unique
+from tests.databases import MariaDB, free_port, password, unique
 from tests.factories import admin_secret, rotate_via_trigger
 
 ADMIN_SECRET_ID = "admin-secret-id"
@@ -82,12 +81,6 @@ def make_admin(server: MariaDB) -> tuple[str, str]:
     server.create_user(name, pw)
     server.execute("GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", (name, "%"))
     return name, pw
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def normalized(grants: list[str], user: str, host: str = "%") -> list[str]:
@@ -320,7 +313,7 @@ def test_the_tls_check_after_connecting_refuses_a_plain_session(mariadb: MariaDB
 
 
 def test_a_closed_port_is_unreachable(mariadb: MariaDB) -> None:
-    active = value(mariadb, unique("rotu"), password(), port=closed_port())
+    active = value(mariadb, unique("rotu"), password(), port=free_port())
     with pytest.raises(TargetUnreachable, match=r"cannot connect to mariadb at 127\.0\.0\.1:\d+"):
         build(active).probe(change(active, password=password()), Stage.ACTIVE)
 
@@ -592,9 +585,7 @@ def test_e2e_complete_failing_rolls_back(emu: Emulator, mariadb: MariaDB) -> Non
 def test_e2e_target_down_changes_nothing(emu: Emulator, mariadb: MariaDB) -> None:
     user, old = unique("rote2e"), password()
     mariadb.create_user(user, old)
-    secret_id, activation = rotate_via_trigger(
-        emu, e2e_value(mariadb, user, old, port=closed_port())
-    )
+    secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old, port=free_port()))
     assert activation.result is not None and activation.result["ok"] is False
     assert activation.result["error"]["code"] == "TARGET_UNREACHABLE"
     detail, chain = chain_of(emu, secret_id)

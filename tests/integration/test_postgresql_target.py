@@ -38,7 +38,7 @@ from rotation.targets.base import (
 )
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode, Strategy
 from rotation.targets.postgresql import ENGINE, build_postgresql, scram_verifier
-from tests.databases import PgCluster, password, unique
+from tests.databases import PgCluster, free_port, password, unique
 from tests.factories import admin_secret, rotate_via_trigger
 
 ADMIN_ID = "admin-secret-1"
@@ -149,13 +149,6 @@ def assert_clean(exc: BaseException, *secrets: str) -> None:
             assert secret not in text
     assert exc.__cause__ is None
     assert exc.__context__ is None or exc.__suppress_context__
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- single user --------------------------------------------------------------------------------
@@ -375,7 +368,7 @@ def test_a_server_that_refuses_tls_is_not_used_in_plain_text(build: Build) -> No
 
 
 def test_closed_port_is_unreachable_quickly(pg_cluster: PgCluster, build: Build) -> None:
-    value = pg_value(pg_cluster, "app", "irrelevant-pw", port=closed_port())
+    value = pg_value(pg_cluster, "app", "irrelevant-pw", port=free_port())
     started = time.monotonic()
     with pytest.raises(TargetUnreachable) as info:
         build(value).probe(change(value, value), Stage.ACTIVE)
@@ -652,7 +645,7 @@ def test_e2e_complete_failing_rolls_the_password_back(pg_cluster: PgCluster, emu
 def test_e2e_target_down_changes_nothing(pg_cluster: PgCluster, emu: Emulator) -> None:
     user, old = new_role(pg_cluster)
     before = stored_verifier(pg_cluster, user)
-    value = pg_value(pg_cluster, user, old, port=closed_port())
+    value = pg_value(pg_cluster, user, old, port=free_port())
     sid, activation = rotate_via_trigger(emu, value)
     result = activation.result
     assert result is not None and result["ok"] is False

@@ -45,7 +45,7 @@ from rotation.targets.base import (
 )
 from rotation.targets.database import DatabaseTarget, Strategy
 from rotation.targets.redis import ENGINE, RedisEngine, build_redis, password_hash
-from tests.databases import REDIS, Redis, _free_port, password, unavailable, unique
+from tests.databases import REDIS, Redis, free_port, password, started, unique
 from tests.factories import admin_secret, rotate_via_trigger
 
 HOST, PORT = REDIS
@@ -434,7 +434,7 @@ def test_tls_against_a_plain_text_server_never_falls_back(
 
 def test_a_closed_port_is_unreachable_at_once(rich_user: tuple[str, str]) -> None:
     user, pw = rich_user
-    value = {**value_for(user, pw), "port": _free_port()}
+    value = {**value_for(user, pw), "port": free_port()}
     target = target_for(value)
     change = change_to(value, new_password())
     started = time.monotonic()
@@ -571,7 +571,7 @@ def tls_redis_session() -> Iterator[TlsRedis | str]:
     cert.private_key_pem.write_to_path(str(key_file))
     aclfile = root / "users.acl"
     aclfile.write_text("user default on nopass ~* &* +@all\n")
-    port, tls_port = _free_port(), _free_port()
+    port, tls_port = free_port(), free_port()
     log = (root / "redis.log").open("w")
     process = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "127.0.0.2", "--port", str(port),
@@ -611,13 +611,11 @@ def tls_redis_session() -> Iterator[TlsRedis | str]:
 
 @pytest.fixture
 def tls_redis(tls_redis_session: TlsRedis | str) -> Iterator[TlsRedis]:
-    if isinstance(tls_redis_session, str):
-        unavailable("a throwaway redis-server with TLS and an ACL file", tls_redis_session)
-    assert isinstance(tls_redis_session, TlsRedis)
+    server = started(tls_redis_session, "a throwaway redis-server with TLS and an ACL file")
     try:
-        yield tls_redis_session
+        yield server
     finally:
-        tls_redis_session.cleanup()
+        server.cleanup()
 
 
 def tls_value(server: TlsRedis, user: str, pw: str, **extra: Any) -> dict[str, Any]:
@@ -777,7 +775,7 @@ def test_an_unreachable_redis_fails_the_job_and_changes_nothing(
     emu: Emulator, redis_server: Redis, rich_user: tuple[str, str], target: Any
 ) -> None:
     user, old = rich_user
-    value = {**value_for(user, old), "port": _free_port()}
+    value = {**value_for(user, old), "port": free_port()}
     sid, activation = rotate_via_trigger(emu, value, target=target)
     result = result_of(activation)
     assert result["ok"] is False
@@ -811,7 +809,7 @@ def test_every_error_is_a_target_error_without_secrets(rich_user: tuple[str, str
     """Whatever goes wrong, the workflow gets a :class:`TargetError` with our words."""
     user, pw = rich_user
     calls: list[Callable[[], object]] = []
-    closed = {**value_for(user, pw), "port": _free_port()}
+    closed = {**value_for(user, pw), "port": free_port()}
     calls.append(lambda: target_for(closed).set(change_to(closed, new_password())))
     wrong = value_for(user, new_password(), strategy="dual-password")
     calls.append(lambda: target_for(wrong).set(change_to(wrong, new_password())))
@@ -838,7 +836,7 @@ def test_no_file_descriptor_is_left_open(rich_user: tuple[str, str]) -> None:
         bad = value_for(user, pw, testQuery="NO_SUCH_COMMAND")
         with pytest.raises(TargetTestFailed):
             target_for(bad).test(change_to(bad, pw))
-        closed = {**value, "port": _free_port()}
+        closed = {**value, "port": free_port()}
         with pytest.raises(TargetUnreachable):
             target_for(closed).probe(change_to(closed, pw), Stage.ACTIVE)
     assert len(os.listdir(fds)) <= before
