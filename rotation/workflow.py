@@ -240,7 +240,7 @@ class Rotation:
             logs.log.info("rotation.retry", note="retrying a job that failed before")
         elif detail.rotating:
             logs.log.info(
-                "rotation.in_progress", note="a job is running; resuming it if it is ours"
+                "rotation.in_progress", note="the job is running: a fresh run or a retried one"
             )
         return detail
 
