@@ -210,35 +210,40 @@ def start_invocation(**fields: Any) -> None:
 log = structlog.get_logger("rotation")
 
 
+StepListener = Callable[[str, str, float], None]
+
+
 @contextmanager
-def step(name: str, event: str, **fields: Any) -> Iterator[dict[str, Any]]:
+def step(
+    name: str, event: str, *, on_end: StepListener | None = None, **fields: Any
+) -> Iterator[dict[str, Any]]:
     """Log one step as one line when it ends, with its duration and outcome.
 
     The yielded dict collects fields learned during the step (``info["skipped"] = True``).
-    An exception is logged (scrubbed) with ``status=error`` and re-raised.
+    An exception is logged (scrubbed) with ``status=error`` and re-raised. ``on_end`` hears
+    ``(name, status, duration_ms)``, the same figures the line carries.
     """
     info: dict[str, Any] = {}
     started = time.monotonic()
     try:
         yield info
     except BaseException as exc:
+        duration = round((time.monotonic() - started) * 1000, 1)
         log.warning(
             event,
             step=name,
             status="error",
             error=type(exc).__name__,
             error_message=str(exc),
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=duration,
             **fields,
             **info,
         )
+        if on_end is not None:
+            on_end(name, "error", duration)
         raise
-    status = info.pop("status", "skipped" if info.get("skipped") else "ok")
-    log.info(
-        event,
-        step=name,
-        status=status,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
-        **fields,
-        **info,
-    )
+    status = str(info.pop("status", "skipped" if info.get("skipped") else "ok"))
+    duration = round((time.monotonic() - started) * 1000, 1)
+    log.info(event, step=name, status=status, duration_ms=duration, **fields, **info)
+    if on_end is not None:
+        on_end(name, status, duration)

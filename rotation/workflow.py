@@ -28,7 +28,6 @@ the full deadline, so a slow API cannot leave no time to roll back and report.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,16 +145,12 @@ class Rotation:
 
     @contextmanager
     def step(self, name: str, event: str, **fields: Any) -> Iterator[dict[str, Any]]:
-        started = time.monotonic()
-        status = "error"
-        try:
-            with logs.step(name, event, **fields) as info:
-                yield info
-                status = "skipped" if info.get("skipped") else str(info.get("status", "ok"))
-        finally:
-            self.steps.append(
-                StepRecord(name, status, round((time.monotonic() - started) * 1000, 1))
-            )
+        """A logged step that also lands in the result's ``steps``."""
+        with logs.step(name, event, on_end=self._record_step, **fields) as info:
+            yield info
+
+    def _record_step(self, name: str, status: str, duration_ms: float) -> None:
+        self.steps.append(StepRecord(name, status, duration_ms))
 
     def outcome(
         self,
@@ -185,15 +180,15 @@ class Rotation:
         try:
             try:
                 self.guard()
-                chain, policies = self.preflight()
+                policies = self.preflight()
             except RotationFailure as failure:
                 return self.outcome(False, "failed", failure)  # bad input: no job call
-            return self._run_job(chain, policies)
+            return self._run_job(policies)
         finally:
             if self.target is not None:
                 self.target.close()
 
-    def _run_job(self, preflight: SecretChain, policies: PolicySet) -> Outcome:
+    def _run_job(self, policies: PolicySet) -> Outcome:
         assert self.target is not None
         try:
             started = self.start()
@@ -244,7 +239,7 @@ class Rotation:
             )
         return detail
 
-    def preflight(self) -> tuple[SecretChain, PolicySet]:
+    def preflight(self) -> PolicySet:
         with self.step("preflight", "rotation.preflight") as info:
             try:
                 chain = call_api(lambda: self.forward.get_secret_values(self.sid), "read the value")
@@ -289,7 +284,7 @@ class Rotation:
                 keys=list(chain.rotation_targets),
                 generator=policies.generator.value,
             )
-        return chain, policies
+        return policies
 
     def check_policy_fits(
         self, keys: tuple[str, ...], derived: set[str], policies: PolicySet
@@ -371,7 +366,7 @@ class Rotation:
                 logs.REDACTOR.register_value(stored, keys)
             else:
                 candidate = active.replace(self.generated(active, keys, policies))
-                logs.REDACTOR.register_value(candidate, keys)
+                logs.REDACTOR.register_value(candidate, keys)  # before it leaves the process
                 stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
                 if stored != candidate:
                     raise RotationFailure(
@@ -393,10 +388,7 @@ class Rotation:
         derive = getattr(self.target, "derive", None)
         derived: dict[str, str] = dict(derive(active)) if derive is not None else {}
         random_keys = tuple(k for k in keys if k not in derived)
-        values = {**derived, **{k: self.draw(k, policies) for k in random_keys}}
-        for key in random_keys:
-            logs.REDACTOR.register(values[key])
-        return values
+        return {**derived, **{k: self.draw(k, policies) for k in random_keys}}
 
     def draw(self, key: str, policies: PolicySet) -> str:
         """One random value the target accepts; a few draws at most (refusals are rare)."""
