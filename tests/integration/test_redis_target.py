@@ -26,8 +26,6 @@ from typing import Any
 import pytest
 import redis
 import trustme
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from emulator import Emulator
 from rotation import logs
@@ -113,16 +111,7 @@ def change_to(
 
 
 def logs_in(user: str, pw: str, *, port: int = PORT) -> bool:
-    """Like ``Redis.logs_in`` of tests/databases.py, without redis-py's default retries:
-    they treat a refused login (a ConnectionError subclass) as worth 3.6 s of backoff."""
-    client = redis.Redis(host=HOST, port=port, username=user, password=pw,
-                         socket_connect_timeout=5, retry=Retry(NoBackoff(), 0))  # fmt: skip
-    try:
-        return bool(client.ping())
-    except redis.AuthenticationError:
-        return False
-    finally:
-        client.close()
+    return Redis(HOST, port).logs_in(user, pw)
 
 
 def rules(server: Any, user: str) -> dict[str, Any]:
