@@ -15,6 +15,10 @@ JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"
 STAGE = "{stage:previous|active|pending}"
 
 
+def none(_result: object) -> None:
+    """The documented answer of Execute/Retry Rotation Job: ``data`` is null."""
+
+
 def secret_manager_router(backend: SecretManagerBackend, prefix: str = "") -> Router:
     b = backend
     r = Router(prefix=prefix)
@@ -115,13 +119,13 @@ def secret_manager_router(backend: SecretManagerBackend, prefix: str = "") -> Ro
         "POST",
         f"{SECRET}/rotation",
         "execute_rotation_job",
-        lambda q: b.execute_rotation(sid(q)) and None,
+        lambda q: none(b.execute_rotation(sid(q))),
     )
     r.add(
         "POST",
         f"{SECRET}/retry-rotation",
         "retry_rotation_job",
-        lambda q: b.retry_rotation(sid(q)) and None,
+        lambda q: none(b.retry_rotation(sid(q))),
     )
     r.add(
         "POST",
