@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from rotation import logs
-from rotation.api import SecretManagerClient
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings, SettingsError
 from rotation.workflow import Outcome, Rotation
 

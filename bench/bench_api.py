@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bench.common import measure
 from emulator import Emulator
-from rotation.models import CreateSecretRequest
-from rotation.signing import Credentials, signed_headers
+from rotation.ncp.models import CreateSecretRequest
+from rotation.ncp.signing import Credentials, signed_headers
 
 
 def run() -> list[str]:

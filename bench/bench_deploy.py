@@ -16,7 +16,7 @@ import redis
 import handler
 from deploy.package import build_package
 from emulator import Emulator
-from rotation.models import CreateSecretRequest
+from rotation.ncp.models import CreateSecretRequest
 
 
 def package() -> list[str]:

@@ -13,7 +13,7 @@ import handler
 from bench.common import measure
 from emulator import Emulator
 from rotation import logs
-from rotation.models import CreateSecretRequest
+from rotation.ncp.models import CreateSecretRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUE = {"engine": "store-only", "username": "app", "password": "bench-initial-Pw-1"}

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from deploy.cloudfunctions import CloudFunctionsClient
 from deploy.config import ConfigError, load
 from deploy.package import PackageError, build_package
 from deploy.steps import Deployer, DeployError
 from rotation import logs
-from rotation.api import SecretManagerClient
+from rotation.ncp.cloudfunctions import CloudFunctionsClient
+from rotation.ncp.secretmanager import SecretManagerClient
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from deploy.cloudfunctions import CloudFunctionsClient
 from deploy.config import DeployConfig
-from rotation.api import SecretManagerClient
 from rotation.display import MASK
-from rotation.errors import (
+from rotation.ncp.cloudfunctions import CloudFunctionsClient
+from rotation.ncp.errors import (
     ApiError,
     AuthenticationFailed,
     DeadlineExceeded,
@@ -35,7 +34,8 @@ from rotation.errors import (
     RetryableApiError,
     TransportError,
 )
-from rotation.models import SecretDetail
+from rotation.ncp.models import SecretDetail
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.sensitive import is_sensitive_key
 
 T = TypeVar("T")

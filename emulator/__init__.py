@@ -8,8 +8,9 @@ that runs a rotation action, ``scheduler`` the clock, ``faults`` the misbehaviou
 
 from emulator.actions import Activation, CallableAction, ProcessAction
 from emulator.app import Emulator, wall_clock
+from emulator.core import ServiceError
 from emulator.faults import Fault, FaultPlan
-from emulator.models import SecretManagerBackend, ServiceError
+from emulator.secretmanager.models import SecretManagerBackend
 
 __all__ = [
     "Activation",

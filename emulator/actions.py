@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.models import JobEvent, SecretManagerBackend
+from emulator.secretmanager.models import JobEvent, SecretManagerBackend
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -25,14 +25,15 @@ from typing import Any, ClassVar
 from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
 from emulator.clouddb import CloudDbBackend, clouddb_router
 from emulator.cloudfunctions import CloudFunctionsBackend, cloud_functions_router
+from emulator.core import Clock
 from emulator.faults import FaultPlan
-from emulator.models import Clock, SecretManagerBackend, TriggerRecord
 from emulator.router import Router
-from emulator.routes import secret_manager_router
 from emulator.scheduler import Scheduler
+from emulator.secretmanager.models import SecretManagerBackend, TriggerRecord
+from emulator.secretmanager.routes import secret_manager_router
 from emulator.server import GatewayServer, Stats
-from rotation.api import SecretManagerClient
-from rotation.signing import Credentials
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
 
 
 def wall_clock() -> float:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.models import ServiceError
+from emulator.core import ServiceError
 from emulator.router import Router
 
 FORBIDDEN = frozenset("`&+\\\"'/ ")

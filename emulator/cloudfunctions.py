@@ -45,8 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from emulator.actions import ActionRunner, ProcessAction
-from emulator.models import DESTROYED, DISABLE, REVOKE, SecretManagerBackend, ServiceError
+from emulator.core import ServiceError
 from emulator.router import Request, Router
+from emulator.secretmanager.models import (
+    DESTROYED,
+    DISABLE,
+    REVOKE,
+    SecretManagerBackend,
+)
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,49}")
 RUNTIMES = frozenset({"python:3.13", "nodejs:22", "java:8", "java:21", "swift:3.1.1", "php:7.3",

@@ -18,7 +18,7 @@ import sys
 from emulator.app import Emulator
 from rotation import logs
 from rotation.display import format_chain, format_detail
-from rotation.models import CreateSecretRequest, ProtectionKeyType, RotationPhase
+from rotation.ncp.models import CreateSecretRequest, ProtectionKeyType, RotationPhase
 
 VALUE = {
     "engine": "store-only",

@@ -1,6 +1,6 @@
 """The API Gateway in front of every emulated service: signature v2 and the error codes.
 
-The check is written here again rather than imported from ``rotation.signing``: the
+The check is written here again rather than imported from ``rotation.ncp.signing``: the
 emulator is the client's examiner, and an examiner that shares the candidate's code passes
 the candidate's bugs. It signs the request line *as received* (raw path and query, prefix
 included), so a client that signs one encoding and sends another fails here as it would
@@ -18,7 +18,7 @@ import base64
 import hmac
 from collections.abc import Mapping
 
-from emulator.models import ServiceError
+from emulator.core import ServiceError
 
 TOLERANCE_MS = 5 * 60 * 1000
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from emulator.models import bad_request
+from emulator.core import bad_request
 
 
 @dataclass(frozen=True)

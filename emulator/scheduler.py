@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from emulator.models import JobEvent, SecretManagerBackend
+from emulator.secretmanager.models import JobEvent, SecretManagerBackend
 
 
 class Scheduler:

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from emulator import gateway
+from emulator.core import ServiceError
 from emulator.faults import Fault, FaultPlan
-from emulator.models import ServiceError
 from emulator.router import Request, Route, Router
 
 #: Cloud Functions takes zips up to 38 MB, base64-encoded inside JSON: about 51 MB.

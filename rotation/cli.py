@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rotation import logs
-from rotation.api import DEFAULT_ENDPOINT, SecretManagerClient
 from rotation.display import detail_json, format_chain, format_detail, masked_value, table
-from rotation.errors import NcpError
-from rotation.models import (
+from rotation.ncp.errors import NcpError
+from rotation.ncp.models import (
     CreateSecretRequest,
     ProtectionKeyType,
     RotationPhase,
@@ -40,7 +39,8 @@ from rotation.models import (
     SecretValue,
     SecretValueError,
 )
-from rotation.signing import Credentials
+from rotation.ncp.secretmanager import DEFAULT_ENDPOINT, SecretManagerClient
+from rotation.ncp.signing import Credentials
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 

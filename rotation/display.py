@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from rotation.models import SecretChain, SecretDetail, SecretValue, Stage
+from rotation.ncp.models import SecretChain, SecretDetail, SecretValue, Stage
 from rotation.sensitive import is_sensitive_key
 
 MASK = "****"

@@ -38,7 +38,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from rotation.models import RandomSecretOptions
+from rotation.ncp.models import RandomSecretOptions
 
 
 class PolicyError(ValueError):

@@ -39,7 +39,7 @@ from typing import Any
 
 import structlog
 
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from rotation.sensitive import is_sensitive_key
 
 REDACTED = "[REDACTED]"

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from rotation.api import DEFAULT_ENDPOINT
-from rotation.deadline import Deadline
-from rotation.signing import Credentials
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.secretmanager import DEFAULT_ENDPOINT
+from rotation.ncp.signing import Credentials
 
 DEFAULT_TIMEOUT_SECONDS = 60.0  # Cloud Functions' default action timeout
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rotation import logs
-from rotation.api import SecretManagerClient
-from rotation.deadline import Deadline
-from rotation.errors import (
+from rotation.generate import Generator, PolicyError, PolicySet, generate_values
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import (
     AuthenticationFailed,
     DeadlineExceeded,
     Forbidden,
@@ -44,8 +44,7 @@ from rotation.errors import (
     NcpError,
     NotFound,
 )
-from rotation.generate import Generator, Policy, PolicyError, PolicySet, generate_values
-from rotation.models import (
+from rotation.ncp.models import (
     RotationPhase,
     SecretChain,
     SecretDetail,
@@ -54,6 +53,7 @@ from rotation.models import (
     SecretValueError,
     Stage,
 )
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings
 from rotation.targets import Change, Target, TargetContext, TargetError, build_target
 
@@ -262,9 +262,8 @@ class Rotation:
                 self.target = self.target_builder(self.settings.target, active, self.ctx)
             except TargetError as exc:
                 raise RotationFailure(exc.code, str(exc)) from None
-            derive = getattr(self.target, "derive", None)
             try:
-                derived = set(derive(active)) if derive is not None else set()
+                derived = set(self.target.derive(active))
             except TargetError as exc:
                 raise RotationFailure(exc.code, str(exc)) from None
             if not derived <= set(chain.rotation_targets):
@@ -273,9 +272,10 @@ class Rotation:
                     f"this target changes {', '.join(sorted(derived))} too: add it to the "
                     "secret's rotationTargets",
                 )
-            base: Policy | None = getattr(self.target, "default_policy", None)
             try:
-                policies = PolicySet.from_mapping(self.settings.policy, base=base)
+                policies = PolicySet.from_mapping(
+                    self.settings.policy, base=self.target.default_policy
+                )
             except PolicyError as exc:
                 raise RotationFailure(PolicyError.code, str(exc)) from None
             self.check_policy_fits(chain.rotation_targets, derived, policies)
@@ -293,18 +293,18 @@ class Rotation:
 
         Sample values are drawn and thrown away; only local generation can be sampled.
         """
-        accepts = getattr(self.target, "accepts", None)
-        if accepts is None or policies.generator is not Generator.LOCAL:
+        assert self.target is not None
+        if policies.generator is not Generator.LOCAL:
             return
         for key in keys:
             if key in derived:
                 continue
             samples = (generate_values([key], policies)[key] for _ in range(MAX_DRAWS))
-            if not any(accepts(key, sample) for sample in samples):
+            if not any(self.target.accepts(key, sample) for sample in samples):
                 raise RotationFailure(
                     "INVALID_POLICY",
                     f"values this policy generates for {key!r} are refused by the "
-                    f"{self.target.kind if self.target else ''} target (its password rules)",
+                    f"{self.target.kind} target (its password rules)",
                 )
 
     def read_other_secret(self, secret_id: str) -> SecretValue:
@@ -385,14 +385,14 @@ class Rotation:
     ) -> dict[str, str]:
         """New values for the target keys: derived by the target where it says so
         (alternating users name the other user), random otherwise."""
-        derive = getattr(self.target, "derive", None)
-        derived: dict[str, str] = dict(derive(active)) if derive is not None else {}
+        assert self.target is not None
+        derived = dict(self.target.derive(active))
         random_keys = tuple(k for k in keys if k not in derived)
         return {**derived, **{k: self.draw(k, policies) for k in random_keys}}
 
     def draw(self, key: str, policies: PolicySet) -> str:
         """One random value the target accepts; a few draws at most (refusals are rare)."""
-        accepts = getattr(self.target, "accepts", None)
+        assert self.target is not None
         for _ in range(MAX_DRAWS):
             if policies.generator is Generator.SERVICE_RANDOM:
                 value = self.forward.generate_random_secret(
@@ -400,7 +400,7 @@ class Rotation:
                 )
             else:
                 value = generate_values([key], policies)[key]
-            if accepts is None or accepts(key, value):
+            if self.target.accepts(key, value):
                 return value
         raise RotationFailure(
             "INVALID_POLICY", f"the target refused {MAX_DRAWS} values generated for {key!r}"
@@ -417,7 +417,7 @@ class Rotation:
             info["accepted"] = accepted
         with self.step("set", "target.set", target=self.target.kind) as info:
             self.touched = True
-            if accepted and not getattr(self.target, "reapply", False):
+            if accepted and not self.target.reapply:
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
             self.target.set(change)

@@ -8,8 +8,8 @@ import pytest
 
 from emulator import Emulator
 from rotation import logs
-from rotation.api import SecretManagerClient
-from rotation.transport import RetryPolicy
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.transport import RetryPolicy
 from tests.leaks import LeakGuard
 
 # Shared fixtures: the fake HTTPS credential service (ca, ca_file) and the real database

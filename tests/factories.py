@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from emulator import Activation, Emulator
-from rotation.api import SecretManagerClient
-from rotation.models import CreateSecretRequest, SecretDetail
+from rotation.ncp.models import CreateSecretRequest, SecretDetail
+from rotation.ncp.secretmanager import SecretManagerClient
 
 _counter = iter(range(1, 1_000_000))
 

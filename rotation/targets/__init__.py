@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, cast
 
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from rotation.targets.base import (
     Change,
     Target,

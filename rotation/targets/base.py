@@ -18,10 +18,12 @@ Secret Manager stores (active or pending):
    active credential again; the workflow then checks ``probe(change, ACTIVE)`` before it
    reports the job failed.
 
-Two optional hooks shape the pending value before any of this: ``derive(active)`` returns
-target keys whose new value is not random (alternating users: the other user's name), and
-``accepts(key, value)`` may refuse a generated value (Cloud DB PostgreSQL: a password must
-not contain the user name), in which case the workflow draws again.
+Hooks with defaults on :class:`Target` shape the rotation before any of this:
+``derive(active)`` returns target keys whose new value is not random (alternating users:
+the other user's name), ``accepts(key, value)`` may refuse a generated value (Cloud DB
+PostgreSQL: a password must not contain the user name; the workflow draws again),
+``default_policy`` is the value policy when the action names none, and ``reapply`` asks
+for ``set`` even when the probe already accepts pending.
 
 Every method receives the whole :class:`Change` (previous, active, pending values and
 the rotation target keys). Errors must not carry secret values: raise
@@ -31,13 +33,15 @@ a statement (the log redactor scrubs known values as a second line of defence).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
-from rotation.deadline import Deadline
-from rotation.models import SecretValue, Stage
-from rotation.signing import Credentials
+from rotation.generate import Policy
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.signing import Credentials
 
 
 class TargetError(Exception):
@@ -87,24 +91,51 @@ class Change:
         return {} if value is None else {k: value[k] for k in self.keys if k in value}
 
 
-@runtime_checkable
-class Target(Protocol):
-    kind: str
+class Target(ABC):
+    """The base every target kind inherits: the five steps, and every hook with its default.
+
+    The hooks are declared here, not discovered, so that a misspelled override is a type
+    error and the workflow calls each of them directly.
+    """
+
+    kind: str = "target"
     #: False for store-only: nothing outside Secret Manager holds the credential, so the
     #: workflow skips probe/set/rollback and the test reads the stored value back.
-    external: bool
+    external: bool = True
+    #: The value policy used when the action parameters name none (``None``: the default).
+    default_policy: Policy | None = None
 
+    @property
+    def reapply(self) -> bool:
+        """Run ``set`` even when the probe already accepts pending (``set`` also re-syncs
+        something besides the password, e.g. privileges)."""
+        return False
+
+    def derive(self, active: SecretValue) -> Mapping[str, str]:
+        """Target keys whose new value is not random (alternating users: the other user)."""
+        return {}
+
+    def accepts(self, key: str, value: str) -> bool:
+        """May ``value`` be used for ``key``? Refused values are drawn again."""
+        return True
+
+    @abstractmethod
     def probe(self, change: Change, stage: Stage) -> bool: ...
 
+    @abstractmethod
     def set(self, change: Change) -> None: ...
 
+    @abstractmethod
     def test(self, change: Change) -> None: ...
 
+    @abstractmethod
     def rollback(self, change: Change) -> None: ...
 
-    def finish(self, change: Change) -> None: ...
+    def finish(self, change: Change) -> None:  # noqa: B027 - an optional hook
+        """Retire what the rotation replaced (dual-credential targets); nothing by default."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:  # noqa: B027 - an optional hook
+        """Release connections; nothing by default."""
 
 
 @dataclass
@@ -121,7 +152,6 @@ class TargetContext:
     read_pending: Callable[[], SecretValue | None] | None = None
     #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
     credentials: Credentials | None = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 TargetFactory = Callable[[Mapping[str, Any], SecretValue, TargetContext], Target]

@@ -27,10 +27,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rotation.clouddb import DEFAULT_ENDPOINT, MYSQL, POSTGRESQL, CloudDbClient, Flavor
-from rotation.errors import NcpError
 from rotation.generate import DEFAULT_EXCLUDE, Policy
-from rotation.models import SecretValue, Stage
+from rotation.ncp.clouddb import DEFAULT_ENDPOINT, MYSQL, POSTGRESQL, CloudDbClient, Flavor
+from rotation.ncp.errors import NcpError
+from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import (
     Change,
     TargetConfigError,

@@ -45,9 +45,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rotation.generate import Policy
-from rotation.models import SecretValue, Stage
+from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import (
     Change,
+    Target,
     TargetConfigError,
     TargetContext,
     TargetError,
@@ -246,7 +247,7 @@ def login_of(value: SecretValue | None, what: str) -> Login:
     return Login(user, password)
 
 
-class DatabaseTarget:
+class DatabaseTarget(Target):
     """The target protocol for any :class:`Engine`, in one of three strategies."""
 
     external = True

@@ -42,7 +42,7 @@ from typing import Any
 import pymysql
 
 from rotation.generate import Policy
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from rotation.targets.base import (
     TargetConfigError,
     TargetContext,

@@ -45,7 +45,7 @@ import pg8000.native
 from scramp import ScramException, ScramMechanism  # type: ignore[import-untyped]
 
 from rotation.generate import Policy
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from rotation.targets.base import (
     TargetConfigError,
     TargetContext,

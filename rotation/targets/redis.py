@@ -77,7 +77,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rotation.generate import Policy
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from rotation.targets.base import (
     TargetConfigError,
     TargetContext,

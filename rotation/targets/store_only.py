@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rotation.models import SecretValue, Stage
-from rotation.targets.base import Change, TargetConfigError, TargetContext, TargetTestFailed
+from rotation.ncp.models import SecretValue, Stage
+from rotation.targets.base import (
+    Change,
+    Target,
+    TargetConfigError,
+    TargetContext,
+    TargetTestFailed,
+)
 
 
-class StoreOnlyTarget:
+class StoreOnlyTarget(Target):
     kind = "store-only"
     external = False
 

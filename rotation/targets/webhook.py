@@ -67,10 +67,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from rotation.deadline import Deadline
-from rotation.models import SecretValue, Stage
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.transport import USER_AGENT
 from rotation.targets.base import (
     Change,
+    Target,
     TargetConfigError,
     TargetContext,
     TargetError,
@@ -79,7 +81,6 @@ from rotation.targets.base import (
     TargetTestFailed,
     TargetUnreachable,
 )
-from rotation.transport import USER_AGENT
 
 TIMESTAMP_HEADER = "X-Rotation-Timestamp"
 SIGNATURE_HEADER = "X-Rotation-Signature"
@@ -219,7 +220,7 @@ def build_webhook(
     )
 
 
-class WebhookTarget:
+class WebhookTarget(Target):
     """Signed POSTs to the user's endpoint; see the module docstring for the protocol."""
 
     kind = "webhook"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.models import RotationPhase
+from rotation.ncp.models import RotationPhase
+from rotation.ncp.secretmanager import SecretManagerClient
 from tests.factories import create_secret, job_token
 from tests.leaks import LeakGuard
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rotation.api import SecretManagerClient
-from rotation.signing import Credentials
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 

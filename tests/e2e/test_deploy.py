@@ -15,7 +15,7 @@ from deploy.__main__ import main as deploy_main
 from deploy.config import ConfigError, load
 from deploy.package import PackageResult, build_package
 from emulator import Emulator
-from rotation.models import RotationPhase
+from rotation.ncp.models import RotationPhase
 from tests.factories import create_secret
 from tests.leaks import LeakGuard
 

@@ -7,7 +7,7 @@ import json
 import re
 
 from emulator import Activation, Emulator, ProcessAction
-from rotation.models import RotationPhase
+from rotation.ncp.models import RotationPhase
 from tests.factories import create_secret
 from tests.integration.test_scheduler import ManualClock
 

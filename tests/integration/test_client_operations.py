@@ -9,9 +9,8 @@ import json
 import pytest
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.errors import BadRequest, InvalidState, NotFound
-from rotation.models import (
+from rotation.ncp.errors import BadRequest, InvalidState, NotFound
+from rotation.ncp.models import (
     ProtectionKeyType,
     RandomSecretOptions,
     RotationPhase,
@@ -19,6 +18,7 @@ from rotation.models import (
     SecretValue,
     Stage,
 )
+from rotation.ncp.secretmanager import SecretManagerClient
 from tests.factories import create_secret, job_token, rotatable_secret, started_job, unique_name
 
 ALL_OPERATIONS = {

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from emulator import Emulator
-from rotation.clouddb import MYSQL, CloudDbClient
-from rotation.errors import BadRequest
-from rotation.models import RotationPhase
+from rotation.ncp.clouddb import MYSQL, CloudDbClient
+from rotation.ncp.errors import BadRequest
+from rotation.ncp.models import RotationPhase
 from rotation.targets.clouddb import password_problem
 from tests.conftest import FAST_RETRY
 from tests.databases import MariaDB, PgCluster, password, unique

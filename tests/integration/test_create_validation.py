@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.errors import BadRequest
-from rotation.models import ProtectionKeyType
+from rotation.ncp.errors import BadRequest
+from rotation.ncp.models import ProtectionKeyType
+from rotation.ncp.secretmanager import SecretManagerClient
 
 VALUE = json.dumps({"username": "app", "password": "pw-123"})
 

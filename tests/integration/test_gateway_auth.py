@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.errors import AuthenticationFailed, NotFound
-from rotation.signing import Credentials, signed_headers, timestamp_ms
+from rotation.ncp.errors import AuthenticationFailed, NotFound
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials, signed_headers, timestamp_ms
 from tests.factories import create_secret
 
 

@@ -12,8 +12,8 @@ import pytest
 
 import handler
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.models import RotationPhase, SecretStatus
+from rotation.ncp.models import RotationPhase, SecretStatus
+from rotation.ncp.secretmanager import SecretManagerClient
 from tests.factories import create_secret, job_token, rotatable_secret
 
 JOB_OPERATIONS = {

@@ -16,10 +16,10 @@ import pytest
 import trustme
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings
-from rotation.targets import Change, TargetContext
+from rotation.targets import Change, Target, TargetContext
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
 from rotation.workflow import Rotation
 from tests.factories import job_token, rotatable_secret
@@ -109,7 +109,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
 
 
 @dataclass
-class Scripted:
+class Scripted(Target):
     """Accepts a set of credentials; each method can be told to raise."""
 
     accepted: set[str]

@@ -17,8 +17,8 @@ import pymysql
 import pytest
 
 from emulator import Emulator
-from rotation.deadline import Deadline
-from rotation.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets.base import (
     Change,
     TargetConfigError,

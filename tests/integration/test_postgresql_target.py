@@ -26,8 +26,8 @@ import pytest
 
 from emulator import Emulator
 from rotation import logs
-from rotation.deadline import Deadline
-from rotation.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets.base import (
     Change,
     TargetConfigError,

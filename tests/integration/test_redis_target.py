@@ -29,8 +29,8 @@ import trustme
 
 from emulator import Emulator
 from rotation import logs
-from rotation.deadline import Deadline
-from rotation.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets import build_target
 from rotation.targets.base import (
     Change,

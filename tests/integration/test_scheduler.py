@@ -11,8 +11,8 @@ from typing import Any
 from freezegun import freeze_time
 
 from emulator import Emulator, ProcessAction
-from emulator.models import ceil_to_hour
-from rotation.models import RotationPhase
+from emulator.secretmanager.models import ceil_to_hour
+from rotation.ncp.models import RotationPhase
 from tests.factories import create_secret
 
 DAY = 86_400_000

@@ -8,9 +8,8 @@ import time
 import pytest
 
 from emulator import Emulator
-from rotation.api import SecretManagerClient
-from rotation.deadline import Deadline
-from rotation.errors import (
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import (
     AuthenticationFailed,
     BadRequest,
     ClientError,
@@ -22,8 +21,9 @@ from rotation.errors import (
     ServerError,
     TransportError,
 )
-from rotation.signing import Credentials
-from rotation.transport import RetryPolicy, Timeouts
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
+from rotation.ncp.transport import RetryPolicy, Timeouts
 from tests.conftest import FAST_RETRY
 from tests.factories import create_secret, started_job
 

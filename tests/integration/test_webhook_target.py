@@ -20,8 +20,8 @@ import pytest
 import requests
 import trustme
 
-from rotation.deadline import Deadline
-from rotation.models import SecretValue, Stage
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import (
     Change,
     Target,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rotation.errors import (
+from rotation.ncp.errors import (
     ApiError,
     AuthenticationFailed,
     BadRequest,
@@ -16,7 +16,7 @@ from rotation.errors import (
     ServerError,
     error_for_status,
 )
-from rotation.transport import parse_error_body
+from rotation.ncp.transport import parse_error_body
 
 
 @pytest.mark.parametrize(

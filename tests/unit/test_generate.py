@@ -28,7 +28,7 @@ from rotation.generate import (
     generate,
     generate_values,
 )
-from rotation.models import RandomSecretOptions
+from rotation.ncp.models import RandomSecretOptions
 
 FAST = settings(max_examples=200, deadline=None)
 

@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from rotation import logs
-from rotation.models import SecretValue
+from rotation.ncp.models import SecretValue
 from tests.leaks import LeakGuard, find_leaks
 
 

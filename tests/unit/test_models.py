@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rotation.errors import ResponseFormatError
-from rotation.models import (
+from rotation.ncp.errors import ResponseFormatError
+from rotation.ncp.models import (
     CreateSecretRequest,
     RandomSecretOptions,
     RotationPhase,

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from rotation.api import DEFAULT_ENDPOINT
+from rotation.ncp.secretmanager import DEFAULT_ENDPOINT
 from rotation.settings import Settings, SettingsError
 
 BASE: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from freezegun import freeze_time
 
-from rotation.signing import (
+from rotation.ncp.signing import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -66,8 +66,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-Clock = Callable[[], float]
-"""Epoch seconds. ``time.time`` by default; tests pass their own or freeze it."""
+from emulator.core import Clock, bad_request, invalid_status, not_found
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -91,34 +90,6 @@ ENABLE, DISABLE, REVOKE, ROTATING, DESTROYED = (
     "DESTROYED",
 )
 PHASE_NONE, PHASE_ROTATING, PHASE_FAILED = "NONE", "ROTATING", "ROTATION_FAILED"
-
-
-class ServiceError(Exception):
-    """An error answer: HTTP status plus the ``error`` envelope's three fields."""
-
-    def __init__(self, status: int, code: str, message: str, details: str = "") -> None:
-        super().__init__(f"{status} {code}: {details or message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        #: Seconds for a ``Retry-After`` header (throttling faults).
-        self.retry_after: float | None = None
-
-    def envelope(self) -> dict[str, Any]:
-        return {"error": {"errorCode": self.code, "message": self.message, "details": self.details}}
-
-
-def bad_request(details: str) -> ServiceError:
-    return ServiceError(400, "INVALID_REQUEST", "Invalid request", details)
-
-
-def not_found(details: str) -> ServiceError:
-    return ServiceError(404, "NOT_FOUND", "Not found", details)
-
-
-def invalid_status(details: str) -> ServiceError:
-    return ServiceError(422, "UNPROCESSABLE_ENTITY", "Invalid status", details)
 
 
 def ceil_to_hour(ms: int) -> int:

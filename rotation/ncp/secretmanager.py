@@ -2,8 +2,8 @@
 
 The 26 ``/api/v1`` operations manage secrets; the six ``/action/v1`` operations are the
 "Secret Rotate Process Control" calls a rotation action makes with its job token. Every
-method returns a model from :mod:`rotation.models` (or ``None`` for the calls whose
-``data`` is documented as null) and raises only errors from :mod:`rotation.errors`.
+method returns a model from :mod:`rotation.ncp.models` (or ``None`` for the calls whose
+``data`` is documented as null) and raises only errors from :mod:`rotation.ncp.errors`.
 
 Base URL: the global host by default. Secrets protected by a region-isolated KMS key live
 behind ``https://ocapi-kr.ncloud.com/secretmanager`` (or ``ocapi-jp``); pass that as
@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import requests
 
-from rotation.deadline import Deadline
-from rotation.errors import ResponseFormatError
-from rotation.models import (
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import ResponseFormatError
+from rotation.ncp.models import (
     CreateSecretRequest,
     EncryptedChain,
     EncryptedValue,
@@ -41,8 +41,8 @@ from rotation.models import (
     StatusChange,
     Trigger,
 )
-from rotation.signing import Credentials
-from rotation.transport import RetryPolicy, SignedTransport, Timeouts
+from rotation.ncp.signing import Credentials
+from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
 
 DEFAULT_ENDPOINT = "https://secretmanager.apigw.ntruss.com"
 

@@ -20,7 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from rotation.errors import ResponseFormatError
+from rotation.ncp.errors import ResponseFormatError
 
 MAX_VALUE_BYTES = 10_000
 MAX_VALUE_KEYS = 100

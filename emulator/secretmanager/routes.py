@@ -7,8 +7,9 @@ operation name the client uses (``get_secret_detail``, ``start_rotation_job``, .
 
 from __future__ import annotations
 
-from emulator.models import SecretManagerBackend, bad_request
+from emulator.core import bad_request
 from emulator.router import Request, Router
+from emulator.secretmanager.models import SecretManagerBackend
 
 SECRET = "/api/v1/secrets/{secretId}"
 JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"

@@ -12,12 +12,12 @@ Choices, and why:
   header, while the gateway wants a fresh timestamp (and so a fresh signature) per attempt.
 * Only what may succeed later is retried: 429, 5xx and transport failures. 4xx never is;
   sending a bad signature again only gets the key throttled.
-* Every attempt is bounded by the caller's :class:`~rotation.deadline.Deadline`; a retry is
+* Every attempt is bounded by the caller's :class:`~rotation.ncp.deadline.Deadline`; a retry is
   not started when the worst-case backoff would leave no time for the answer.
 * The signed URI is taken from the *prepared* request, i.e. the URL exactly as ``requests``
   will send it, so percent-encoding can never differ between what is signed and what is sent.
 * Nothing from the URL, headers or body reaches an exception or a log line: the job token is
-  in the URL and the secret values are in bodies (see :mod:`rotation.errors`).
+  in the URL and the secret values are in bodies (see :mod:`rotation.ncp.errors`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import requests
 import stamina
 import structlog
 
-from rotation.deadline import Deadline
-from rotation.errors import (
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import (
     DeadlineExceeded,
     ErrorBody,
     NcpError,
@@ -46,9 +46,9 @@ from rotation.errors import (
     TransportError,
     error_for_status,
 )
-from rotation.signing import Credentials, signed_headers
+from rotation.ncp.signing import Credentials, signed_headers
 
-log = structlog.get_logger("rotation.api")
+log = structlog.get_logger("rotation.ncp.secretmanager")
 
 USER_AGENT = "ncp-secret-rotator/0.1"
 

@@ -1,5 +1,5 @@
 """NCP Cloud Functions REST API (v2.1): the calls a deployment needs, signed like every
-NCP API (``rotation.transport``). Answers are plain JSON objects; this client keeps them
+NCP API (``rotation.ncp.transport``). Answers are plain JSON objects; this client keeps them
 as mappings because only a few fields matter here and the API documents them loosely."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from rotation.errors import NotFound
-from rotation.signing import Credentials
-from rotation.transport import RetryPolicy, SignedTransport
+from rotation.ncp.errors import NotFound
+from rotation.ncp.signing import Credentials
+from rotation.ncp.transport import RetryPolicy, SignedTransport
 
 DEFAULT_ENDPOINT = "https://cloudfunctions.apigw.ntruss.com/ncf/api/v2"
 PLATFORM = {"platform": "vpc"}

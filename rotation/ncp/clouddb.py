@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rotation.deadline import Deadline
-from rotation.errors import ErrorBody, ResponseFormatError, error_for_status
-from rotation.signing import Credentials
-from rotation.transport import RetryPolicy, SignedTransport
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import ErrorBody, ResponseFormatError, error_for_status
+from rotation.ncp.signing import Credentials
+from rotation.ncp.transport import RetryPolicy, SignedTransport
 
 DEFAULT_ENDPOINT = "https://ncloud.apigw.ntruss.com"
 PAGE_SIZE = 100

@@ -1,0 +1,1 @@
+"""Secret Manager emulated: state and rules (``models``) apart from the wire (``routes``)."""

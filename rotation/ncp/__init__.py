@@ -1,0 +1,1 @@
+"""The NCP client: signed, retried, deadline-bounded HTTP and one client per NCP API."""
