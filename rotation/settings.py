@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from rotation.codes import CodedError
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT
 from rotation.ncp.signing import Credentials
@@ -31,12 +32,12 @@ DEFAULT_TIMEOUT_SECONDS = 60.0  # Cloud Functions' default action timeout
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class SettingsError(ValueError):
-    """Bad input. ``code`` is stable for callers; the message says what to fix."""
+class SettingsError(CodedError, ValueError):
+    """Bad input. ``code`` is stable for callers (:mod:`rotation.codes`); the message says
+    what to fix."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,9 @@ def test_invoke_malformed_events(
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["ok"] is False and data["error"]["code"] == MALFORMED[event]
-    assert emu.stats.calls["start_rotation_job"] == 0
+    for op in ("update_pending_stage", "add_pending_stage", "complete_rotation_job"):
+        assert emu.stats.calls[op] == 0, op  # ended as failed (or never found), untouched
+    assert data["job"] in {"failed", "unknown"}
 
 
 def test_every_event_file_is_documented() -> None:

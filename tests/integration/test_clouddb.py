@@ -201,7 +201,8 @@ def test_a_policy_cloud_db_cannot_take_is_bad_input(
     )
     assert activation.result is not None
     assert activation.result["error"]["code"] == "INVALID_POLICY"
-    assert emu.stats.calls["start_rotation_job"] == 0
+    assert activation.result["job"] == "failed"
+    assert emu.stats.calls["update_pending_stage"] == 0
     assert emu.clouddb.instances[instance].applied == []
 
 

@@ -21,7 +21,7 @@ from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings
 from rotation.targets import Change, Target, TargetContext
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
-from rotation.workflow import Rotation
+from rotation.workflow import Outcome, Rotation
 from tests.factories import job_token, rotatable_secret
 from tests.integration.test_handler import invoke
 from tests.webhook_receiver import CredentialService, running
@@ -146,13 +146,20 @@ class Scripted(Target):
         self.calls.append("close")
 
 
-def run_scripted(emu: Emulator, client: SecretManagerClient, target: Scripted) -> Any:
+def run_scripted(
+    emu: Emulator, client: SecretManagerClient, target: Scripted
+) -> tuple[str, Outcome]:
     sid = rotatable_secret(emu, client, value={"password": "initial-Pw-123"}).secret_id
     client.execute_rotation_job(sid)
+    return sid, rotate_with(emu, sid, job_token(client, sid), target)
+
+
+def rotate_with(emu: Emulator, sid: str, token: str, target: Scripted) -> Outcome:
+    """Run the workflow in-process with ``target`` standing in for the real system."""
     settings = Settings.load(
         {
             "secretId": sid,
-            "jobToken": job_token(client, sid),
+            "jobToken": token,
             "accessKey": emu.access_key,
             "secretKey": emu.secret_key,
             "secretManagerEndpoint": emu.endpoint,
@@ -167,8 +174,7 @@ def run_scripted(emu: Emulator, client: SecretManagerClient, target: Scripted) -
         return target
 
     with SecretManagerClient(settings.credentials, endpoint=settings.endpoint) as api:
-        outcome = Rotation(settings, api, target_builder=builder).run()
-    return sid, outcome
+        return Rotation(settings, api, target_builder=builder).run()
 
 
 def test_set_that_dies_midway_is_rolled_back(emu: Emulator, client: SecretManagerClient) -> None:
@@ -207,6 +213,34 @@ def test_unreachable_target_after_set_leaves_the_job(
 
 
 def test_probe_accepting_pending_skips_set(emu: Emulator, client: SecretManagerClient) -> None:
+    class AlreadySet(Scripted):
+        """Already holds whatever pending value it is shown, and refuses anything else."""
+
+        def probe(self, change: Change, stage: Stage) -> bool:
+            self.calls.append("probe")
+            value = change.stage(stage)
+            return value is not None and value["password"] in self.accepted
+
+    target = AlreadySet(accepted=set())
+    sid = rotatable_secret(emu, client, value={"username": "app", "password": "first-Pw-123"})
+    client.execute_rotation_job(sid.secret_id)
+    token = job_token(client, sid.secret_id)
+    client.start_rotation_job(sid.secret_id, token)
+    left = {"username": "app", "password": "left-by-crash-123"}
+    client.update_pending_stage(sid.secret_id, token, left)
+    target.accepted = {"left-by-crash-123"}  # the crashed run had set it
+    outcome = rotate_with(emu, sid.secret_id, token, target)
+    assert outcome.ok and outcome.outcome == "resumed"
+    assert "set" not in target.calls
+    assert [s.status for s in outcome.steps if s.step == "set"] == ["skipped"]
+    assert outcome.warnings == []
+
+
+def test_a_target_that_accepts_any_password_is_never_trusted(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """PostgreSQL trust, a Redis nopass user: the probe says yes to everything."""
+
     class AcceptsAnything(Scripted):
         def probe(self, change: Change, stage: Stage) -> bool:
             self.calls.append("probe")
@@ -215,8 +249,8 @@ def test_probe_accepting_pending_skips_set(emu: Emulator, client: SecretManagerC
     target = AcceptsAnything(accepted=set())
     _, outcome = run_scripted(emu, client, target)
     assert outcome.ok
-    assert "set" not in target.calls
-    assert [s.status for s in outcome.steps if s.step == "set"] == ["skipped"]
+    assert "set" in target.calls
+    assert [w["code"] for w in outcome.warnings] == ["TARGET_AUTH_NOT_ENFORCED"]
 
 
 def test_a_target_may_ask_for_set_even_when_pending_works(

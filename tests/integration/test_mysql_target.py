@@ -573,13 +573,32 @@ def test_e2e_alternating_users(emu: Emulator, mariadb: MariaDB) -> None:
 def test_e2e_complete_failing_rolls_back(emu: Emulator, mariadb: MariaDB) -> None:
     user, old = unique("rote2e"), password()
     mariadb.create_user(user, old)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old))
     assert activation.result is not None and activation.result["ok"] is False
     detail, chain = chain_of(emu, secret_id)
     assert detail.rotation_phase is RotationPhase.ROTATION_FAILED
     assert chain.active["password"] == old
     assert mariadb.logs_in(user, old)  # rolled back: active works again
+
+
+def test_e2e_complete_of_unknown_outcome_is_left_for_a_resume(
+    emu: Emulator, mariadb: MariaDB
+) -> None:
+    """5xx to every complete: it may land late, so nothing is rolled back; the database
+    keeps the pending password, which Secret Manager stores as pending."""
+    user, old = unique("rote2e"), password()
+    mariadb.create_user(user, old)
+    emu.faults.add("complete_rotation_job", status=503, times=500)
+    secret_id, activation = rotate_via_trigger(
+        emu, e2e_value(mariadb, user, old), timeout_ms=5000
+    )
+    assert activation.result is not None
+    assert activation.result["error"]["code"] == "COMPLETE_UNCONFIRMED"
+    assert activation.result["leftForRetry"] is True
+    detail, chain = chain_of(emu, secret_id)
+    assert detail.rotation_phase is RotationPhase.ROTATING
+    assert mariadb.logs_in(user, chain.pending["password"])
 
 
 def test_e2e_target_down_changes_nothing(emu: Emulator, mariadb: MariaDB) -> None:

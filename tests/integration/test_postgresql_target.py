@@ -629,12 +629,12 @@ def test_e2e_alternating_users_twice(
 
 def test_e2e_complete_failing_rolls_the_password_back(pg_cluster: PgCluster, emu: Emulator) -> None:
     user, old = new_role(pg_cluster)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     value = pg_value(pg_cluster, user, old)
     sid, activation = rotate_via_trigger(emu, value)
     result = activation.result
     assert result is not None and result["ok"] is False
-    assert result["error"]["code"] == "API_UNAVAILABLE"
+    assert result["error"]["code"] == "API_ERROR"
     assert [s["step"] for s in result["steps"]][-4:] == ["complete", "rollback", "probe", "fail"]
     assert phase_of(emu, sid) is RotationPhase.ROTATION_FAILED
     assert chain_of(emu, sid).active == value

@@ -744,11 +744,11 @@ def test_a_failed_complete_rolls_the_user_back(
 ) -> None:
     user, old = rich_user
     before = rules(redis_server, user)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     sid, activation = rotate_via_trigger(emu, value_for(user, old), target=target)
     result = result_of(activation)
     assert result["ok"] is False and "leftForRetry" not in result, result
-    assert result["error"]["code"] == "API_UNAVAILABLE"  # complete never went through
+    assert result["error"]["code"] == "API_ERROR"  # complete never went through
     steps = [s["step"] for s in result["steps"]]
     assert "rollback" in steps and "finish" not in steps
     assert phase(emu, sid) is RotationPhase.ROTATION_FAILED
