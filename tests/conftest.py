@@ -9,7 +9,7 @@ import pytest
 from emulator import Emulator
 from rotation import logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.ncp.transport import RetryPolicy
+from tests.factories import FAST_RETRY
 from tests.leaks import LeakGuard
 
 # Shared fixtures: the fake HTTPS credential service (ca, ca_file) and the real database
@@ -19,9 +19,6 @@ pytest_plugins = ["tests.webhook_receiver", "tests.databases"]
 # Every test logs through the production configuration (JSON lines, redaction), at DEBUG
 # so that the per-call lines are exercised too.
 logs.configure("DEBUG")
-
-#: Real backoff, just short: retry tests exercise the same code path as production.
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01)
 
 
 @pytest.fixture

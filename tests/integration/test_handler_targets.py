@@ -22,8 +22,7 @@ from rotation.settings import Settings
 from rotation.targets import Change, Target, TargetContext
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
 from rotation.workflow import Rotation
-from tests.factories import job_token, rotatable_secret
-from tests.integration.test_handler import invoke
+from tests.factories import executed_job, invoke
 from tests.webhook_receiver import CredentialService, running
 
 HMAC_KEY = "handler-webhook-hmac-key-01"
@@ -47,9 +46,7 @@ def webhook(service: CredentialService, ca_file: str) -> dict[str, Any]:
 
 
 def execute(emu: Emulator, client: SecretManagerClient) -> tuple[str, str]:
-    sid = rotatable_secret(emu, client, value=dict(VALUE), targets=("apiKey",)).secret_id
-    client.execute_rotation_job(sid)
-    return sid, job_token(client, sid)
+    return executed_job(emu, client, value=dict(VALUE), targets=("apiKey",))
 
 
 def test_webhook_rotation_end_to_end(
@@ -147,12 +144,11 @@ class Scripted(Target):
 
 
 def run_scripted(emu: Emulator, client: SecretManagerClient, target: Scripted) -> Any:
-    sid = rotatable_secret(emu, client, value={"password": "initial-Pw-123"}).secret_id
-    client.execute_rotation_job(sid)
+    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
     settings = Settings.load(
         {
             "secretId": sid,
-            "jobToken": job_token(client, sid),
+            "jobToken": token,
             "accessKey": emu.access_key,
             "secretKey": emu.secret_key,
             "secretManagerEndpoint": emu.endpoint,
