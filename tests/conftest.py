@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,25 @@ pytest_plugins = ["tests.webhook_receiver", "tests.databases"]
 # Every test logs through the production configuration (JSON lines, redaction), at DEBUG
 # so that the per-call lines are exercised too.
 logs.configure("DEBUG")
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail the run if a test under tests/e2e lacks the ``e2e`` marker (tests/e2e/conftest.py
+    adds it): ``-m "not e2e"`` must never run one of them."""
+    unmarked = [
+        item
+        for item in items
+        if item.path.resolve().is_relative_to(E2E) and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        modules = sorted({item.path.name for item in unmarked})
+        raise pytest.UsageError(
+            f"{len(unmarked)} tests under tests/e2e lack the e2e marker (in {', '.join(modules)})"
+        )
 
 
 @pytest.fixture
