@@ -35,16 +35,6 @@ def receiver(ca: trustme.CA) -> Any:
         yield service
 
 
-def webhook(service: CredentialService, ca_file: str) -> dict[str, Any]:
-    return {
-        "kind": "webhook",
-        "url": service.url("/hook"),
-        "testUrl": service.url("/check"),
-        "hmacKey": HMAC_KEY,
-        "caBundle": ca_file,
-    }
-
-
 def execute(emu: Emulator, client: SecretManagerClient) -> tuple[str, str]:
     return executed_job(emu, client, value=dict(VALUE), targets=("apiKey",))
 
@@ -53,7 +43,7 @@ def test_webhook_rotation_end_to_end(
     emu: Emulator, client: SecretManagerClient, receiver: CredentialService, ca_file: str
 ) -> None:
     sid, token = execute(emu, client)
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["ok"], result
     assert [s["step"] for s in result["steps"]][3:] == [
         "pending", "probe", "set", "test", "complete", "verify", "finish",
@@ -71,7 +61,7 @@ def test_failed_test_rolls_back_then_reports_fail(
     sid, token = execute(emu, client)
     receiver.answer_next("test", 401)  # the probe: pending is not in place yet
     receiver.answer_next("test", 401)  # the real test after set: refused
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["ok"] is False
     assert result["error"]["code"] == "TARGET_TEST_FAILED"
     assert "leftForRetry" not in result
@@ -89,7 +79,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
     receiver.answer_next("test", 401)  # probe pending
     receiver.answer_next("test", 401)  # test: refused
     receiver.answer_next("rollback", 500)  # rollback refused: the service keeps pending
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["error"]["code"] == "ROTATION_INCOMPLETE"
     assert result["leftForRetry"] is True
     assert emu.stats.calls["fail_rotation_job"] == 0
@@ -97,7 +87,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
     assert pending is not None
     assert receiver.accepted == {"apiKey": pending["apiKey"]}  # stored as pending: not lost
     assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATING
-    again = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    again = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert again["ok"] and again["outcome"] == "resumed", again
     assert [s["status"] for s in again["steps"] if s["step"] == "set"] == ["skipped"]
 

@@ -68,14 +68,7 @@ def registered() -> list[str]:
 
 @pytest.fixture
 def config(service: CredentialService, ca_file: str) -> dict[str, Any]:
-    return {
-        "kind": "webhook",
-        "url": service.url("/hook"),
-        "testUrl": service.url("/check"),
-        "hmacKey": HMAC_KEY,
-        "caBundle": ca_file,
-        "timeoutSeconds": 5,
-    }
+    return service.target(ca_file, timeoutSeconds=5)
 
 
 Build = Callable[..., WebhookTarget]
