@@ -14,7 +14,7 @@ import pytest
 from emulator import Emulator
 from rotation.ncp.models import RotationPhase
 from rotation.ncp.secretmanager import SecretManagerClient
-from tests.factories import create_secret, job_token
+from tests.factories import create_secret, executed_job, job_token, rotatable_secret
 from tests.leaks import LeakGuard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,8 +144,7 @@ def test_rotate_exit_code_says_failed(
 def test_rotate_times_out_when_nothing_runs_the_job(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    trigger = emu.backend.register_trigger("idle")  # a trigger with no action
-    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger.trigger_id).secret_id
+    sid = rotatable_secret(emu, client, value=dict(VALUE)).secret_id  # nothing runs its jobs
     result = cli(emu, leak_guard, "rotate", sid, "--interval", "0.1", "--timeout", "0.5")
     assert result.returncode == 4
     assert "still ROTATING" in result.stdout
@@ -182,18 +181,11 @@ MALFORMED = {
 }
 
 
-def _real_job(client: SecretManagerClient, emu: Emulator) -> tuple[str, str]:
-    trigger = emu.backend.register_trigger("manual")
-    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger.trigger_id).secret_id
-    client.execute_rotation_job(sid)
-    return sid, job_token(client, sid)
-
-
 @pytest.mark.parametrize("event", list(WELL_FORMED))
 def test_invoke_well_formed_events(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard, event: str
 ) -> None:
-    sid, token = _real_job(client, emu)
+    sid, token = executed_job(emu, client, value=dict(VALUE))
     result = cli(emu, leak_guard, "invoke", "--event", str(EVENTS / event), "--secret-id", sid,
                  "--job-token", token)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -209,7 +201,7 @@ def test_invoke_well_formed_events(
 def test_invoke_retry_after_failure_event(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    sid, token = _real_job(client, emu)
+    sid, token = executed_job(emu, client, value=dict(VALUE))
     client.start_rotation_job(sid, token)
     client.update_pending_stage(sid, token, {**VALUE, "password": "failed-job-candidate"})
     client.fail_rotation_job(sid, token)
@@ -223,7 +215,7 @@ def test_invoke_retry_after_failure_event(
 def test_invoke_malformed_events(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard, event: str
 ) -> None:
-    sid, token = _real_job(client, emu)
+    sid, token = executed_job(emu, client, value=dict(VALUE))
     overrides = ["--secret-id", sid]
     if event != "malformed-missing-job-token.json":
         overrides += ["--job-token", token]

@@ -8,8 +8,7 @@ import re
 
 from emulator import Activation, Emulator, ProcessAction
 from rotation.ncp.models import RotationPhase
-from tests.factories import create_secret
-from tests.integration.test_scheduler import ManualClock
+from tests.factories import ManualClock, create_secret
 
 VALUE = {"engine": "store-only", "username": "app", "password": "initial-Passw0rd", "port": 5432}
 

@@ -275,16 +275,12 @@ def test_a_whole_job_shifts_the_chain(client: SecretManagerClient, emu: Emulator
 def test_add_pending_stage_generates_only_the_targets(
     client: SecretManagerClient, emu: Emulator
 ) -> None:
-    secret = rotatable_secret(
+    sid, token = started_job(
         emu,
         client,
         value={"username": "app", "password": "pw-1", "apiKey": "k-1"},
         targets=("password", "apiKey"),
     )
-    sid = secret.secret_id
-    client.execute_rotation_job(sid)
-    token = job_token(client, sid)
-    client.start_rotation_job(sid, token)
     pending = client.add_pending_stage(sid, token)
     assert pending["username"] == "app"
     assert pending["password"] != "pw-1" and pending["apiKey"] != "k-1"
@@ -305,10 +301,7 @@ def test_pending_value_may_change_only_targets(client: SecretManagerClient, emu:
 
 
 def test_fail_then_retry_mints_a_new_token(client: SecretManagerClient, emu: Emulator) -> None:
-    sid = rotatable_secret(emu, client).secret_id
-    client.execute_rotation_job(sid)
-    first = job_token(client, sid)
-    client.start_rotation_job(sid, first)
+    sid, first = started_job(emu, client)
     client.update_pending_stage(sid, first, {"username": "app", "password": "cand-1"})
     with pytest.raises(InvalidState):
         client.retry_rotation_job(sid)  # nothing failed yet

@@ -13,9 +13,8 @@ from rotation.ncp.clouddb import MYSQL, CloudDbClient
 from rotation.ncp.errors import BadRequest
 from rotation.ncp.models import RotationPhase
 from rotation.targets.clouddb import password_problem
-from tests.conftest import FAST_RETRY
 from tests.databases import MariaDB, PgCluster, password, unique
-from tests.factories import rotate_via_trigger
+from tests.factories import FAST_RETRY, rotate_via_trigger
 
 
 def cloud_password() -> str:

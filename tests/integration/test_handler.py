@@ -14,7 +14,7 @@ import handler
 from emulator import Emulator
 from rotation.ncp.models import RotationPhase, SecretStatus
 from rotation.ncp.secretmanager import SecretManagerClient
-from tests.factories import create_secret, job_token, rotatable_secret
+from tests.factories import create_secret, executed_job, invoke, job_token
 
 JOB_OPERATIONS = {
     "start_rotation_job", "add_pending_stage", "update_pending_stage", "generate_random_secret",
@@ -25,25 +25,7 @@ VALUE = {"engine": "store-only", "username": "app", "password": "initial-Pw-123"
 
 def execute(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tuple[str, str]:
     kwargs.setdefault("value", dict(VALUE))
-    secret_id = rotatable_secret(emu, client, **kwargs).secret_id
-    client.execute_rotation_job(secret_id)
-    return secret_id, job_token(client, secret_id)
-
-
-def invoke(emu: Emulator, secret_id: str | None, token: str | None, **extra: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "secretManagerEndpoint": emu.endpoint,
-        "accessKey": emu.access_key,
-        "secretKey": emu.secret_key,
-        **extra,
-    }
-    if secret_id is not None:
-        args["secretId"] = secret_id
-    if token is not None:
-        args["jobToken"] = token
-    result = handler.main(args)
-    json.dumps(result)  # the runtime serialises it
-    return result
+    return executed_job(emu, client, **kwargs)
 
 
 def job_calls(emu: Emulator) -> int:

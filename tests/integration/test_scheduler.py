@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from emulator import Emulator, ProcessAction
 from emulator.secretmanager.models import ceil_to_hour
 from rotation.ncp.models import RotationPhase
-from tests.factories import create_secret
+from tests.factories import ManualClock, create_secret
 
 DAY = 86_400_000
 
@@ -69,17 +69,6 @@ def test_revoked_secret_is_destroyed_when_its_date_passes() -> None:
         frozen.tick(timedelta(days=7))
         emu.scheduler.tick()
         assert client.get_secret(secret.secret_id).status.value == "DESTROYED"
-
-
-class ManualClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, days: float) -> None:
-        self.now += days * 86_400
 
 
 RECORDER = textwrap.dedent(

@@ -24,8 +24,7 @@ from rotation.ncp.errors import (
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, Timeouts
-from tests.conftest import FAST_RETRY
-from tests.factories import create_secret, started_job
+from tests.factories import FAST_RETRY, create_secret, started_job
 
 NO_RETRY = RetryPolicy(attempts=1)
 
