@@ -176,7 +176,7 @@ class SecretManagerClient:
             secret_id=secret_id,
             stage=stage,
         )
-        return StageValue.from_api(self._data(data, "get_secret_stage_value"))
+        return StageValue.from_api(self._data(data, "get_secret_stage_value"), stage)
 
     def get_secret_logs(
         self,
@@ -209,11 +209,11 @@ class SecretManagerClient:
 
     def list_protection_keys(self) -> tuple[KmsKey, ...]:
         data = self._data(self._call("get_protection_key_list", "GET", "/api/v1/keys"), "keys")
-        # The answer's body is not documented; the emulator's assumption is ``keyList``.
+        # data.keyList: https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist
         items = data.get("keyList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("keyList is not a list", operation="get_protection_key_list")
-        return tuple(KmsKey.from_api(i) for i in items)
+        return tuple(KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
 
     # -- create and update ----------------------------------------------------------------
 
