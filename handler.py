@@ -20,8 +20,9 @@ from typing import Any
 import structlog
 
 from rotation import logs
+from rotation.ncp import hosts
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import Settings, SettingsError
+from rotation.settings import Settings, SettingsError, secret_id_hint
 from rotation.workflow import Outcome, Rotation
 
 
@@ -42,10 +43,14 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         logs.log.info(
             "rotation.begin",
             endpoint=settings.endpoint,
+            ids_from=settings.ids_from,
             deadline_s=round(settings.deadline.remaining(), 1),
         )
+        endpoint = hosts.choose_endpoint(
+            settings.credentials, settings.secret_id, settings.endpoints, deadline=settings.deadline
+        )
         with SecretManagerClient(
-            settings.credentials, endpoint=settings.endpoint, deadline=settings.deadline
+            settings.credentials, endpoint=endpoint, deadline=settings.deadline
         ) as client:
             outcome = Rotation(settings, client).run()
         result = _result(settings.secret_id, outcome)
@@ -69,8 +74,7 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
-    value = args.get("secretId") if isinstance(args, Mapping) else None
-    return value if isinstance(value, str) else os.environ.get("__OW_SECRETID")
+    return secret_id_hint(args)
 
 
 def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:

@@ -5,9 +5,10 @@ The 26 ``/api/v1`` operations manage secrets; the six ``/action/v1`` operations 
 method returns a model from :mod:`rotation.ncp.models` (or ``None`` for the calls whose
 ``data`` is documented as null) and raises only errors from :mod:`rotation.ncp.errors`.
 
-Base URL: the global host by default. Secrets protected by a region-isolated KMS key live
-behind ``https://ocapi-kr.ncloud.com/secretmanager`` (or ``ocapi-jp``); pass that as
-``endpoint`` and the prefix becomes part of every path and every signature.
+Base URL: KR's regional host by default, ``https://ocapi-kr.ncloud.com/secretmanager``, where
+every new secret lives (``rotation.ncp.hosts``: JPN's is ``ocapi-jp``; secrets made before
+region-isolated keys stay on the global ``https://secretmanager.apigw.ntruss.com``). The
+path prefix of ``endpoint`` becomes part of every path and every signature.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import requests
 
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
+from rotation.ncp.hosts import default_endpoint
 from rotation.ncp.models import (
     CreateSecretRequest,
     EncryptedChain,
@@ -44,7 +46,7 @@ from rotation.ncp.models import (
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
 
-DEFAULT_ENDPOINT = "https://secretmanager.apigw.ntruss.com"
+DEFAULT_ENDPOINT = default_endpoint()
 
 _SECRET = "/api/v1/secrets/{secretId}"
 _JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"
