@@ -23,7 +23,7 @@ import structlog
 
 from rotation import codes, logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import Settings, SettingsError
+from rotation.settings import Settings, SettingsError, secret_id_hint
 from rotation.workflow import Outcome, Rotation
 
 
@@ -44,6 +44,7 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         logs.log.info(
             "rotation.begin",
             endpoint=settings.endpoint,
+            ids_from=settings.ids_from,
             deadline_s=round(settings.deadline.remaining(), 1),
         )
         with SecretManagerClient(
@@ -73,8 +74,7 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
-    value = args.get("secretId") if isinstance(args, Mapping) else None
-    return value if isinstance(value, str) else os.environ.get("__OW_SECRETID")
+    return secret_id_hint(args)
 
 
 def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:

@@ -71,6 +71,15 @@ MISSING_JOB_TOKEN = _code(
     "no job token in the parameters or the environment (the message lists the names seen)",
     "run the action from the rotation trigger, or pass jobToken (python -m rotation resume)",
 )
+INVALID_JOB_TOKEN = _code(
+    "INVALID_JOB_TOKEN", "parameters", "the job token is not a string", _FIX_PARAMS
+)
+INVALID_REGION = _code(
+    "INVALID_REGION",
+    "parameters",
+    "region (or NCLOUD_REGION) is not KR or JPN",
+    _FIX_PARAMS,
+)
 INVALID_PARAMETER = _code(
     "INVALID_PARAMETER", "parameters", "a parameter has the wrong type or shape", _FIX_PARAMS
 )
@@ -237,9 +246,7 @@ PENDING_MISSING = _code(
 )
 
 # -- the target ---------------------------------------------------------------------------
-TARGET_ERROR = _code(
-    "TARGET_ERROR", "target", "the target failed in an unclassified way", _RETRY
-)
+TARGET_ERROR = _code("TARGET_ERROR", "target", "the target failed in an unclassified way", _RETRY)
 TARGET_UNREACHABLE = _code(
     "TARGET_UNREACHABLE",
     "target",

@@ -147,7 +147,7 @@ def test_rotate_times_out_when_nothing_runs_the_job(
     sid = rotatable_secret(emu, client, value=dict(VALUE)).secret_id  # nothing runs its jobs
     result = cli(emu, leak_guard, "rotate", sid, "--interval", "0.1", "--timeout", "0.5")
     assert result.returncode == 4
-    assert "still ROTATING" in result.stdout
+    assert "still NONE" in result.stdout  # nothing started the job: not in progress (docs)
 
 
 def test_api_errors_and_missing_credentials(emu: Emulator, leak_guard: LeakGuard) -> None:

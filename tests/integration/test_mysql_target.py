@@ -565,9 +565,7 @@ def test_e2e_complete_of_unknown_outcome_is_left_for_a_resume(
     user, old = unique("rote2e"), password()
     mariadb.create_user(user, old)
     emu.faults.add("complete_rotation_job", status=503, times=500)
-    secret_id, activation = rotate_via_trigger(
-        emu, e2e_value(mariadb, user, old), timeout_ms=5000
-    )
+    secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old), timeout_ms=5000)
     assert activation.result is not None
     assert activation.result["error"]["code"] == "COMPLETE_UNCONFIRMED"
     assert activation.result["leftForRetry"] is True

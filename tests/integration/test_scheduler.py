@@ -41,7 +41,8 @@ def test_schedule_fires_under_frozen_time() -> None:
         assert len(seen) == 1
         assert seen[0]["secretId"] == secret.secret_id and seen[0]["jobToken"]
         detail = client.get_secret(secret.secret_id)
-        assert detail.rotation_phase is RotationPhase.ROTATING  # the action did nothing
+        assert detail.rotation_phase is RotationPhase.NONE  # the action never called Start
+        assert emu.backend.secrets[secret.secret_id].live_job is not None  # yet the job lives
         assert detail.next_rotation_date == secret.register_date + 60 * DAY  # type: ignore[operator]
         assert emu.scheduler.tick() == []  # one job at a time
         kinds = [e["actionType"] for e in client.get_secret_logs(secret.secret_id).entries]
