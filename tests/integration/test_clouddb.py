@@ -100,9 +100,7 @@ def test_responses_must_be_asked_for_as_json(emu: Emulator, mysql_instance: Any)
     try:
         path = "/vmysql/v2/getCloudMysqlInstanceDetail"
         with pytest.raises(BadRequest, match="json"):
-            client.transport.request(
-                "detail", "POST", path, template=path, form={"cloudMysqlInstanceNo": instance}
-            )
+            client.transport.request("detail", "POST", path, form={"cloudMysqlInstanceNo": instance})
     finally:
         client.close()
 
