@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 from deploy.config import DeployConfig
-from rotation.display import MASK
 from rotation.ncp.cloudfunctions import CloudFunctionsClient
 from rotation.ncp.errors import (
     ApiError,
@@ -36,7 +35,7 @@ from rotation.ncp.errors import (
 )
 from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.sensitive import is_sensitive_key
+from rotation.sensitive import masked
 
 T = TypeVar("T")
 
@@ -86,10 +85,6 @@ class Outcome:
     @property
     def changed(self) -> bool:
         return self.change != "unchanged"
-
-
-def masked(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (MASK if is_sensitive_key(k) else v) for k, v in params.items()}
 
 
 class Deployer:
