@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import rotation.ncp.cloudfunctions as cf
+import rotation.ncp.secretmanager as sm
 from rotation.ncp.transport import expand_path
 
 
@@ -34,9 +36,6 @@ def test_every_placeholder_needs_a_value_and_every_value_a_placeholder() -> None
 
 
 def test_no_client_keeps_its_own_quoting() -> None:
-    import rotation.ncp.cloudfunctions as cf
-    import rotation.ncp.secretmanager as sm
-
     for module in (cf, sm):
         assert not hasattr(module, "_seg")
         assert "quote" not in vars(module)
