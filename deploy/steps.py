@@ -62,11 +62,18 @@ UNLINKABLE = frozenset({"DISABLE", "REVOKE", "DESTROYED"})
 
 
 class DeployError(Exception):
-    def __init__(self, step: str, status: int | None, hint: str) -> None:
-        where = f"HTTP {status}" if status else "no HTTP answer"
-        super().__init__(f"step {step} failed ({where}): {hint}")
+    """A step that cannot go on: what the API answered (``status``, ``None`` when no answer
+    came) and what to do. ``refused`` marks a check of ours, made before any request."""
+
+    def __init__(self, step: str, status: int | None, hint: str, *, refused: bool = False) -> None:
+        where = "" if refused else f" ({f'HTTP {status}' if status else 'no HTTP answer'})"
+        super().__init__(f"step {step} failed{where}: {hint}")
         self.step = step
         self.status = status
+
+
+def refused(step: str, hint: str) -> DeployError:
+    return DeployError(step, None, hint, refused=True)
 
 
 def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
@@ -253,20 +260,17 @@ class Deployer:
         for spec in c.secrets:
             secret_id = ids.get(spec.name) if spec.name else spec.id
             if secret_id is None:
-                raise DeployError(
-                    "secret", None, f"no secret named {spec.name!r} at {c.secret_manager_endpoint}"
+                raise refused(
+                    "secret", f"no secret named {spec.name!r} at {c.secret_manager_endpoint}"
                 )
             if secret_id in seen:
-                raise DeployError(
-                    "secret", None, f"{spec.label} and {seen[secret_id]} are the same secret"
-                )
+                raise refused("secret", f"{spec.label} and {seen[secret_id]} are the same secret")
             seen[secret_id] = spec.label
             detail = self._sm("secret", functools.partial(self.secrets.get_secret, secret_id))
             status = str(detail.status)
             if status in UNLINKABLE:
-                raise DeployError(
+                raise refused(
                     "secret",
-                    None,
                     f"secret {detail.secret_name!r} is {status}: Secret Manager links only "
                     "enabled secrets to a trigger; enable it or leave it out",
                 )
@@ -284,9 +288,8 @@ class Deployer:
             if linked is None or linked.name == self.config.trigger:
                 continue
             if state is None or linked.id != state.id:
-                raise DeployError(
+                raise refused(
                     "trigger",
-                    None,
                     f"secret {m.name!r} is linked to another trigger already "
                     f"({linked.name or linked.id}); a secret has at most one: unlink it there "
                     "first (Delete Rotation Trigger) or leave it out",
@@ -332,9 +335,8 @@ class Deployer:
         if state is None:
             existing = self._fn("trigger", lambda: self.functions.get_trigger(c.trigger))
             if existing is not None and existing.type not in (None, "secret_manager"):
-                raise DeployError(
+                raise refused(
                     "trigger",
-                    None,
                     f"{c.trigger!r} exists with type {existing.type}: pick another name",
                 )
             change = "create" if existing is None else "update"
@@ -409,9 +411,8 @@ class Deployer:
             return None
         found = self._sm("lookup", self._find_trigger)
         if found is None:
-            raise DeployError(
+            raise refused(
                 "lookup",
-                None,
                 f"Secret Manager lists no trigger {self.config.trigger!r} yet; run again shortly",
             )
         return found.id

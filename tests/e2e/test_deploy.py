@@ -395,3 +395,27 @@ def test_the_plan_is_one_json_object_of_parameters(
     [line] = [x for x in out.splitlines() if x.startswith("  action")]
     shown = line.split("parameters ", 1)[1].rsplit(")", 1)[0]
     assert json.loads(shown)["accessKey"] == "****"
+
+
+def test_a_kept_secret_keeps_its_own_parameters_until_pruned(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard, tmp_path: Path
+) -> None:
+    new_secret(emu, "app-db")
+    old = new_secret(emu, "app-old")
+    both, one = tmp_path / "both.toml", tmp_path / "one.toml"
+    both.write_text(
+        '[[secrets]]\nname = "app-db"\n\n[[secrets]]\nname = "app-old"\npolicy = { length = 12 }\n'
+    )
+    one.write_text('[[secrets]]\nname = "app-db"\n')
+    assert deploy(emu, built, leak_guard, "--config", str(both), secrets=())[0] == 0
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard, "--config", str(one), secrets=())
+    assert code == 0 and "nothing to change" in out, out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert parameters_for(params, old)["policy"] == {"length": 12}, "still rotates as before"
+
+    code, out = deploy(emu, built, leak_guard, "--config", str(one), "--prune", secrets=())
+    assert code == 0, out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert BY_SECRET_ID not in params
+    assert "action    secret-rotator                           update" in out
