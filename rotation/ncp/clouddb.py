@@ -90,7 +90,7 @@ class CloudDbClient:
     def _call(self, flavor: Flavor, action: str, form: Mapping[str, object]) -> Mapping[str, Any]:
         path = f"{flavor.prefix}/{action}"
         body = {"responseFormatType": "json", **form}
-        payload = self.transport.request(action, "POST", path, template=path, form=body)
+        payload = self.transport.request(action, "POST", path, form=body)
         wrapper = payload.get(f"{action}Response") if isinstance(payload, Mapping) else None
         if not isinstance(wrapper, Mapping):
             raise ResponseFormatError(f"the answer lacks {action}Response", operation=action)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -50,13 +49,6 @@ DEFAULT_ENDPOINT = default_endpoint()
 
 _SECRET = "/api/v1/secrets/{secretId}"
 _JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"
-
-
-def _seg(value: str, what: str) -> str:
-    """One URL path segment. Empty ids would silently address a different endpoint."""
-    if not value or not isinstance(value, str):
-        raise ValueError(f"{what} must be a non-empty string")
-    return quote(value, safe="")
 
 
 def _value_text(value: SecretValue | Mapping[str, Any] | str) -> str:
@@ -138,15 +130,19 @@ class SecretManagerClient:
         query: Mapping[str, object] | None = None,
         body: object = None,
     ) -> Any:
-        path = template
-        if secret_id is not None:
-            path = path.replace("{secretId}", _seg(secret_id, "secret id"))
-        if job_token is not None:
-            path = path.replace("{jobToken}", _seg(job_token, "job token"))
-        if stage is not None:
-            path = path.replace("{stage}", stage.path)
+        # The transport fills and quotes the template; a missing or empty id is refused there.
+        given = {
+            "secretId": secret_id,
+            "jobToken": job_token,
+            "stage": None if stage is None else stage.path,
+        }
         payload = self.transport.request(
-            operation, method, path, template=template, query=query, json_body=body
+            operation,
+            method,
+            template,
+            path_params={k: v for k, v in given.items() if v is not None},
+            query=query,
+            json_body=body,
         )
         if not isinstance(payload, Mapping) or payload.get("code") != "SUCCESS":
             raise ResponseFormatError("the answer lacks code SUCCESS", operation=operation)

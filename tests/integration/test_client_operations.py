@@ -472,14 +472,13 @@ def test_generate_random_secret_requires_length_and_booleans(
 ) -> None:
     sid, token = started_job(emu, client)
     transport = client.transport
-    path = f"/action/v1/secrets/{sid}/jobs/{token}/generate-random-secret"
     for body in ({}, {"length": "12"}, {"length": 12, "includeSpace": "false"}):
         with pytest.raises(BadRequest):
             transport.request(
                 "generate_random_secret",
                 "POST",
-                path,
-                template="/action/v1/secrets/{secretId}/jobs/{jobToken}/generate-random-secret",
+                "/action/v1/secrets/{secretId}/jobs/{jobToken}/generate-random-secret",
+                path_params={"secretId": sid, "jobToken": token},
                 json_body=body,
             )
 
@@ -492,8 +491,8 @@ def test_values_are_never_echoed_in_update_answers(
     raw = client.transport.request(
         "update_secret_value",
         "PUT",
-        f"/api/v1/secrets/{secret.secret_id}/values",
-        template="/api/v1/secrets/{secretId}/values",
+        "/api/v1/secrets/{secretId}/values",
+        path_params={"secretId": secret.secret_id},
         json_body={"active": json.dumps({"username": "app", "password": "do-not-echo-2"})},
     )
     assert "do-not-echo" not in json.dumps(raw)

@@ -152,10 +152,9 @@ def test_responses_must_be_asked_for_as_json(emu: Emulator, mysql_instance: Any)
     client = CloudDbClient(emu.credentials, endpoint=emu.base_url, retry=FAST_RETRY)
     try:
         path = "/vmysql/v2/getCloudMysqlInstanceDetail"
+        form = {"cloudMysqlInstanceNo": instance}
         with pytest.raises(BadRequest, match="json"):
-            client.transport.request(
-                "detail", "POST", path, template=path, form={"cloudMysqlInstanceNo": instance}
-            )
+            client.transport.request("detail", "POST", path, form=form)
     finally:
         client.close()
 

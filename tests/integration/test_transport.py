@@ -219,3 +219,16 @@ def test_fault_after_lets_the_first_requests_through(
     with pytest.raises(BadRequest):
         client.list_triggers()
     client.list_triggers()  # used up
+
+
+def test_paths_are_built_from_templates_and_errors_show_the_template(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    with pytest.raises(ValueError, match="secretId"):
+        client.get_secret("")
+    assert emu.stats.calls["get_secret_detail"] == 0, "refused before anything was sent"
+    with pytest.raises(NotFound) as info:
+        client.get_secret("no/such?secret")
+    assert emu.stats.calls["get_secret_detail"] == 1, "one quoted segment, the detail route"
+    assert info.value.path == "/api/v1/secrets/{secretId}"
+    assert "(GET /api/v1/secrets/{secretId})" in str(info.value)
