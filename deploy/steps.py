@@ -349,8 +349,10 @@ class Deployer:
                 "keep", other.secret_name, "unchanged", "linked, not configured; --prune unlinks"
             )
         wanted = [m.name for m in members] + [o.secret_name for o in kept]
-        if state is not None and not dropped and {m.id for m in members} <= set(
-            state.linked_secrets
+        if (
+            state is not None
+            and not dropped
+            and {m.id for m in members} <= set(state.linked_secrets)
         ):
             self._record("trigger", c.trigger, "unchanged", f"{len(wanted)} secret(s) linked")
             return

@@ -217,7 +217,7 @@ class ActionRunner:
                 activation.result = action.function(merged)
                 activation.status = _status_for(activation.result)
             else:
-                self._run_process(action, activation, {"value": merged, **fields})
+                self._run_process(action, activation, {"value": merged, **fields}, {})
         except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
             activation.result = {"error": f"{type(exc).__name__}"}
             activation.status = "developer error"

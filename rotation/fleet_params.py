@@ -28,15 +28,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rotation import codes
+from rotation.codes import CodedError
+
 #: The parameter holding per-secret overrides, keyed by secret id.
 BY_SECRET_ID = "bySecretId"
 
 
-class FleetParamsError(ValueError):
+class FleetParamsError(CodedError, ValueError):
     """``bySecretId`` (or this secret's entry in it) is not a JSON object. The message
-    names the parameter, never a value; ``code`` is the handler's ``INVALID_INPUT``."""
+    names the parameter, never a value."""
 
-    code = "INVALID_INPUT"
+    code = codes.INVALID_PARAMETER
 
 
 def parameters_for(args: Mapping[str, Any], secret_id: str) -> dict[str, Any]:

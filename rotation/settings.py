@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from rotation import codes
 from rotation.codes import CodedError
+from rotation.fleet_params import FleetParamsError, parameters_for
 from rotation.ncp import hosts
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.signing import Credentials
@@ -117,6 +118,10 @@ class Settings:
                 f"({', '.join(JOB_TOKEN_ENV)}, any casing). {present_names(args, environ)}",
             )
         job_token = ids.job_token[0]
+        try:
+            args = parameters_for(args, secret_id)  # one action serves a fleet of secrets
+        except FleetParamsError as exc:
+            raise SettingsError(exc.code, str(exc)) from None
         access_key = _first(args, environ, "accessKey", ("NCLOUD_ACCESS_KEY",))
         secret_key = _first(args, environ, "secretKey", ("NCLOUD_SECRET_KEY",))
         if not access_key or not secret_key:

@@ -41,5 +41,5 @@ def test_json_text_is_read_as_an_object() -> None:
 def test_anything_but_objects_is_bad_input_named_not_shown(fleet: object) -> None:
     with pytest.raises(FleetParamsError) as info:
         parameters_for({**SHARED, BY_SECRET_ID: fleet}, "mine")
-    assert info.value.code == "INVALID_INPUT"
+    assert info.value.code == "INVALID_PARAMETER"
     assert "bySecretId" in str(info.value) and "not json" not in str(info.value)

@@ -246,3 +246,24 @@ def test_an_unknown_region_is_bad_input() -> None:
     with pytest.raises(SettingsError) as info:
         load(BASE, NCLOUD_REGION="SGN")
     assert info.value.code == "INVALID_REGION" and "KR or JPN" in str(info.value)
+
+
+def test_a_secrets_own_parameters_replace_the_shared_ones() -> None:
+    """One action, many secrets: ``bySecretId`` picks this secret's target and policy."""
+    args = {
+        "secretId": "sid-a",
+        "jobToken": "tok",
+        "accessKey": "ak",
+        "secretKey": "sk",
+        "target": {"kind": "postgresql", "testQuery": "SELECT 1"},
+        "policy": {"length": 40},
+        "bySecretId": {"sid-a": {"target": {"kind": "redis"}}, "sid-b": {"policy": {}}},
+    }
+    settings = Settings.load(args, {})
+    assert settings.target == {"kind": "redis"}  # replaced whole, no testQuery inherited
+    assert settings.policy == {"length": 40}
+    other = Settings.load({**args, "secretId": "sid-c"}, {})
+    assert other.target == {"kind": "postgresql", "testQuery": "SELECT 1"}
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**args, "bySecretId": ["not", "an", "object"]}, {})
+    assert info.value.code == "INVALID_PARAMETER"
