@@ -533,7 +533,12 @@ class Rotation:
             if accepted and not self.target.reapply and self.auth_enforced(change):
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
-            self.target.set(change)
+            try:
+                self.target.set(change)
+            except TargetError as exc:
+                if exc.untouched:  # refused before any session: nothing of ours to undo
+                    self.touched = False
+                raise
 
     def check(self, change: Change) -> None:
         assert self.target is not None
