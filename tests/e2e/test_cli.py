@@ -187,7 +187,7 @@ def test_invoke_well_formed_events(
 ) -> None:
     sid, token = executed_job(emu, client, value=dict(VALUE))
     result = cli(emu, leak_guard, "invoke", "--event", str(EVENTS / event), "--secret-id", sid,
-                 "--job-token", token)  # fmt: skip
+                 f"--job-token={token}")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["ok"] and data["outcome"] == WELL_FORMED[event]
@@ -207,7 +207,7 @@ def test_invoke_retry_after_failure_event(
     client.fail_rotation_job(sid, token)
     client.retry_rotation_job(sid)
     result = cli(emu, leak_guard, "invoke", "--event", str(EVENTS / "retry-after-failure.json"),
-                 "--secret-id", sid, "--job-token", job_token(client, sid))  # fmt: skip
+                 "--secret-id", sid, f"--job-token={job_token(client, sid)}")  # fmt: skip
     assert json.loads(result.stdout)["outcome"] == "resumed"
 
 
@@ -218,7 +218,7 @@ def test_invoke_malformed_events(
     sid, token = executed_job(emu, client, value=dict(VALUE))
     overrides = ["--secret-id", sid]
     if event != "malformed-missing-job-token.json":
-        overrides += ["--job-token", token]
+        overrides += [f"--job-token={token}"]  # a token may start with "-"
     emu.stats.reset()
     result = cli(emu, leak_guard, "invoke", "--event", str(EVENTS / event), *overrides)
     assert result.returncode == 1
