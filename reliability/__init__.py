@@ -10,7 +10,7 @@ broke it::
     reliability: 288 scenarios, 0 credentials lost, 0 jobs left running without
     leftForRetry, 0 retries not converging, 0 leaks, 0 crashes
 
-Modules: ``matrix`` (the scenarios), ``harness`` (one scenario run and its checks),
+Modules: ``matrix`` (the scenarios), ``harness`` (one scenario run), ``checks``,
 ``action`` (the killable action process), ``proxy`` (database faults on the wire),
 ``databases`` (what a server accepts), ``servers`` (throwaway PostgreSQL clusters, shared
 with the test suite), ``report`` (the summary and the failure table).

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from reliability.harness import HARNESS, Scenario, ScenarioResult, Servers, execute
+from reliability.checks import HARNESS, ScenarioResult
+from reliability.harness import Scenario, Servers, execute
 from reliability.matrix import calibration_scenarios, scenarios
 from reliability.report import summary_line, table
 

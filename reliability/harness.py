@@ -3,36 +3,39 @@
 A :class:`Case` holds everything one scenario touches: its own emulator (so faults, call
 counts and known values are its own), the real database behind a :class:`FaultProxy`, a
 fresh user and secret, and every activation it ran. Scenarios (``matrix.py``) only say
-what happens during the first run; the checks are the same for all of them:
-
-* **credential lost**: at any observation the target accepts no value Secret Manager
-  stores (active or pending), or the job has ended and the target refuses active;
-* **left running without leftForRetry**: after the first run the job is still ROTATING
-  and no activation that ended by itself said ``leftForRetry``;
-* **retry not converging**: the job still running is run again with the same token; a
-  failed job gets an operator's Retry Rotation Job (the harness first repairs what the
-  scenario broke). Either must complete the job with the target accepting active;
-* **leak**: any stored value, job token or key in any activation's output or result;
-* **crash**: an activation without a result (other than one the harness killed, the
-  runtime's timeout kill included: the handler must answer before its deadline), an
-  ``INTERNAL_ERROR``, or a traceback in the output.
+what happens during the first run; what follows is the same for all of them
+(:func:`execute`): the checks of ``checks.py`` after the first run; then, if the job is
+still running, the action again with the same token, and if the job failed, an
+operator's Retry Rotation Job (after the scenario's repair); the checks again; and the
+job must end completed with the target accepting active.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from emulator import Emulator
 from emulator.faults import Fault, FaultPlan
 from reliability.action import ActionRun, RunningAction, start_action
+from reliability.checks import (
+    CONVERGE,
+    HARNESS,
+    LEAK,
+    LEFT,
+    Observation,
+    ScenarioResult,
+    check_runs,
+    check_state,
+    find_leaks,
+    run_summary,
+)
 from reliability.databases import Database, MariaDB, PostgreSQL, Redis
 from reliability.proxy import Cut, FaultProxy
 from reliability.servers import PgCluster, ServerUnavailable, start_pg_cluster
@@ -41,12 +44,6 @@ from rotation.ncp.secretmanager import SecretManagerClient
 
 TIMEOUT_MS = 8_000
 WAIT_REACHED = 15.0
-LEAK_MIN_LENGTH = 8
-
-LOST, LEFT, CONVERGE, LEAK, CRASH, HARNESS = (
-    "lost", "left", "converge", "leak", "crash", "harness",
-)  # fmt: skip
-CATEGORIES = (LOST, LEFT, CONVERGE, LEAK, CRASH, HARNESS)
 
 
 @dataclass(frozen=True)
@@ -139,55 +136,6 @@ class WatchedFaults(FaultPlan):
     def settled_at(self) -> float:
         """When every delayed request has reached the service."""
         return max((t + f.delay for t, f in self.struck if f.delay), default=0.0)
-
-
-@dataclass
-class Observation:
-    when: str
-    phase: str
-    accepts_active: bool | None  # None: nothing outside Secret Manager to ask
-    accepts_pending: bool | None
-    has_pending: bool
-
-    def describe(self) -> str:
-        def yes(v: bool | None) -> str:
-            return "-" if v is None else ("y" if v else "n")
-
-        pending = yes(self.accepts_pending) if self.has_pending else "none"
-        return f"{self.phase} target(active={yes(self.accepts_active)}, pending={pending})"
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    problems: dict[str, list[str]] = field(default_factory=dict)
-    story: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    #: The API calls the first run made, in order, and the database connections it opened.
-    calls: list[str] = field(default_factory=list)
-    connections: int = 0
-    #: Operations a fault of the scenario answered (a failure path's trigger).
-    faulted: set[str] = field(default_factory=set)
-    #: Every value the scenario must not show, for a last look at the report.
-    secrets: set[str] = field(default_factory=set, repr=False)
-
-    def add(self, category: str, note: str) -> None:
-        self.problems.setdefault(category, []).append(note)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def run_summary(run: ActionRun) -> str:
-    if run.result is None:
-        return f"{run.label}:{run.status}"
-    text = f"{run.label}:{run.result.get('outcome')}"
-    if run.error_code:
-        text += f"/{run.error_code}"
-    if run.left_for_retry:
-        text += "+leftForRetry"
-    return text
 
 
 class Case:
@@ -393,46 +341,6 @@ def fired(item: Fault | Cut | tuple[FaultProxy, int], plan: FaultPlan) -> bool:
         return item.fired
     proxy, number = item
     return number in proxy.reset_done
-
-
-# -- the checks ---------------------------------------------------------------------------
-
-
-def check_state(result: ScenarioResult, seen: Observation) -> None:
-    result.story.append(f"{seen.when}: {seen.describe()}")
-    if seen.accepts_active is None:
-        return
-    stored_ok = bool(seen.accepts_active) or bool(seen.has_pending and seen.accepts_pending)
-    if not stored_ok:
-        result.add(LOST, f"{seen.when}: the target accepts no stored value")
-    elif seen.phase != "ROTATING" and not seen.accepts_active:
-        result.add(LOST, f"{seen.when}: job ended ({seen.phase}) but the target refuses active")
-
-
-def check_runs(result: ScenarioResult, runs: Iterable[ActionRun]) -> None:
-    for run in runs:
-        if run.status in ("developer error", "timeout"):
-            result.add(CRASH, f"{run.label}: {run.status} (exit {run.exit_code}), no result")
-        elif run.error_code == "INTERNAL_ERROR":
-            result.add(CRASH, f"{run.label}: INTERNAL_ERROR")
-        if "Traceback (most recent call last)" in run.stdout + run.stderr:
-            result.add(CRASH, f"{run.label}: a traceback in its output")
-
-
-def leak_forms(value: str) -> set[str]:
-    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-
-
-def find_leaks(runs: Iterable[ActionRun], secrets: Iterable[str]) -> list[str]:
-    """Where (by label) any secret appears; never the secret itself."""
-    wanted = {form for s in secrets if len(s) >= LEAK_MIN_LENGTH for form in leak_forms(s)}
-    found = set()
-    for run in runs:
-        texts = {"stdout": run.stdout, "stderr": run.stderr, "result": json.dumps(run.result)}
-        for where, text in texts.items():
-            if any(form in text for form in wanted):
-                found.add(f"{run.label} {where}")
-    return sorted(found)
 
 
 # -- one scenario -------------------------------------------------------------------------

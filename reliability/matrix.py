@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+from reliability.checks import ScenarioResult
 from reliability.databases import Database, MariaDB, PostgreSQL, Redis
-from reliability.harness import TIMEOUT_MS, Case, HarnessError, Scenario, ScenarioResult
+from reliability.harness import TIMEOUT_MS, Case, HarnessError, Scenario
 from reliability.proxy import FaultProxy
 
 D = TypeVar("D", MariaDB, PostgreSQL, Redis)

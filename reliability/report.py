@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reliability.harness import CONVERGE, CRASH, HARNESS, LEAK, LEFT, LOST, ScenarioResult
+from reliability.checks import CONVERGE, CRASH, HARNESS, LEAK, LEFT, LOST, ScenarioResult
 
 #: The summary's counts, in its order: category, and how the line names it.
 COUNTS = (

@@ -26,20 +26,16 @@ import redis
 from emulator import Emulator
 from reliability import matrix
 from reliability.action import ActionRun
-from reliability.databases import MariaDB, PostgreSQL, Redis, agrees_with_login
-from reliability.harness import (
+from reliability.checks import (
     HARNESS,
-    TARGETS,
-    TIMEOUT_MS,
     Observation,
-    Scenario,
     ScenarioResult,
-    Servers,
     check_runs,
     check_state,
-    execute,
     find_leaks,
 )
+from reliability.databases import MariaDB, PostgreSQL, Redis, agrees_with_login
+from reliability.harness import TARGETS, TIMEOUT_MS, Scenario, Servers, execute
 from reliability.matrix import Call
 from reliability.report import table
 from reliability.servers import ServerUnavailable, unique
