@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench emulator package deploy clean
+.PHONY: test demo lint bench reliability emulator package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/python -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -28,6 +28,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The fault matrix (issue 9): every Secret Manager call faulted, kill -9 at each step,
+# concurrent invocations, another writer, real MariaDB, PostgreSQL and Redis.
+reliability: $(STAMP)
+	$(BIN)/python -m reliability
 
 emulator: $(STAMP)
 	$(BIN)/python -m emulator --port 8080

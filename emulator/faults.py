@@ -7,7 +7,11 @@ method name, e.g. ``start_rotation_job``, or ``*`` for every operation) and does
 * ``delay``: wait that many seconds, then serve normally (a slow gateway);
 * ``drop``: close the connection without an answer, change nothing;
 * ``lose_response``: apply the change, then close the connection without an answer:
-  the nasty case where the client cannot know whether its call took effect.
+  the nasty case where the client cannot know whether its call took effect;
+* ``hold``: stop the request before the service until :meth:`Fault.release` (or
+  ``hold_timeout``), then go on with the rest of the fault. The test sees the request
+  arrive (:meth:`Fault.wait_reached`) and can act meanwhile: kill the caller, run another
+  invocation, change a value underneath. With ``drop`` the held request never takes effect.
 
 Faults are taken in the order added; a fault is used up after ``times`` requests.
 ``after=N`` lets the first N matching requests through untouched before the fault
@@ -17,7 +21,7 @@ applies ("the preflight read works, the read after complete does not").
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -30,6 +34,10 @@ class Fault:
     times: int = 1
     retry_after: float | None = None
     after: int = 0
+    hold: bool = False
+    hold_timeout: float = 60.0
+    reached: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    released: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         actions = [self.status is not None, self.drop, self.lose_response]
@@ -39,6 +47,19 @@ class Fault:
             raise ValueError("times must be at least 1 and after at least 0")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError("status must be an HTTP error status")
+
+    def wait_reached(self, timeout: float) -> bool:
+        """Block until a request is held by this fault; False if none came in time."""
+        return self.reached.wait(timeout)
+
+    def release(self) -> None:
+        """Let held requests (and later ones) go on."""
+        self.released.set()
+
+    def hold_here(self) -> None:
+        """Called by the server for a held request: say so, then wait to be released."""
+        self.reached.set()
+        self.released.wait(self.hold_timeout)
 
 
 class FaultPlan:
@@ -60,8 +81,13 @@ class FaultPlan:
         times: int = 1,
         retry_after: float | None = None,
         after: int = 0,
+        hold: bool = False,
+        hold_timeout: float = 60.0,
     ) -> Fault:
-        fault = Fault(operation, status, delay, drop, lose_response, times, retry_after, after)
+        fault = Fault(
+            operation, status, delay, drop, lose_response, times, retry_after, after,
+            hold=hold, hold_timeout=hold_timeout,
+        )  # fmt: skip
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -81,8 +107,12 @@ class FaultPlan:
         return None
 
     def clear(self) -> None:
+        """Forget the waiting faults and release every held request."""
         with self._lock:
+            held = [fault for _, fault in self.injected if fault.hold] + self._faults
             self._faults.clear()
+        for fault in held:
+            fault.release()
 
     @property
     def pending(self) -> int:

@@ -176,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault_before(self, fault: Fault) -> bool:
         """The part of a fault that comes before the service; True if it dropped the line."""
+        if fault.hold:
+            fault.hold_here()
         if fault.delay:
             time.sleep(fault.delay)
         if fault.status is not None:

@@ -1,0 +1,433 @@
+"""One scenario, start to end: set up, act, settle, check, retry, check again.
+
+A :class:`Case` holds everything one scenario touches: its own emulator (so faults, call
+counts and known values are its own), the real database behind a :class:`FaultProxy`, a
+fresh user and secret, and every activation it ran. Scenarios (``matrix.py``) only say
+what happens during the first run; what follows is the same for all of them
+(:func:`execute`): the checks of ``checks.py`` after the first run; then, if the job is
+still running, the action again with the same token, and if the job failed, an
+operator's Retry Rotation Job (after the scenario's repair); the checks again; and the
+job must end completed with the target accepting active.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import string
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emulator import Emulator
+from emulator.faults import Fault, FaultPlan
+from reliability.action import ActionRun, RunningAction, start_action
+from reliability.checks import (
+    CONVERGE,
+    HARNESS,
+    LEAK,
+    LEFT,
+    Observation,
+    ScenarioResult,
+    check_runs,
+    check_state,
+    find_leaks,
+    run_summary,
+)
+from reliability.databases import Database, MariaDB, PostgreSQL, Redis
+from reliability.proxy import Cut, FaultProxy
+from reliability.servers import PgCluster, ServerUnavailable, start_pg_cluster
+from rotation.ncp.models import CreateSecretRequest, SecretChain, SecretValue
+from rotation.ncp.secretmanager import SecretManagerClient
+
+TIMEOUT_MS = 8_000
+WAIT_REACHED = 15.0
+
+
+@dataclass(frozen=True)
+class TargetKind:
+    name: str
+    engine: str | None  # None: store-only
+    strategy: str | None = None
+    admin: bool = False
+    targets: tuple[str, ...] = ("password",)
+
+
+TARGETS = {
+    t.name: t
+    for t in (
+        TargetKind("store-only", None),
+        TargetKind("mariadb", "mariadb"),
+        TargetKind(
+            "mariadb-alternating",
+            "mariadb",
+            "alternating-users",
+            admin=True,
+            targets=("username", "password"),
+        ),
+        TargetKind("postgresql", "postgresql"),
+        TargetKind("postgresql-trust", "postgresql-trust"),
+        TargetKind("redis", "redis"),
+        TargetKind("redis-dual", "redis", "dual-password"),
+    )
+}
+
+
+class Servers:
+    """The database servers of one harness run; throwaway clusters start on first use."""
+
+    def __init__(self) -> None:
+        self._clusters: dict[str, PgCluster | str] = {}
+        self._lock = threading.Lock()
+
+    def cluster(self, auth: str) -> PgCluster:
+        with self._lock:
+            return self._cluster(auth)
+
+    def _cluster(self, auth: str) -> PgCluster:
+        if auth not in self._clusters:
+            try:
+                # passwordcheck: a server that refuses some passwords (one equal to the
+                # user name, even as a SCRAM verifier), for the "refused value" scenarios.
+                preload = "passwordcheck" if auth == "scram-sha-256" else ""
+                self._clusters[auth] = start_pg_cluster(auth, preload=preload)
+            except ServerUnavailable as exc:
+                self._clusters[auth] = str(exc)
+        found = self._clusters[auth]
+        if isinstance(found, str):
+            raise ServerUnavailable(found)
+        return found
+
+    def database(self, engine: str) -> Database:
+        if engine == "mariadb":
+            db: Database = MariaDB()
+        elif engine == "redis":
+            db = Redis()
+        elif engine == "postgresql":
+            db = PostgreSQL(self.cluster("scram-sha-256"))
+        elif engine == "postgresql-trust":
+            db = PostgreSQL(self.cluster("trust"))
+        else:
+            raise ValueError(f"unknown engine {engine}")
+        return db
+
+    def close(self) -> None:
+        for cluster in self._clusters.values():
+            if not isinstance(cluster, str):
+                cluster.stop()
+        self._clusters.clear()
+
+
+class WatchedFaults(FaultPlan):
+    """The emulator's fault plan, noting when each fault struck (late effects of delays)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.struck: list[tuple[float, Fault]] = []
+
+    def take(self, operation: str) -> Fault | None:
+        fault = super().take(operation)
+        if fault is not None:
+            self.struck.append((time.monotonic(), fault))
+        return fault
+
+    def settled_at(self) -> float:
+        """When every delayed request has reached the service."""
+        return max((t + f.delay for t, f in self.struck if f.delay), default=0.0)
+
+
+class Case:
+    """The state of one scenario run, and the moves scenarios are written with."""
+
+    def __init__(self, name: str, kind: TargetKind, servers: Servers, seed: int) -> None:
+        self.name = name
+        self.kind = kind
+        self.servers = servers
+        self.rng = random.Random(f"{seed}/{name}")
+        self.emu = Emulator()
+        self.emu.faults = self.faults = WatchedFaults()
+        self.db: Database | None = None
+        self.proxy: FaultProxy | None = None
+        self.params: dict[str, Any] = {}
+        self.secret_id = ""
+        self.token = ""
+        self.username = ""
+        self.runs: list[ActionRun] = []
+        self.started: list[RunningAction] = []
+        self.extra_secrets: set[str] = set()
+        self.watched: list[Fault | Cut | tuple[FaultProxy, int]] = []
+        self.repairs: list[Callable[[], None]] = []
+        self.timeout_ms = TIMEOUT_MS
+
+    # -- set up and tear down -----------------------------------------------------------
+
+    def password(self, prefix: str = "Pw-") -> str:
+        alphabet = string.ascii_letters + string.digits + "-_"
+        return prefix + "".join(self.rng.choice(alphabet) for _ in range(24))
+
+    def setup(self) -> None:
+        self.emu.start()
+        pw = self.password()
+        self.extra_secrets.add(pw)
+        if self.kind.engine is None:
+            value: dict[str, Any] = {"engine": "store-only", "username": "app", "password": pw}
+        else:
+            self.db = self.servers.database(self.kind.engine)
+            self.proxy = FaultProxy(self.db.upstream)
+            self.username = "rel" + "".join(self.rng.choice("abcdefghjkmnpqrstuvwxyz") for _ in
+                                            range(8))  # fmt: skip
+            self.db.create_login(self.username, pw)
+            value = self.db.value(self.username, pw, self.proxy.port)
+            if self.kind.strategy:
+                value["strategy"] = self.kind.strategy
+            if self.kind.strategy == "alternating-users":
+                self.db.track(self.username + "_clone")
+        with self.client() as client:
+            if self.kind.admin:
+                assert self.db is not None
+                admin_name, admin_pw = self.db.create_admin()
+                self.extra_secrets.add(admin_pw)
+                admin = {"username": admin_name, "password": admin_pw}
+                admin_id = self.create_secret(client, admin, ("password",))
+                self.params["target"] = {"adminSecretId": admin_id}
+            trigger = self.emu.backend.register_trigger(f"t{self.rng.randrange(10**8)}")
+            targets, trigger_id = self.kind.targets, trigger.trigger_id
+            self.secret_id = self.create_secret(client, value, targets, trigger_id)
+            client.execute_rotation_job(self.secret_id)
+            self.token = self.newest_token(client)
+
+    def create_secret(
+        self,
+        client: SecretManagerClient,
+        value: Mapping[str, Any],
+        targets: tuple[str, ...],
+        trigger_id: str | None = None,
+    ) -> str:
+        request = CreateSecretRequest(
+            secret_name=f"rel{self.rng.randrange(10**8):08d}",
+            value=value,
+            rotation_targets=targets,
+            trigger_id=trigger_id,
+        )
+        return client.create_secret(request).secret_id
+
+    def newest_token(self, client: SecretManagerClient) -> str:
+        entries = client.get_secret_logs(self.secret_id).entries
+        return str([e["jobToken"] for e in entries if "jobToken" in e][-1])
+
+    def client(self) -> SecretManagerClient:
+        return self.emu.client()
+
+    def close(self) -> None:
+        for running in self.started:  # a scenario that broke off may leave one behind
+            if not running.done:
+                running.kill()
+                running.proc.wait()
+        self.faults.clear()
+        if self.proxy is not None:
+            self.proxy.close()
+        with contextlib.suppress(Exception):
+            self.emu.stop()
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                self.db.cleanup()
+
+    # -- moves ----------------------------------------------------------------------------
+
+    def start(self, label: str = "A", token: str | None = None) -> RunningAction:
+        running = start_action(
+            label,
+            self.emu.action_params(self.params),
+            secret_id=self.secret_id,
+            job_token=token or self.token,
+            timeout_ms=self.timeout_ms,
+        )
+        self.started.append(running)
+        return running
+
+    def finish(self, running: RunningAction) -> ActionRun:
+        run = running.wait()
+        self.runs.append(run)
+        return run
+
+    def run(self, label: str = "A", token: str | None = None) -> ActionRun:
+        return self.finish(self.start(label, token))
+
+    def fault(self, operation: str, **kwargs: Any) -> Fault:
+        fault = self.faults.add(operation, **kwargs)
+        self.watched.append(fault)
+        return fault
+
+    def reached(self, hold: Fault | Cut, what: str) -> None:
+        if not hold.wait_reached(WAIT_REACHED):
+            raise HarnessError(f"the action never reached {what}")
+
+    def release(self, fault: Fault) -> None:
+        """Let a held request go on, and wait until the emulator has answered (or dropped) it."""
+        before = len(self.emu.stats.requests)
+        fault.release()
+        end = time.monotonic() + 10
+        while len(self.emu.stats.requests) <= before and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def writer_value(self) -> dict[str, Any]:
+        """Another writer's pending value: active with fresh rotation targets."""
+        chain = self.chain()
+        assert chain.active is not None
+        value = dict(chain.active)
+        for key in self.kind.targets:
+            value[key] = self.password("Wr-")
+        return value
+
+    def write_pending(self, value: Mapping[str, Any]) -> None:
+        """Update Pending Stage with the job's token, as another writer would."""
+        with self.client() as client:
+            client.start_rotation_job(self.secret_id, self.token)  # repeatable; needed first
+            client.update_pending_stage(self.secret_id, self.token, SecretValue(dict(value)))
+
+    def settle(self) -> None:
+        """Wait for late effects (delayed requests), then lift every fault."""
+        wait = self.faults.settled_at() - time.monotonic()
+        if wait > 0:
+            time.sleep(wait + 0.3)
+        for item in self.watched:
+            if not fired(item, self.faults):
+                raise HarnessError("a fault of this scenario never struck (the path changed?)")
+        self.faults.clear()
+        if self.proxy is not None:
+            self.proxy.heal()
+        time.sleep(0.05)
+
+    # -- looking -------------------------------------------------------------------------
+
+    def chain(self) -> SecretChain:
+        return SecretChain.from_api(self.emu.backend.get_values(self.secret_id))
+
+    def phase(self) -> str:
+        return str(self.emu.backend.get_detail(self.secret_id)["rotationPhase"])
+
+    def accepts(self, value: SecretValue | None) -> bool | None:
+        if self.db is None or value is None:
+            return None
+        username, pw = value.get("username"), value.get("password")
+        if not isinstance(username, str) or not isinstance(pw, str):
+            return False
+        return self.db.accepts(username, pw)
+
+    def observe(self, when: str) -> Observation:
+        chain = self.chain()
+        return Observation(
+            when=when,
+            phase=self.phase(),
+            accepts_active=self.accepts(chain.active),
+            accepts_pending=self.accepts(chain.pending),
+            has_pending=chain.pending is not None,
+        )
+
+    def secrets(self) -> set[str]:
+        return self.emu.known_secret_values | self.extra_secrets
+
+
+class HarnessError(Exception):
+    """The harness could not run the scenario as written (not a finding about the product)."""
+
+
+def fired(item: Fault | Cut | tuple[FaultProxy, int], plan: FaultPlan) -> bool:
+    if isinstance(item, Fault):
+        return any(f is item for _, f in plan.injected)
+    if isinstance(item, Cut):
+        return item.fired
+    proxy, number = item
+    return number in proxy.reset_done
+
+
+# -- one scenario -------------------------------------------------------------------------
+
+Act = Callable[[Case], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    target: str
+    act: Act
+    #: Before the faults: break the account (locked, expired, ...). The repair undoes it.
+    prepare: Act | None = None
+    repair: Act | None = None
+    timeout_ms: int = TIMEOUT_MS
+    family: str = ""
+
+
+def execute(
+    scenario: Scenario, servers: Servers, seed: int, *, keep_emulator: bool = True
+) -> ScenarioResult:
+    """Run one scenario. ``keep_emulator=False`` drops the emulator from
+    ``Emulator.created`` afterwards (a long run; the test suite's leak guard wants it)."""
+    started = time.monotonic()
+    result = ScenarioResult(scenario.name)
+    case = Case(scenario.name, TARGETS[scenario.target], servers, seed)
+    case.timeout_ms = scenario.timeout_ms
+    try:
+        case.setup()
+        if scenario.prepare is not None:
+            scenario.prepare(case)
+        case.emu.stats.reset()
+        scenario.act(case)
+        result.calls = [r.operation for r in case.emu.stats.requests]
+        result.connections = case.proxy.connections if case.proxy is not None else 0
+        result.faulted = {op for op, _ in case.faults.injected}
+        case.settle()
+        first = list(case.runs)
+        result.story.append("first: " + ", ".join(run_summary(r) for r in first))
+        seen = case.observe("after the first run")
+        check_state(result, seen)
+        ended = [r for r in first if r.status != "killed"]
+        if seen.phase == "ROTATING" and ended and not any(r.left_for_retry for r in ended):
+            result.add(LEFT, "the job is ROTATING and no activation said leftForRetry")
+        case.timeout_ms = TIMEOUT_MS
+        converge(case, scenario, result, seen)
+    except ServerUnavailable as exc:
+        result.add(HARNESS, f"server unavailable: {exc}")
+    except HarnessError as exc:
+        result.add(HARNESS, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the matrix
+        result.add(HARNESS, f"{type(exc).__name__} in the harness")
+    finally:
+        check_runs(result, case.runs)
+        result.secrets = case.secrets()
+        leaks = find_leaks(case.runs, result.secrets)
+        if leaks:
+            result.add(LEAK, "a secret value appeared in: " + ", ".join(leaks))
+        case.close()
+        if not keep_emulator:
+            with contextlib.suppress(ValueError):
+                Emulator.created.remove(case.emu)
+        result.duration_s = time.monotonic() - started
+    return result
+
+
+def converge(case: Case, scenario: Scenario, result: ScenarioResult, seen: Observation) -> None:
+    """Run the job to its end the way an operator would, and check where it lands."""
+    if seen.phase == "NONE":
+        return
+    if scenario.repair is not None:
+        scenario.repair(case)
+    if seen.phase == "ROTATING":
+        run = case.run("retry")
+        result.story.append("retry with the same token: " + run_summary(run))
+        seen = case.observe("after the retry")
+        check_state(result, seen)
+    if seen.phase == "ROTATION_FAILED":
+        with case.client() as client:
+            client.retry_rotation_job(case.secret_id)
+            token = case.newest_token(client)
+        run = case.run("operator-retry", token)
+        result.story.append("Retry Rotation Job: " + run_summary(run))
+        seen = case.observe("after Retry Rotation Job")
+        check_state(result, seen)
+    if seen.phase != "NONE":
+        result.add(CONVERGE, f"the job did not complete: {seen.phase}")
+    elif seen.accepts_active is False:
+        result.add(CONVERGE, "the job completed but the target refuses active")

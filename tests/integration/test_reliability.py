@@ -1,0 +1,261 @@
+"""A representative slice of the fault matrix (``make reliability`` runs all of it).
+
+Each case is a scenario of ``reliability/matrix.py`` under the same name, so one that
+fails here reruns with its story as ``python -m reliability -k NAME -v``. The harness runs
+the handler in its own process against the emulator and real MariaDB, PostgreSQL (a
+throwaway cluster) and Redis, and checks the invariant after every scenario: the target
+accepts a stored value, the active one once the job has ended; a job left running says
+``leftForRetry``; a retry converges; no secret value in any output; no crash.
+
+The cases marked ``xfail`` are the failures issue 9 lists, found against today's
+workflow: strict, so each one turns into an error the day the workflow is fixed, and
+its mark comes off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from functools import partial
+
+import pymysql
+import pytest
+import redis
+
+from emulator import Emulator
+from reliability import matrix
+from reliability.action import ActionRun
+from reliability.checks import (
+    HARNESS,
+    Observation,
+    ScenarioResult,
+    check_runs,
+    check_state,
+    find_leaks,
+)
+from reliability.databases import MariaDB, PostgreSQL, Redis, agrees_with_login
+from reliability.harness import TARGETS, TIMEOUT_MS, Scenario, Servers, execute
+from reliability.matrix import Call
+from reliability.report import table
+from reliability.servers import ServerUnavailable, unique
+from tests.databases import unavailable
+
+pytestmark = pytest.mark.reliability
+
+
+def issue(case: str) -> pytest.MarkDecorator:
+    """Expected to fail until issue 9 is fixed; only a failed check counts (an error of
+    the harness itself still fails the test)."""
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"issue 9: {case}")
+
+
+def scenario(
+    name: str,
+    act: matrix.Act,
+    *,
+    prepare: matrix.Act | None = None,
+    repair: matrix.Act | None = None,
+    timeout_ms: int = TIMEOUT_MS,
+) -> Scenario:
+    """The matrix's scenario of that name (its second part names the target kind)."""
+    target = name.split("/")[1]
+    return Scenario(name, target, act, prepare=prepare, repair=repair, timeout_ms=timeout_ms)
+
+
+GUARD = Call("get_secret_detail", 0)
+START = Call("start_rotation_job", 0)
+PENDING = Call("update_pending_stage", 0)
+COMPLETE = Call("complete_rotation_job", 0)
+FAIL = Call("fail_rotation_job", 0)
+SLOW = matrix.SLOW_TIMEOUT_MS
+
+CASES = [
+    scenario("baseline/mariadb", matrix.plain),
+    scenario("baseline/mariadb-alternating", matrix.plain),
+    scenario("baseline/postgresql", matrix.plain),
+    scenario("baseline/redis-dual", matrix.plain),
+    scenario("sm/store-only/update_pending_stage#0/reset",
+             partial(matrix.sm_fault, PENDING, "reset")),
+    scenario("sm/mariadb/start_rotation_job#0/429", partial(matrix.sm_fault, START, "429")),
+    scenario("sm/mariadb/complete_rotation_job#0/lost", partial(matrix.sm_fault, COMPLETE, "lost")),
+    scenario("kill/store-only/complete_rotation_job#0/before",
+             partial(matrix.kill_at, COMPLETE, False)),
+    scenario("kill/mariadb/update_pending_stage#0/after", partial(matrix.kill_at, PENDING, True)),
+    scenario("kill/redis/start_rotation_job#0/after", partial(matrix.kill_at, START, True)),
+    scenario("kill/postgresql/password-change/after", partial(matrix.db_kill_during_set, True)),
+    scenario("late/mariadb/update_pending_stage#0", partial(matrix.late_at, PENDING)),
+    scenario("db/mariadb/change-answer-lost", partial(matrix.db_cut, True)),
+    scenario("db/redis/down", matrix.db_down),
+    scenario("db/postgresql/role-nologin", matrix.plain,
+             prepare=partial(matrix.pg_can_login, False),
+             repair=partial(matrix.pg_can_login, True)),
+]  # fmt: skip
+
+FAILING_TODAY = [
+    pytest.param(
+        scenario("race/mariadb/slow-password-change", matrix.slow_set_then_fails),
+        marks=issue("case 1: A's slow password change fails after B finished; A rolls back"),
+    ),
+    pytest.param(
+        scenario("race/mariadb/late-complete", matrix.late_complete, timeout_ms=SLOW),
+        marks=issue("case 2: complete timed out, read-back, rollback, then complete landed"),
+    ),
+    pytest.param(
+        scenario("race/mariadb/late-pending", matrix.late_pending_put),
+        marks=issue("case 3: A's late PUT pending replaced B's value before B completed"),
+    ),
+    pytest.param(
+        scenario("writer/mariadb/complete_rotation_job#0", partial(matrix.writer_at, COMPLETE)),
+        marks=issue("case 4: another writer replaced pending just before complete"),
+    ),
+    pytest.param(
+        scenario("sm/store-only/get_secret_detail#0/401", partial(matrix.sm_fault, GUARD, "401")),
+        marks=issue("401 at guard leaves the job ROTATING without fail or leftForRetry"),
+    ),
+    pytest.param(
+        scenario(
+            "sm/mariadb/set-refused/fail_rotation_job#0/401",
+            partial(matrix.then_sm_fault, matrix.refuse_set, FAIL, "401"),
+        ),
+        marks=issue("fail itself failed: the job is left ROTATING without leftForRetry"),
+    ),
+    pytest.param(
+        scenario("sm/mariadb/after-complete/slow", matrix.slow_after_complete, timeout_ms=SLOW),
+        marks=issue("the way out overruns the deadline: a slow read after complete"),
+    ),
+    pytest.param(
+        scenario("baseline/postgresql-trust", matrix.plain),
+        marks=issue("a server that does not check passwords fools the probe (trust)"),
+    ),
+    pytest.param(
+        scenario("db/postgresql/value-refused", matrix.plain, prepare=matrix.refused_pending),
+        marks=issue("a refused pending value is reused by every Retry"),
+    ),
+    pytest.param(
+        scenario(
+            "db/mariadb/password-expired",
+            matrix.plain,
+            prepare=partial(matrix.alter_account, "PASSWORD EXPIRE"),
+        ),
+        marks=issue("an expired password cannot be rotated (SELECT before SET PASSWORD)"),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    found = Servers()
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+def require(servers: Servers, target: str) -> None:
+    """A missing server: a failure in CI, a skip elsewhere (as every database test)."""
+    engine = TARGETS[target].engine
+    try:
+        if engine == "mariadb":
+            MariaDB().execute("SELECT 1")
+        elif engine == "redis":
+            with contextlib.closing(Redis().admin()) as r:
+                r.ping()
+        elif engine == "postgresql":
+            servers.cluster("scram-sha-256")
+        elif engine == "postgresql-trust":
+            servers.cluster("trust")
+    except (pymysql.err.MySQLError, redis.RedisError, ServerUnavailable) as exc:
+        unavailable(f"the {engine} server", str(exc) or type(exc).__name__)
+
+
+def run(servers: Servers, case: Scenario) -> None:
+    require(servers, case.target)
+    result = execute(case, servers, seed=9)
+    if HARNESS in result.problems:
+        raise RuntimeError("the harness could not run the scenario:\n" + table([result]))
+    assert result.ok, "\n" + table([result])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_scenario_holds_the_invariant(servers: Servers, case: Scenario) -> None:
+    run(servers, case)
+
+
+@pytest.mark.parametrize("case", FAILING_TODAY, ids=lambda c: c.name)
+def test_scenario_issue_9_lists(servers: Servers, case: Scenario) -> None:
+    run(servers, case)
+
+
+@pytest.mark.parametrize("engine", ["mariadb", "postgresql", "redis"])
+def test_the_stored_record_check_agrees_with_a_login(servers: Servers, engine: str) -> None:
+    """The harness asks the server's record of a password, not a login (see databases.py):
+    on a server that checks passwords both must say the same, or every scenario lies."""
+    require(servers, engine)
+    db = servers.database(engine)
+    user = unique("relchk")
+    try:
+        db.create_login(user, "Right-Passw0rd-123")
+        assert agrees_with_login(db, user, "Right-Passw0rd-123", "Wrong-Passw0rd-456")
+    finally:
+        db.cleanup()
+
+
+def test_a_trust_server_is_caught_by_the_record_check(servers: Servers) -> None:
+    require(servers, "postgresql-trust")
+    db = servers.database("postgresql-trust")
+    assert isinstance(db, PostgreSQL)
+    user = unique("relchk")
+    try:
+        db.create_login(user, "Right-Passw0rd-123")
+        assert db.logs_in(user, "Wrong-Passw0rd-456")  # trust: anything logs in
+        assert not db.accepts(user, "Wrong-Passw0rd-456")
+        assert db.accepts(user, "Right-Passw0rd-123")
+    finally:
+        db.cleanup()
+
+
+def test_a_held_request_waits_for_its_release() -> None:
+    """The emulator's ``hold`` fault: the request arrives, waits, then is served."""
+    with Emulator() as emu:
+        hold = emu.faults.add("get_trigger_list", hold=True)
+        answers: list[object] = []
+
+        def call() -> None:
+            with emu.client() as client:
+                answers.append(client.list_triggers())
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        assert hold.wait_reached(5)
+        caller.join(0.2)
+        assert caller.is_alive() and not answers  # held
+        hold.release()
+        caller.join(5)
+        assert answers == [()]
+
+
+# -- the checks themselves can fail ------------------------------------------------------------
+
+
+def test_a_value_in_any_output_is_a_leak() -> None:
+    quiet = ActionRun("A", result={"ok": True}, stdout='{"event":"rotation.end"}')
+    talkative = ActionRun("B", result={"ok": True}, stderr="password=Sekret-Value-0001")
+    assert find_leaks([quiet, talkative], {"Sekret-Value-0001", "short"}) == ["B stderr"]
+    escaped = ActionRun("C", result={"error": {"message": 'quote"Sekret-Value-0002'}})
+    assert find_leaks([escaped], {'quote"Sekret-Value-0002'}) == ["C result"]
+
+
+def test_a_run_without_a_result_is_a_crash_unless_the_harness_killed_it() -> None:
+    result = ScenarioResult("x")
+    check_runs(result, [ActionRun("A", status="killed"), ActionRun("B", status="timeout")])
+    assert result.problems == {"crash": ["B: timeout (exit None), no result"]}
+
+
+def test_a_target_on_no_stored_value_is_a_lost_credential() -> None:
+    result = ScenarioResult("x")
+    check_state(result, Observation("held", "ROTATING", False, True, has_pending=True))
+    assert result.ok  # on pending, while the job runs: fine
+    check_state(result, Observation("ended", "ROTATION_FAILED", False, True, has_pending=True))
+    check_state(result, Observation("lost", "ROTATING", False, False, has_pending=True))
+    assert [note.split(":")[0] for note in result.problems["lost"]] == ["ended", "lost"]
