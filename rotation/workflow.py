@@ -118,8 +118,11 @@ def reserve_for(deadline: Deadline) -> float:
 
 
 def exit_margin_for(deadline: Deadline) -> float:
-    """Seconds no API call may use: writing the result and ``rotation.end`` needs them."""
-    return min(1.0, max(0.1, deadline.remaining() * 0.05))
+    """Seconds no API call may use: writing the result and ``rotation.end``, and the
+    interpreter's exit, need them, on a machine that may be busy: a tenth of the budget,
+    0.5 to 1.5 s (``make reliability`` kills an action at its deadline on two loaded
+    cores; 0.1 s was not enough there)."""
+    return min(1.5, max(0.5, deadline.remaining() * 0.1))
 
 
 def usable_candidate(
