@@ -54,8 +54,8 @@ ADVICE: dict[str, str] = {
     # state or identity
     "SECRET_NOT_ROTATABLE": "enable the secret (only an ENABLE secret rotates), then "
     "`{cli} rotate SECRET_ID`",
-    "SECRET_NOT_FOUND": "check the secret id and the Secret Manager endpoint (regional "
-    "secrets live behind https://ocapi-kr.ncloud.com/secretmanager)",
+    "SECRET_NOT_FOUND": "check the secret id (`{cli} secret list`) and the Secret Manager "
+    "endpoint (regional secrets live behind https://ocapi-kr.ncloud.com/secretmanager)",
     "JOB_NOT_FOUND": "the job token is not this secret's: start a new job with "
     "`{cli} rotate SECRET_ID`",
     "JOB_NOT_RUNNING": "nothing to do: the job had already ended (`{cli} history SECRET_ID`)",

@@ -47,10 +47,12 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
     source: str = "nothing"
     result: Mapping[str, Any] | None = None
+    secret_id: str | None = None
 
     @property
     def advice(self) -> str:
-        return advice_for(self.code)
+        text = advice_for(self.code)
+        return text.replace("SECRET_ID", self.secret_id) if self.secret_id else text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,7 +141,9 @@ def _entry_line(entry: LogEntry) -> str:
     return f"{iso_ms(entry.when)} {entry.action} {entry.message}".rstrip()
 
 
-def from_activation(record: Mapping[str, Any], action: str) -> Explanation:
+def from_activation(
+    record: Mapping[str, Any], action: str, secret_id: str | None = None
+) -> Explanation:
     result = _result_of(record) or {}
     error = result.get("error")
     error = error if isinstance(error, Mapping) else {}
@@ -152,15 +156,17 @@ def from_activation(record: Mapping[str, Any], action: str) -> Explanation:
         lines=lines,
         source=f"activation {record.get('activationId', '?')} of action {action}",
         result=logs.REDACTOR.scrub_any(dict(result)),
+        secret_id=secret_id,
     )
 
 
-def from_secret_log(job: Job | None) -> Explanation:
+def from_secret_log(job: Job | None, secret_id: str | None = None) -> Explanation:
     if job is None:
-        return Explanation(source="Secret Manager's log: no job found")
+        return Explanation(source="Secret Manager's log: no job found", secret_id=secret_id)
     return Explanation(
         lines=[_entry_line(e) for e in job.entries],
         source=f"Secret Manager's log of job {job.job}; the action's own log has the cause",
+        secret_id=secret_id,
     )
 
 
@@ -199,7 +205,7 @@ class ActionRecords:
             for name in self.names:
                 record = find_activation(self.functions, name, self.detail.secret_id, since_ms)
                 if record is not None:
-                    return from_activation(record, name)
+                    return from_activation(record, name, self.detail.secret_id)
         except (NcpError, CliError, ValueError) as exc:
             self.broken = True
             self.note(f"could not read the action's activation from Cloud Functions: {exc}")
@@ -266,4 +272,4 @@ def explain(
             records.note("the action's activation record was not found (yet)")
             break
         sleep(1.0)
-    return from_secret_log(job)
+    return from_secret_log(job, records.detail.secret_id)

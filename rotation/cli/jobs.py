@@ -414,6 +414,7 @@ def _resume_result(
     raw_error = result.get("error")
     error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     explanation = Explanation(
+        secret_id=detail.secret_id,
         code=error.get("code"),
         message=error.get("message"),
         left_for_retry=bool(result.get("leftForRetry")),
@@ -502,7 +503,7 @@ def _resume_remote(
                 record = cf.get_activation(activation_id, action=name)
             except Exception:  # noqa: BLE001 - activation records lag; ask again until the deadline
                 record = {"activationId": activation_id}
-    explanation = from_activation(record, name)
+    explanation = from_activation(record, name, detail.secret_id)
     resumed = Resumed(
         fp, dict(explanation.result or {}), explanation.lines, f"through the deployed action {name}"
     )

@@ -94,7 +94,7 @@ def judge(
     if detail.status in DISABLED:
         return "disabled", False, f"secret is {detail.status.value}"
     if detail.rotation_phase is RotationPhase.ROTATION_FAILED:
-        return "failed", True, f"`history {detail.secret_id}` shows why; then `retry`"
+        return "failed", True, f"`history {detail.secret_id}` shows why, then `retry` it"
     if detail.rotating:
         return _running(detail, now_ms, job_started, stale_after_ms)
     if not detail.auto_rotation:
@@ -161,7 +161,7 @@ def _table(out: Output, rows: list[Row]) -> None:
     header = ("NAME", "ID", "STATUS", "PHASE", "LAST ROTATION", "NEXT ROTATION", "VERDICT")
     lines: list[tuple[str, ...]] = [header]
     for r in rows:
-        verdict = r.verdict + (f" ({r.note})" if r.note and r.attention else "")
+        verdict = r.verdict
         lines.append(
             (
                 r.secretName,
@@ -177,6 +177,9 @@ def _table(out: Output, rows: list[Row]) -> None:
     for line in lines:
         cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
         out.write("  ".join([*cells, line[-1]]))
+    for r in rows:
+        if r.attention and r.note:
+            out.write(f"{r.secretName}: {r.verdict}: {r.note}")
 
 
 def register(commands: Any) -> None:
