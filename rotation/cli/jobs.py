@@ -167,6 +167,11 @@ def report(
         if explanation is not None:
             for line in explanation.render():
                 out.write(line)
+        if followed.state == "left running" and not (explanation and explanation.left_for_retry):
+            out.write(
+                f"the job is still running: fix the cause, then `resume {detail.secret_id}` "
+                f"runs the action again with it (or `cancel {detail.secret_id}` ends it)"
+            )
     if followed.state == "completed":
         return EXIT_OK
     return EXIT_TIMEOUT if followed.state == "timeout" else EXIT_FAILED
@@ -351,7 +356,8 @@ def cmd_pause(opts: argparse.Namespace, out: Output) -> int:
         out,
         opts,
         f"auto rotation of {detail.secret_name} ({detail.secret_id}) is now off (was every "
-        f"{detail.auto_rotation_period} days); `unpause {detail.secret_id}` turns it back on",
+        f"{detail.auto_rotation_period} days); `unpause {detail.secret_id} --period "
+        f"{detail.auto_rotation_period}` turns it back on",
         secretId=detail.secret_id,
         autoRotation=False,
     )
@@ -363,7 +369,7 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
         if detail.trigger is None:
             raise Refused(f"{detail.secret_name} has no rotation trigger: link one (deploy) first")
         period = opts.period or detail.auto_rotation_period
-        if detail.auto_rotation and (opts.period is None or opts.period == period):
+        if detail.auto_rotation and period == detail.auto_rotation_period:
             return _confirm(
                 out,
                 opts,
@@ -374,7 +380,10 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
                 period=period,
             )
         if period is None:
-            raise Refused("give --period DAYS: the secret has no rotation period yet")
+            raise Refused(
+                "give --period DAYS: Secret Manager shows no rotation period while auto "
+                "rotation is off"
+            )
         if detail.auto_rotation:
             settings = client.update_rotation_period(detail.secret_id, period)
         else:
