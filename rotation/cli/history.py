@@ -32,18 +32,28 @@ running) and the action's result code where Cloud Functions keeps it. Jobs are s
 their fingerprint, the "job" field of the action's own log lines, never by their token."""
 
 
-def _code_for(job: Job, results: list[tuple[int, Mapping[str, Any]]], now_ms: int) -> str | None:
-    """The result code of the activation that ran within the job's time span."""
-    if job.started is None:
-        return None
-    end = (job.ended or now_ms) + CLOCK_SLACK_MS
-    for start, result in results:
-        if job.started - CLOCK_SLACK_MS <= start <= end:
-            error = result.get("error")
-            if isinstance(error, Mapping) and error.get("code"):
-                return str(error["code"])
-            return None
-    return None
+def match_codes(
+    jobs: list[Job], results: list[tuple[int, Mapping[str, Any]]], now_ms: int
+) -> dict[str, str | None]:
+    """Each job's result code: the unused activation that started within the job's span
+    (with slack for clock differences) and closest to when the job was raised."""
+    codes: dict[str, str | None] = {}
+    unused = list(results)
+    for job in sorted(jobs, key=lambda j: j.started or 0):
+        started = job.started
+        if started is None:
+            continue
+        low, high = started - CLOCK_SLACK_MS, (job.ended or now_ms) + CLOCK_SLACK_MS
+        inside = [pair for pair in unused if low <= pair[0] <= high]
+        if not inside:
+            continue
+        best = min(inside, key=lambda pair: abs(pair[0] - started))
+        unused.remove(best)
+        error = best[1].get("error")
+        codes[job.token] = (
+            str(error["code"]) if isinstance(error, Mapping) and error.get("code") else None
+        )
+    return codes
 
 
 def cmd_history(opts: argparse.Namespace, out: Output) -> int:
@@ -60,7 +70,8 @@ def cmd_history(opts: argparse.Namespace, out: Output) -> int:
                     client, lambda: functions_client(opts), detail, out.note
                 ) as records:
                     results = records.results(since, limit=len(failed))
-    now = epoch_ms()
+    jobs = [r for r in rows if isinstance(r, Job)]
+    codes = match_codes(jobs, results, epoch_ms())
     items: list[dict[str, Any]] = []
     for row in reversed(rows):
         if isinstance(row, Rollback):
@@ -80,7 +91,7 @@ def cmd_history(opts: argparse.Namespace, out: Output) -> int:
                 "when": row.started,
                 "triggered": row.triggered,
                 "outcome": row.outcome,
-                "code": _code_for(row, results, now) if row.outcome != "completed" else None,
+                "code": codes.get(row.token) if row.outcome != "completed" else None,
                 "job": row.job,
                 "ended": row.ended,
             }
