@@ -44,6 +44,7 @@ from rotation.cli.common import (
 from rotation.cli.explain import CLOCK_SLACK_MS, ActionRecords, Explanation, explain
 from rotation.cli.joblog import Job, jobs_of, read_log, running_job
 from rotation.display import iso_ms
+from rotation.ncp.errors import NcpError
 from rotation.ncp.models import RotationPhase, SecretDetail, SecretStatus
 from rotation.ncp.secretmanager import SecretManagerClient
 
@@ -73,8 +74,17 @@ def _jobs(client: SecretManagerClient, sid: str, since_ms: int) -> list[Job]:
     return [r for r in jobs_of(entries) if isinstance(r, Job)]
 
 
-def _new_job(client: SecretManagerClient, sid: str, known: set[str], since_ms: int) -> Job | None:
-    fresh = [j for j in _jobs(client, sid, since_ms) if j.token not in known]
+def _new_job(
+    client: SecretManagerClient, sid: str, known: set[str] | None, since_ms: int
+) -> Job | None:
+    """The job raised since ``since_ms``; ``None`` also when the log cannot be read (no
+    right to Get Secret Logs): following then falls back on the secret's phase."""
+    if known is None:
+        return None
+    try:
+        fresh = [j for j in _jobs(client, sid, since_ms) if j.token not in known]
+    except NcpError:
+        return None
     return fresh[-1] if fresh else None
 
 
@@ -82,7 +92,7 @@ def follow(
     client: SecretManagerClient,
     records: ActionRecords,
     before: SecretDetail,
-    known: set[str],
+    known: set[str] | None,
     *,
     since_ms: int,
     timeout: float,
@@ -187,7 +197,11 @@ def _raise_and_follow(
     sleep: Sleep,
 ) -> int:
     since_ms = epoch_ms()
-    known = {j.token for j in _jobs(client, before.secret_id, since_ms)}
+    known: set[str] | None
+    try:
+        known = {j.token for j in _jobs(client, before.secret_id, since_ms)}
+    except NcpError:
+        known = None  # the log cannot be read: follow the phase alone
     raise_job()
     if getattr(opts, "no_wait", False):
         job = _new_job(client, before.secret_id, known, since_ms)
