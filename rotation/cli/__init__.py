@@ -74,37 +74,59 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; the exit code it documents, never a traceback."""
     from rotation import logs  # noqa: PLC0415
-    from rotation.cli.common import (  # noqa: PLC0415
-        EXIT_API,
-        EXIT_USAGE,
-        CliError,
-        Output,
-        stray_output_to,
-    )
-    from rotation.ncp.errors import BadRequest, InvalidState, NcpError  # noqa: PLC0415
+    from rotation.cli.common import Output, checked_url, stray_output_to  # noqa: PLC0415
 
     opts = build_parser().parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
     output = Output(data=out or sys.stdout, messages=sys.stderr)
     with stray_output_to(sys.stderr):  # library log lines never mix with the answer
         try:
-            code: int = opts.handler(opts, output)
-        except CliError as exc:
-            output.note(f"error: {exc}")
-            return exc.exit_code
-        except (BadRequest, InvalidState) as exc:
-            output.note(f"refused, nothing changed: {exc}")
-            return EXIT_USAGE
-        except NcpError as exc:
-            output.note(f"error: {exc}")
-            return EXIT_API
+            if opts.functions_endpoint:  # checked even when this command never needs it
+                checked_url(opts.functions_endpoint, "--functions-endpoint")
+            return int(opts.handler(opts, output))
         except KeyboardInterrupt:
             output.note("interrupted")
             return 130
         except Exception as exc:  # noqa: BLE001 - a clear line and an exit code, no traceback
-            logs.log.debug("cli.crash", exc_info=True)
-            output.note(
-                f"error: unexpected {type(exc).__name__} (a bug; LOG_LEVEL=DEBUG shows where)"
-            )
-            return EXIT_USAGE
-    return code
+            message, code = _failure(exc, opts.endpoint)
+            output.note(message)
+            return code
+
+
+def _failure(exc: Exception, endpoint: str) -> tuple[str, int]:
+    """The one line and the exit code for what stopped a command."""
+    from rotation import logs  # noqa: PLC0415
+    from rotation.cli.common import EXIT_API, EXIT_USAGE, CliError  # noqa: PLC0415
+    from rotation.ncp.errors import (  # noqa: PLC0415
+        BadRequest,
+        DeadlineExceeded,
+        InvalidState,
+        NcpError,
+        TransportError,
+    )
+
+    if isinstance(exc, CliError):
+        return f"error: {exc}", exc.exit_code
+    if isinstance(exc, (BadRequest, InvalidState)):
+        return f"refused, nothing changed: {exc}", EXIT_USAGE
+    if isinstance(exc, (TransportError, DeadlineExceeded)):
+        return f"error: cannot reach {_host(endpoint)}: {exc}", EXIT_API
+    if isinstance(exc, NcpError):
+        return f"error: {exc}", EXIT_API
+    logs.log.debug("cli.crash", exc_info=exc)
+    return (
+        f"error: unexpected {type(exc).__name__} (a bug; LOG_LEVEL=DEBUG shows where)",
+        EXIT_USAGE,
+    )
+
+
+def _host(url: str) -> str:
+    """``host:port`` of an endpoint, for messages (never its user info or path)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "the endpoint"
+    return f"{parts.hostname}:{port}"

@@ -62,6 +62,12 @@ class Failed(CliError):
     exit_code = EXIT_FAILED
 
 
+class Unreachable(CliError):
+    """An API other than Secret Manager could not be reached or refused the call."""
+
+    exit_code = EXIT_API
+
+
 # -- arguments ------------------------------------------------------------------------------
 
 

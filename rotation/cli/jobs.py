@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rotation import logs
 from rotation.cli import params as action_params
@@ -32,6 +33,7 @@ from rotation.cli.common import (
     Output,
     Progress,
     Refused,
+    Unreachable,
     bounded_int,
     epoch_ms,
     functions_client,
@@ -512,7 +514,13 @@ def _resume_remote(
     fp = logs.fingerprint(token)
     out.note(f"invoking the deployed action {name} for job {fp}")
     with contextlib.closing(functions_client(opts)) as cf:
-        record = cf.invoke_action(name, {"secretId": detail.secret_id, "jobToken": token})
+        try:
+            record = cf.invoke_action(name, {"secretId": detail.secret_id, "jobToken": token})
+        except NcpError as exc:
+            raise Unreachable(
+                f"Cloud Functions at {urlsplit(cf.transport.base_url).netloc} did not run "
+                f"{name}: {exc}"
+            ) from None
         deadline = time.monotonic() + opts.timeout
         activation_id = record.get("activationId")
         while "response" not in record and "result" not in record:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,13 @@ def _show(detail: SecretDetail, opts: argparse.Namespace, out: Output) -> None:
         out.write(format_detail(detail))
 
 
+#: Create Secret's documented name rule.
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{2,14}")
+
+
 def cmd_create(opts: argparse.Namespace, out: Output) -> int:
+    if not NAME_PATTERN.fullmatch(opts.name):
+        raise UsageError("--name must be 3-15 letters, digits, - or _, starting with a letter")
     targets = target_keys(opts.targets)
     if opts.auto_rotation and (opts.period is None or opts.trigger_id is None):
         raise UsageError("--auto-rotation needs --period DAYS and --trigger-id ID")

@@ -373,3 +373,33 @@ def test_every_event_file_is_documented() -> None:
     for name in files:
         assert f"`{name}`" in readme
         json.loads((EVENTS / name).read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("--functions-endpoint", "file:///x", "status"), 2, "--functions-endpoint must be"),
+        (("secret", "create", "--name", "bad name!", "--targets", "password"), 2, "--name must"),
+        (("status", "--overdue-after", "-5"), 2, "must be 0 to 525600 minutes"),
+        (("history", "ab", "--limit", "0"), 2, "must be 1 to 1000 jobs"),
+        (("secret", "show", "../../etc"), 2, "not a secret id"),
+        (("check", "ab", "--params", "/nonexistent.json"), 2, "cannot read --params"),
+        (("invoke", "--event", "/"), 2, "cannot read the event"),
+    ],
+)
+def test_bad_input_is_refused_before_any_call(
+    emu: Emulator, leak_guard: LeakGuard, args: tuple[str, ...], code: int, message: str
+) -> None:
+    emu.stats.reset()
+    result = cli(emu, leak_guard, *args, stdin=json.dumps(VALUE))
+    assert (result.returncode, result.stdout) == (code, "")
+    assert message in result.stderr
+    assert sum(emu.stats.calls.values()) == 0
+
+
+def test_an_unreachable_endpoint_is_named(emu: Emulator, leak_guard: LeakGuard) -> None:
+    from tests.databases import free_port  # noqa: PLC0415
+
+    port = free_port()
+    result = cli(emu, leak_guard, "--endpoint", f"http://127.0.0.1:{port}", "status")
+    assert result.returncode == 3 and f"cannot reach 127.0.0.1:{port}" in result.stderr
