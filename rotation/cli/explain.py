@@ -27,12 +27,15 @@ from rotation.cli.common import CliError
 from rotation.cli.joblog import Job, LogEntry
 from rotation.display import iso_ms
 from rotation.ncp.cloudfunctions import CloudFunctionsClient
-from rotation.ncp.errors import NcpError
+from rotation.ncp.errors import NcpError, NotFound
 from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
 
-#: Activation records and logs may lag the job by a few seconds: look back this far.
+#: How far this machine's clock may be from NCP's: a window that starts at a time read
+#: here looks back this far.
 CLOCK_SLACK_MS = 60_000
+#: A window that starts at a time NCP gave (a job's log entry) looks back only this far.
+SERVER_SLACK_MS = 2_000
 #: Activation details read per lookup, newest first.
 MAX_DETAILS = 5
 
@@ -94,21 +97,32 @@ def _result_of(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def find_activation(
-    functions: CloudFunctionsClient, action: str, secret_id: str, since_ms: int
+    functions: CloudFunctionsClient,
+    action: str,
+    secret_id: str,
+    since_ms: int,
+    slack_ms: int = CLOCK_SLACK_MS,
 ) -> Mapping[str, Any] | None:
-    """The newest finished activation of ``action`` whose result names ``secret_id``."""
-    listed = functions.list_activations(action, since_ms=since_ms - CLOCK_SLACK_MS)
+    """The newest *finished* activation of ``action`` that started after ``since_ms`` (less
+    ``slack_ms``) and whose result names ``secret_id``. One not finished yet (its detail
+    answers 404 for a while) is passed over: the caller asks again later."""
+    low = since_ms - slack_ms
+    listed = functions.list_activations(action, since_ms=low)
     listed.sort(key=lambda a: a.get("start") or 0, reverse=True)
     best: Mapping[str, Any] | None = None
     for item in listed[:MAX_DETAILS]:
         activation_id = item.get("activationId")
         if not isinstance(activation_id, str):
             continue
-        record = functions.get_activation(activation_id, action=action)
-        result = _result_of(record)
-        if result is None or result.get("secretId") != secret_id:
+        try:
+            record = functions.get_activation(activation_id, action=action)
+        except NotFound:
             continue
-        start = record.get("start") or 0
+        result = _result_of(record)
+        start = record.get("start")
+        start = start if isinstance(start, int) else 0
+        if result is None or result.get("secretId") != secret_id or (start and start < low):
+            continue
         if best is None or start > (best.get("start") or 0):
             best = record
     return best
@@ -188,8 +202,10 @@ class ActionRecords:
         self.names: list[str] | None = None
         self.functions: CloudFunctionsClient | None = None
         self.broken = functions is None
+        #: Cloud Functions answered with an error (not merely: no action to look at).
+        self.failed = False
 
-    def latest(self, since_ms: int) -> Explanation | None:
+    def latest(self, since_ms: int, slack_ms: int = CLOCK_SLACK_MS) -> Explanation | None:
         """The action's account of the newest activation for this secret, if finished."""
         if self.broken:
             return None
@@ -203,11 +219,13 @@ class ActionRecords:
                 assert self.factory is not None
                 self.functions = self.factory()
             for name in self.names:
-                record = find_activation(self.functions, name, self.detail.secret_id, since_ms)
+                record = find_activation(
+                    self.functions, name, self.detail.secret_id, since_ms, slack_ms
+                )
                 if record is not None:
                     return from_activation(record, name, self.detail.secret_id)
         except (NcpError, CliError, ValueError) as exc:
-            self.broken = True
+            self.broken = self.failed = True
             self.note(f"could not read the action's activation from Cloud Functions: {exc}")
         return None
 
@@ -231,13 +249,16 @@ class ActionRecords:
                     activation_id = item.get("activationId")
                     if not isinstance(activation_id, str):
                         continue
-                    record = self.functions.get_activation(activation_id, action=name)
+                    try:
+                        record = self.functions.get_activation(activation_id, action=name)
+                    except NotFound:
+                        continue  # not finished yet
                     result = _result_of(record)
                     start = record.get("start")
                     if result is not None and result.get("secretId") == self.detail.secret_id:
                         found.append((int(start) if isinstance(start, int) else 0, result))
         except (NcpError, CliError, ValueError) as exc:
-            self.broken = True
+            self.broken = self.failed = True
             self.note(f"could not read the action's activations from Cloud Functions: {exc}")
         found.sort(key=lambda pair: pair[0], reverse=True)
         return found[:limit]
@@ -253,6 +274,14 @@ class ActionRecords:
         self.close()
 
 
+def window(job: Job | None, since_ms: int) -> tuple[int, int]:
+    """Where to look for a job's activation: from when NCP logged the job, else from a
+    time read on this machine, with the slack each clock needs."""
+    if job is not None and job.started is not None:
+        return job.started, SERVER_SLACK_MS
+    return since_ms, CLOCK_SLACK_MS
+
+
 def explain(
     records: ActionRecords,
     job: Job | None,
@@ -263,9 +292,10 @@ def explain(
 ) -> Explanation:
     """The action's explanation if it can be found within ``wait`` seconds, else what
     Secret Manager's log says about ``job``."""
+    since, slack = window(job, since_ms)
     end = time.monotonic() + wait
     while not records.broken:
-        found = records.latest(since_ms)
+        found = records.latest(since, slack)
         if found is not None:
             return found
         if time.monotonic() >= end:

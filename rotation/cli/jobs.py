@@ -35,6 +35,7 @@ from rotation.cli.common import (
     Refused,
     Unreachable,
     bounded_int,
+    credentials,
     epoch_ms,
     functions_client,
     non_negative_seconds,
@@ -43,7 +44,7 @@ from rotation.cli.common import (
     sm_client,
     stray_output_to,
 )
-from rotation.cli.explain import CLOCK_SLACK_MS, ActionRecords, Explanation, explain
+from rotation.cli.explain import CLOCK_SLACK_MS, ActionRecords, Explanation, explain, window
 from rotation.cli.joblog import Job, jobs_of, read_log, running_job
 from rotation.display import iso_ms
 from rotation.ncp.errors import NcpError
@@ -123,7 +124,7 @@ def follow(
             return Followed(state, detail, job, progress.elapsed)
         if detail.rotating and progress.elapsed >= next_activation_check:
             next_activation_check = progress.elapsed + ACTIVATION_POLL_SECONDS
-            ended = records.latest(since_ms)
+            ended = records.latest(*window(job, since_ms))
             if ended is not None and ended.code is not None:
                 return Followed("left running", detail, job, progress.elapsed, ended)
         if progress.elapsed >= timeout:
@@ -476,17 +477,22 @@ def _resume_result(
 def _resume_here(opts: argparse.Namespace, out: Output, detail: SecretDetail, token: str) -> int:
     import handler  # noqa: PLC0415 - the deployed entry point; only this path needs it
 
+    keys = credentials()
     args: dict[str, Any] = {
         **action_params.read_params(opts.params),
         "secretId": detail.secret_id,
         "jobToken": token,
+        "accessKey": keys.access_key,
+        "secretKey": keys.secret_key,
         "secretManagerEndpoint": opts.endpoint,
         "timeoutSeconds": min(opts.timeout, 3600.0),
     }
     out.note(f"running the action here, with your credentials, for job {logs.fingerprint(token)}")
     with stray_output_to(out.messages):  # the action's JSON log lines, live, on stderr
         result = handler.main(args)
-    logs.REDACTOR.register(token)  # the handler starts its own invocation: register again
+    # The handler starts an invocation of its own, which clears the redactor: again.
+    logs.REDACTOR.register(token)
+    logs.REDACTOR.register(keys.secret_key)
     resumed = Resumed(logs.fingerprint(token), result, [], "in this process")
     return _resume_result(out, opts, detail, resumed)
 

@@ -29,9 +29,11 @@ from rotation.cli.common import (
     Output,
     bounded_int,
     epoch_ms,
+    functions_client,
     secret_id,
     sm_client,
 )
+from rotation.cli.explain import SERVER_SLACK_MS, ActionRecords
 from rotation.cli.joblog import read_log, running_job
 from rotation.display import iso_ms
 from rotation.ncp.errors import NcpError
@@ -81,6 +83,22 @@ def _job_started(client: SecretManagerClient, detail: SecretDetail) -> int | Non
     return detail.update_date
 
 
+class _ActionLookups:
+    """Asks Cloud Functions whether a running job's action has already ended (a job left
+    running is then known at once, not after --stale-after); stops at the first error."""
+
+    def __init__(self, opts: argparse.Namespace, out: Output) -> None:
+        self.opts = opts
+        self.out = out
+        self.usable = True
+
+    def ended(self, client: SecretManagerClient, detail: SecretDetail, since: int) -> str | None:
+        with ActionRecords(client, lambda: functions_client(self.opts), detail, self.out.note) as r:
+            found = r.latest(since, SERVER_SLACK_MS)
+            self.usable = not r.failed
+        return found.code if found is not None else None
+
+
 def judge(
     detail: SecretDetail,
     now_ms: int,
@@ -118,6 +136,7 @@ def _running(
 def cmd_status(opts: argparse.Namespace, out: Output) -> int:
     now = epoch_ms()
     rows: list[Row] = []
+    lookups = _ActionLookups(opts, out)
     with sm_client(opts) as client:
         ids = opts.secret_ids or [s.secret_id for s in client.iter_secrets()]
         for sid in ids:
@@ -131,6 +150,11 @@ def cmd_status(opts: argparse.Namespace, out: Output) -> int:
                 stale_after_ms=opts.stale_after * MINUTE_MS,
                 require_auto=opts.require_auto,
             )
+            if verdict == "rotating" and started is not None and lookups.usable:
+                ended = lookups.ended(client, detail, started)
+                if ended is not None:
+                    verdict, attention = "left running", True
+                    note = f"the action ended ({ended}) but the job runs: `resume {sid}`"
             rows.append(
                 Row(
                     secretId=detail.secret_id,

@@ -193,3 +193,33 @@ def test_secret_update_puts_a_new_active_value(
     during = cli(emu, leak_guard, "secret", "update", sid, stdin=json.dumps(VALUE))
     assert during.returncode == 2 and "rotation job running" in during.stderr
     assert client.get_secret_values(sid) == before
+
+
+def test_status_knows_at_once_when_the_action_left_its_job_running(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    serve_activations(emu)
+
+    def leaves_it(params: dict[str, Any]) -> dict[str, Any]:
+        with emu.client() as api:
+            api.start_rotation_job(params["secretId"], params["jobToken"])
+        return {
+            "ok": False,
+            "secretId": params["secretId"],
+            "outcome": "failed",
+            "leftForRetry": True,
+            "error": {"code": "ROTATION_INCOMPLETE", "message": "target unreachable"},
+        }
+
+    trigger = emu.add_callable_trigger(unique_name("t"), leaves_it)
+    sid = create_secret(
+        client, value=dict(VALUE), trigger_id=trigger.trigger_id, secret_name="halted"
+    ).secret_id
+    client.execute_rotation_job(sid)
+    emu.wait_idle()
+    result = cli(emu, leak_guard, "status", sid)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "left running" in result.stdout
+    assert (
+        f"the action ended (ROTATION_INCOMPLETE) but the job runs: `resume {sid}`" in result.stdout
+    )
