@@ -5,9 +5,11 @@ Thin on purpose: read the settings, run the rotation, shape the result. It never
 exception can carry anything) and never returns a secret value: every string in the
 result goes through the same redactor as the logs.
 
-Result: ``{"ok", "secretId", "outcome", "steps", "durationMs"}`` plus, on failure,
-``"error": {"code", "message"}`` and ``"leftForRetry"`` when the job was deliberately left
-running for a retry to resume.
+Result: ``{"ok", "secretId", "outcome", "job", "steps", "durationMs"}`` plus, on failure,
+``"error": {"code", "message", "action"}``; ``"leftForRetry"`` and its reason when the job
+was deliberately left running for a resume; ``"warnings"`` when something needs a look.
+``job`` says how the job stands at the end: completed, failed, ended (by someone else),
+running, or unknown (no job could be identified).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 
 import structlog
 
-from rotation import logs
+from rotation import codes, logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import Settings, SettingsError
+from rotation.settings import Settings, SettingsError, secret_id_hint
 from rotation.workflow import Outcome, Rotation
 
 
@@ -42,6 +44,7 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         logs.log.info(
             "rotation.begin",
             endpoint=settings.endpoint,
+            ids_from=settings.ids_from,
             deadline_s=round(settings.deadline.remaining(), 1),
         )
         with SecretManagerClient(
@@ -54,7 +57,7 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the runtime must get a result, not a traceback
         logs.log.exception("rotation.crash")
         result = _error(
-            secret_id, "INTERNAL_ERROR", f"unexpected {type(exc).__name__}; see the logs"
+            secret_id, codes.INTERNAL_ERROR, f"unexpected {type(exc).__name__}; see the logs"
         )
     result["durationMs"] = round((time.monotonic() - started) * 1000, 1)
     clean: dict[str, Any] = logs.REDACTOR.scrub_any(result)
@@ -64,13 +67,14 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         outcome=clean["outcome"],
         duration_ms=clean["durationMs"],
         error_code=(clean.get("error") or {}).get("code"),
+        job_state=clean.get("job"),
+        left_for_retry=clean.get("leftForRetry", False),
     )
     return clean
 
 
 def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
-    value = args.get("secretId") if isinstance(args, Mapping) else None
-    return value if isinstance(value, str) else os.environ.get("__OW_SECRETID")
+    return secret_id_hint(args)
 
 
 def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
@@ -78,15 +82,24 @@ def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
         "ok": outcome.ok,
         "secretId": secret_id,
         "outcome": outcome.outcome,
+        "job": outcome.job,
         "steps": [s.to_dict() for s in outcome.steps],
     }
     if outcome.error_code:
         # a skipped job is not an error, but the caller should still learn why
         key = "error" if not outcome.ok else "reason"
-        result[key] = {"code": outcome.error_code, "message": outcome.error_message}
+        result[key] = _coded(outcome.error_code, outcome.error_message or "")
     if outcome.left_for_retry:
         result["leftForRetry"] = True
+        result["leftForRetryReason"] = outcome.left_reason
+    if outcome.warnings:
+        result["warnings"] = outcome.warnings
     return result
+
+
+def _coded(code: str, message: str) -> dict[str, str]:
+    """A code with its message and what the operator should do about it."""
+    return {"code": code, "message": message, "action": codes.advice(code)}
 
 
 def _error(secret_id: str | None, code: str, message: str) -> dict[str, Any]:
@@ -94,6 +107,7 @@ def _error(secret_id: str | None, code: str, message: str) -> dict[str, Any]:
         "ok": False,
         "secretId": secret_id,
         "outcome": "failed",
+        "job": "unknown",
         "steps": [],
-        "error": {"code": code, "message": message},
+        "error": _coded(code, message),
     }

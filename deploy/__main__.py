@@ -1,6 +1,7 @@
 """``python -m deploy``: build the zip, then deploy the action, its Secret Manager trigger
-and auto rotation. ``--dry-run`` prints the plan and changes nothing; a second run with
-nothing changed changes nothing and says so.
+(one trigger for the whole list of secrets) and each secret's auto rotation. ``--dry-run``
+prints the plan and changes nothing; a second run with nothing changed changes nothing and
+says so. A secret dropped from the list stays linked unless ``--prune`` is given.
 
 Exit codes: 0 done (or nothing to do), 1 a step failed, 2 bad configuration.
 """
@@ -24,11 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, help="a TOML file like deploy/config.example.toml")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--prune", action="store_true",
+                   help="unlink secrets the trigger serves that the configuration no longer "
+                        "names (their auto rotation is turned off first)")  # fmt: skip
     p.add_argument("--zip", dest="zip_path", type=Path,
                    help="deploy this zip instead of building dist/rotation-action.zip")  # fmt: skip
-    p.add_argument("--secret-name")
-    p.add_argument("--secret-id")
-    p.add_argument("--period", dest="rotation_period", type=int, help="days, 1-730")
+    p.add_argument("--secret-name", dest="secret_names", action="append",
+                   help="a secret to rotate (repeatable); replaces the file's list")  # fmt: skip
+    p.add_argument("--secret-id", dest="secret_ids", action="append",
+                   help="a secret to rotate, by id (repeatable)")  # fmt: skip
+    p.add_argument("--period", dest="rotation_period", type=int,
+                   help="days, 1-730, for every secret that does not set its own")  # fmt: skip
     p.add_argument("--package")
     p.add_argument("--action")
     p.add_argument("--trigger")
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     logs.configure("WARNING")
     opts = _parser().parse_args(argv)
-    flags = {k: v for k, v in vars(opts).items() if k not in ("config", "dry_run")}
+    flags = {k: v for k, v in vars(opts).items() if k not in ("config", "dry_run", "prune")}
     prebuilt = flags.get("zip_path") is not None
     try:
         config = load(opts.config, flags)
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         Deployer(
             config, zip_bytes, functions=functions, secrets=secrets, out=stream,
-            dry_run=opts.dry_run,
+            dry_run=opts.dry_run, prune=opts.prune,
         ).run()  # fmt: skip
     except DeployError as exc:
         sys.stderr.write(f"error: {logs.REDACTOR.scrub(str(exc))}\n")

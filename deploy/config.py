@@ -1,22 +1,34 @@
 """Deployment settings: a TOML file (read with the standard library), then flags, then the
-environment for credentials only. One frozen object, validated before anything is sent."""
+environment for credentials only. One frozen object, validated before anything is sent.
+
+One action and one trigger serve a *fleet* of secrets. The file lists them as
+``[[secrets]]`` tables (``name`` or ``id``, and optionally ``rotation_period_days``,
+``target`` and ``policy`` where a secret differs from the shared ``[action.parameters]``);
+a single ``[secret]`` table is still read as a fleet of one. ``--secret-name`` /
+``--secret-id`` (repeatable) replace the file's list; ``--period`` is the period of every
+secret that does not set its own.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rotation.fleet_params import BY_SECRET_ID
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.signing import Credentials
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,49}")
 MEMORY = (128, 256, 512, 1024)
+DEFAULT_PERIOD = 30
+SECRET_KEYS = frozenset({"name", "id", "rotation_period_days", "target", "policy"})
+RESERVED_PARAMETERS = frozenset({"accessKey", "secretKey", BY_SECRET_ID})
 
 
 class ConfigError(ValueError):
@@ -24,33 +36,60 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SecretSpec:
+    """One secret of the fleet, as configured (by name or by id)."""
+
+    name: str | None = None
+    id: str | None = None
+    #: Days; ``None``: the fleet's period.
+    rotation_period: int | None = None
+    #: This secret's own ``target`` / ``policy`` parameters; ``None``: the shared ones.
+    target: Mapping[str, Any] | None = None
+    policy: Mapping[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"id {self.id}"
+
+    def own_parameters(self) -> dict[str, Any]:
+        """What goes under ``bySecretId`` for this secret (empty when nothing differs)."""
+        own: dict[str, Any] = {}
+        if self.target is not None:
+            own["target"] = dict(self.target)
+        if self.policy is not None:
+            own["policy"] = dict(self.policy)
+        return own
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     credentials: Credentials = field(repr=False)
     action_credentials: Credentials = field(repr=False)
-    secret_name: str | None
-    secret_id: str | None
+    secrets: tuple[SecretSpec, ...]
     vpc_no: int
     subnet_no: int
     package: str = "-"
     action: str = "secret-rotator"
     trigger: str = "secret-rotator-trigger"
-    rotation_period: int = 30
+    rotation_period: int = DEFAULT_PERIOD
     timeout_ms: int = 120_000
     memory_mb: int = 256
     zip_path: Path = Path("dist/rotation-action.zip")
     cloud_functions_endpoint: str = CLOUD_FUNCTIONS_ENDPOINT
     secret_manager_endpoint: str = SECRET_MANAGER_ENDPOINT
+    #: Parameters every secret shares (``[action.parameters]``).
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def action_full_name(self) -> str:
         return self.action if self.package == "-" else f"{self.package}/{self.action}"
 
+    def period_of(self, spec: SecretSpec) -> int:
+        return spec.rotation_period if spec.rotation_period is not None else self.rotation_period
+
 
 FLAG_KEYS = {
-    "secret_name": ("secret", "name"),
-    "secret_id": ("secret", "id"),
-    "rotation_period": ("secret", "rotation_period_days"),
+    "rotation_period": ("rotation", "period_days"),
     "package": ("action", "package"),
     "action": ("action", "name"),
     "timeout_ms": ("action", "timeout_ms"),
@@ -90,10 +129,74 @@ def _name(value: Any, what: str) -> str:
     return value
 
 
+def _table(value: Any, what: str) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{what} must be a table")
+    return value
+
+
+def _secret(raw: Any, where: str) -> SecretSpec:
+    entry = _table(raw, where)
+    assert entry is not None
+    unknown = sorted(set(entry) - SECRET_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(SECRET_KEYS))})"
+        )
+    name, sid = entry.get("name"), entry.get("id")
+    if bool(name) == bool(sid):
+        raise ConfigError(f"{where}: give the secret's name or its id (one of them)")
+    for value, what in ((name, "name"), (sid, "id")):
+        if value is not None and (not isinstance(value, str) or value.strip() != value):
+            raise ConfigError(f"{where}: {what} must be text without surrounding spaces")
+    raw = entry.get("rotation_period_days")
+    period = None if raw is None else _int(raw, f"{where} rotation_period_days", 1, 730)
+    return SecretSpec(
+        name=name or None,
+        id=sid or None,
+        rotation_period=period,
+        target=_table(entry.get("target"), f"{where} target"),
+        policy=_table(entry.get("policy"), f"{where} policy"),
+    )
+
+
+def _secrets(data: Mapping[str, Any], flags: Mapping[str, Any]) -> tuple[SecretSpec, ...]:
+    names: Sequence[str] = flags.get("secret_names") or ()
+    ids: Sequence[str] = flags.get("secret_ids") or ()
+    if names or ids:
+        specs = [_secret({"name": n}, "--secret-name") for n in names]
+        specs += [_secret({"id": i}, "--secret-id") for i in ids]
+    elif "secrets" in data and "secret" in data:
+        raise ConfigError("use [[secrets]] (a list) or [secret] (one), not both")
+    elif "secrets" in data:
+        listed = data["secrets"]
+        if not isinstance(listed, list):
+            raise ConfigError("secrets must be a list of tables: [[secrets]]")
+        specs = [_secret(entry, f"[[secrets]] #{i + 1}") for i, entry in enumerate(listed)]
+    elif "secret" in data:
+        specs = [_secret(data["secret"], "[secret]")]
+    else:
+        specs = []
+    if not specs:
+        raise ConfigError(
+            "name the secrets to rotate: [[secrets]] name (or id) in the file, or --secret-name"
+        )
+    seen: set[tuple[str, str]] = set()
+    for spec in specs:
+        key = ("name", spec.name) if spec.name else ("id", str(spec.id))
+        if key in seen:
+            raise ConfigError(f"secret {spec.label} is listed twice")
+        seen.add(key)
+    return tuple(specs)
+
+
 def load(
     path: Path | None, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
 ) -> DeployConfig:
     environ = os.environ if env is None else env
+    given = dict(flags or {})
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -107,42 +210,42 @@ def load(
         table = data.get(section, {})
         if isinstance(table, Mapping) and name in table:
             values[key] = table[name]
-    values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    values.update({k: v for k, v in given.items() if v is not None and k in FLAG_KEYS})
     credentials = _credentials(environ, "NCLOUD", None)
     action_credentials = _credentials(environ, "ROTATOR", credentials)
-    if not values.get("secret_name") and not values.get("secret_id"):
-        raise ConfigError("name the secret to rotate: [secret] name (or id), or --secret-name")
+    secrets = _secrets(data, given)
     for key in ("vpc_no", "subnet_no"):
         if key not in values or not values[key]:
             raise ConfigError(f"{key} is required: the action runs in a VPC subnet (zone KR-2)")
     memory = _int(values.get("memory_mb", 256), "memory_mb", 128, 1024)
     if memory not in MEMORY:
         raise ConfigError("memory_mb must be 128, 256, 512 or 1024")
-    parameters = (
-        data.get("action", {}).get("parameters", {})
-        if isinstance(data.get("action"), Mapping)
-        else {}
+    action_table = data.get("action", {})
+    parameters = _table(
+        action_table.get("parameters", {}) if isinstance(action_table, Mapping) else {},
+        "[action.parameters]",
     )
-    if not isinstance(parameters, Mapping):
-        raise ConfigError("[action.parameters] must be a table")
-    leaked = [k for k in parameters if k in ("accessKey", "secretKey")]
-    if leaked:
+    assert parameters is not None
+    reserved = sorted(RESERVED_PARAMETERS & set(parameters))
+    if reserved:
         raise ConfigError(
-            "credentials never go in the file: use ROTATOR_ACCESS_KEY/ROTATOR_SECRET_KEY"
+            f"[action.parameters] may not set {', '.join(reserved)}: credentials come from "
+            "ROTATOR_ACCESS_KEY/ROTATOR_SECRET_KEY, never the file, and per-secret "
+            "parameters go in [[secrets]] target/policy"
         )
+    package = values.get("package", "-")
     return DeployConfig(
         credentials=credentials,
         action_credentials=action_credentials,
-        secret_name=values.get("secret_name") or None,
-        secret_id=values.get("secret_id") or None,
+        secrets=secrets,
         vpc_no=_int(values["vpc_no"], "vpc_no", 1, 2**63),
         subnet_no=_int(values["subnet_no"], "subnet_no", 1, 2**63),
-        package=values.get("package", "-")
-        if values.get("package", "-") == "-"
-        else _name(values["package"], "package"),
+        package=package if package == "-" else _name(package, "package"),
         action=_name(values.get("action", "secret-rotator"), "the action name"),
         trigger=_name(values.get("trigger", "secret-rotator-trigger"), "the trigger name"),
-        rotation_period=_int(values.get("rotation_period", 30), "rotation_period_days", 1, 730),
+        rotation_period=_int(
+            values.get("rotation_period", DEFAULT_PERIOD), "[rotation] period_days", 1, 730
+        ),
         timeout_ms=_int(values.get("timeout_ms", 120_000), "timeout_ms", 500, 300_000),
         memory_mb=memory,
         zip_path=Path(values.get("zip_path", "dist/rotation-action.zip")),

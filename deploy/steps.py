@@ -1,29 +1,44 @@
 """The deployment, step by step, each one read-compare-write so a second run changes nothing.
 
-    action    PUT /packages/{package}/actions/{name}: the zip, python:3.13, limits, VPC,
-              default parameters (the Secret Manager endpoint and the action's key pair)
-    trigger   PUT /triggers/{name}?type=secret_manager, linking the secret by name
-    link      POST /triggers/{name}/link-action
-    lookup    GET /api/v1/triggers on Secret Manager: the trigger's id
-    rotation  POST /api/v1/secrets/{id}/enable-auto-rotation with that trigger and period
+One action and one Secret Manager trigger serve a fleet of secrets:
+
+    secret    GET /api/v1/secrets (names to ids) and /api/v1/secrets/{id}, per secret
+    state     GET /api/v1/triggers on Secret Manager: is the trigger there, which secrets
+              it serves (``linkedSecretList``) and which actions it runs (``actionList``)
+    action    PUT /packages/{package}/actions/{name}: the zip, python:3.13, limits, VPC, and
+              the default parameters: the shared ones, the endpoint and key pair, and each
+              secret's own under ``bySecretId`` (read back by rotation.fleet_params)
+    trigger   PUT /triggers/{name}?type=secret_manager: the whole ``secretManagerLink`` list
+    link      POST /triggers/{name}/link-action; ``80901 DUPLICATED_RULE`` means linked
+    rotation  POST /api/v1/secrets/{id}/enable-auto-rotation, per secret, with the
+              trigger's id and the secret's period
 
 Each step first reads what is there and writes only what differs; ``--dry-run`` stops
-after the reads and prints the plan. The action's code is recognised by the zip's SHA-256,
-kept in the action's description, so an unchanged zip is not uploaded again. Every failure
-names its step, the HTTP status and what to do about it.
+after the reads and prints the plan. "Linked" is decided from Secret Manager's Get Trigger
+List, the one documented answer that names both the linked secrets and the linked actions
+(Cloud Functions' Get Trigger echoes neither the link list nor, before the link, any
+action). The action's code is recognised by the zip's SHA-256, kept in its description, so
+an unchanged zip is not uploaded again.
+
+A secret linked to the trigger but absent from the configuration stays linked (and keeps
+its own parameters) unless ``prune`` is set: then its auto rotation is turned off and it is
+dropped from the trigger. Every failure names its step, the HTTP status and what to do.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from deploy.config import DeployConfig
-from rotation.display import MASK
-from rotation.ncp.cloudfunctions import CloudFunctionsClient
+from deploy.config import DeployConfig, SecretSpec
+from rotation.fleet_params import BY_SECRET_ID
+from rotation.ncp.cloudfunctions import CloudFunctionsClient, already_linked
+from rotation.ncp.cloudfunctions_models import FunctionAction
 from rotation.ncp.errors import (
     ApiError,
     AuthenticationFailed,
@@ -34,22 +49,31 @@ from rotation.ncp.errors import (
     RetryableApiError,
     TransportError,
 )
-from rotation.ncp.models import SecretDetail
+from rotation.ncp.models import SecretDetail, Trigger
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.sensitive import is_sensitive_key
+from rotation.sensitive import masked
 
 T = TypeVar("T")
 
 RUNTIME = "python:3.13"
 DESCRIPTION = "ncp-secret-rotator"
+#: Secret Manager does not link these to a trigger (documented for DISABLE and REVOKE).
+UNLINKABLE = frozenset({"DISABLE", "REVOKE", "DESTROYED"})
 
 
 class DeployError(Exception):
-    def __init__(self, step: str, status: int | None, hint: str) -> None:
-        where = f"HTTP {status}" if status else "no HTTP answer"
-        super().__init__(f"step {step} failed ({where}): {hint}")
+    """A step that cannot go on: what the API answered (``status``, ``None`` when no answer
+    came) and what to do. ``refused`` marks a check of ours, made before any request."""
+
+    def __init__(self, step: str, status: int | None, hint: str, *, refused: bool = False) -> None:
+        where = "" if refused else f" ({f'HTTP {status}' if status else 'no HTTP answer'})"
+        super().__init__(f"step {step} failed{where}: {hint}")
         self.step = step
         self.status = status
+
+
+def refused(step: str, hint: str) -> DeployError:
+    return DeployError(step, None, hint, refused=True)
 
 
 def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
@@ -71,7 +95,10 @@ def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
     elif isinstance(exc, TransportError):
         hint = f"cannot reach {endpoint}: check the endpoint and the network"
     elif isinstance(exc, ApiError):
+        code = " ".join(part for part in (exc.code, exc.message) if part)
         hint = f"the service refused it: {exc.details or exc.message or exc.code}"
+        if code and exc.details:
+            hint = f"{hint} [{code}]"
     else:
         hint = str(exc)
     return DeployError(step, status, hint)
@@ -81,15 +108,33 @@ def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
 class Outcome:
     step: str
     subject: str
-    change: str  # create | update | link | enable | unchanged
+    change: str  # create | update | link | enable | unlink | unchanged
 
     @property
     def changed(self) -> bool:
         return self.change != "unchanged"
 
 
-def masked(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (MASK if is_sensitive_key(k) else v) for k, v in params.items()}
+@dataclass(frozen=True)
+class Member:
+    """A configured secret, as Secret Manager describes it."""
+
+    spec: SecretSpec
+    detail: SecretDetail
+
+    @property
+    def id(self) -> str:
+        return self.detail.secret_id
+
+    @property
+    def name(self) -> str:
+        return self.detail.secret_name
+
+
+def _names_action(listed: str, package: str, action: str) -> bool:
+    """Whether a listed action name is ours: ``act``, ``pkg/act`` or ``/ns/pkg/act``."""
+    full = action if package == "-" else f"{package}/{action}"
+    return listed == full or listed.endswith(f"/{full}")
 
 
 class Deployer:
@@ -102,6 +147,7 @@ class Deployer:
         secrets: SecretManagerClient,
         out: TextIO,
         dry_run: bool = False,
+        prune: bool = False,
     ) -> None:
         self.config = config
         self.zip_bytes = zip_bytes
@@ -110,6 +156,7 @@ class Deployer:
         self.secrets = secrets
         self.out = out
         self.dry_run = dry_run
+        self.prune = prune
         self.outcomes: list[Outcome] = []
 
     # -- plumbing -----------------------------------------------------------------------
@@ -133,32 +180,45 @@ class Deployer:
 
     # -- the desired state --------------------------------------------------------------
 
-    def action_body(self) -> dict[str, Any]:
+    def action_parameters(
+        self, members: Sequence[Member], kept: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The shared parameters, the endpoint and key pair, and under ``bySecretId`` each
+        configured secret's own ``target``/``policy`` (plus the entries of secrets kept
+        linked without being configured, so they go on rotating as before)."""
+        c = self.config
+        params: dict[str, Any] = {
+            **c.parameters,
+            "secretManagerEndpoint": c.secret_manager_endpoint,
+            "accessKey": c.action_credentials.access_key,
+            "secretKey": c.action_credentials.secret_key,
+        }
+        own = dict(kept)
+        own.update({m.id: m.spec.own_parameters() for m in members if m.spec.own_parameters()})
+        if own:
+            params[BY_SECRET_ID] = dict(sorted(own.items()))
+        return params
+
+    def action_body(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         c = self.config
         return {
             "description": f"{DESCRIPTION} sha256:{self.sha256}",
-            "parameters": {
-                **c.parameters,
-                "secretManagerEndpoint": c.secret_manager_endpoint,
-                "accessKey": c.action_credentials.access_key,
-                "secretKey": c.action_credentials.secret_key,
-            },
+            "parameters": dict(parameters),
             "limits": {"timeout": c.timeout_ms, "memory": c.memory_mb},
             "exec": {"kind": RUNTIME, "binary": True, "main": "main"},
             "vpc": [{"vpcNo": c.vpc_no, "subnetNo": c.subnet_no}],
         }
 
     @staticmethod
-    def _same_action(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-        exe = existing.get("exec") if isinstance(existing.get("exec"), Mapping) else {}
-        assert isinstance(exe, Mapping)
+    def _same_action(existing: FunctionAction, wanted: Mapping[str, Any]) -> bool:
         return (
-            existing.get("description") == wanted["description"]
-            and existing.get("parameters") == wanted["parameters"]
-            and existing.get("limits") == wanted["limits"]
-            and existing.get("vpc") == wanted["vpc"]
-            and exe.get("kind") == RUNTIME
-            and exe.get("main") == "main"
+            existing.description == wanted["description"]
+            and dict(existing.parameters) == wanted["parameters"]
+            and existing.timeout_ms == wanted["limits"]["timeout"]
+            and existing.memory_mb == wanted["limits"]["memory"]
+            and [v.to_api() for v in existing.vpc] == wanted["vpc"]
+            and existing.exec.kind == RUNTIME
+            and existing.exec.main == "main"
         )
 
     # -- the steps -----------------------------------------------------------------------
@@ -170,11 +230,16 @@ class Deployer:
         )
         size = f"{len(self.zip_bytes) / 1_048_576:.1f} MB"
         self.out.write(f"  {'package':<9} {c.zip_path!s:<40} sha256 {self.sha256} {size}\n")
-        secret = self.secret()
-        self.action()
-        self.trigger(secret)
-        self.link()
-        self.rotation(secret)
+        members = self.fleet()
+        state = self._sm("state", self._find_trigger)
+        self.check_links(members, state)
+        others = self.others(members, state)
+        self.action(members, others)
+        self.trigger(members, state, others)
+        self.link(state)
+        trigger_id = self.trigger_id(state)
+        for member in members:
+            self.rotation(member, trigger_id)
         if not any(o.changed for o in self.outcomes):
             self.out.write("nothing to change: the deployment is up to date\n")
         elif self.dry_run:
@@ -183,29 +248,78 @@ class Deployer:
             self.out.write("done\n")
         return self.outcomes
 
-    def secret(self) -> SecretDetail:
+    def fleet(self) -> list[Member]:
+        """Every configured secret's detail; names are resolved with one listing."""
         c = self.config
-        if c.secret_id:
-            return self._sm("secret", lambda: self.secrets.get_secret(str(c.secret_id)))
-        summaries = self._sm("secret", lambda: list(self.secrets.iter_secrets()))
-        found = [s for s in summaries if s.secret_name == c.secret_name]
-        if not found:
-            raise DeployError(
-                "secret", None, f"no secret named {c.secret_name!r} at {c.secret_manager_endpoint}"
-            )
-        return self._sm("secret", lambda: self.secrets.get_secret(found[0].secret_id))
+        ids: dict[str, str] = {}
+        if any(spec.name for spec in c.secrets):
+            summaries = self._sm("secret", lambda: list(self.secrets.iter_secrets()))
+            ids = {s.secret_name: s.secret_id for s in summaries}
+        members: list[Member] = []
+        seen: dict[str, str] = {}
+        for spec in c.secrets:
+            secret_id = ids.get(spec.name) if spec.name else spec.id
+            if secret_id is None:
+                raise refused(
+                    "secret", f"no secret named {spec.name!r} at {c.secret_manager_endpoint}"
+                )
+            if secret_id in seen:
+                raise refused("secret", f"{spec.label} and {seen[secret_id]} are the same secret")
+            seen[secret_id] = spec.label
+            detail = self._sm("secret", functools.partial(self.secrets.get_secret, secret_id))
+            status = str(detail.status)
+            if status in UNLINKABLE:
+                raise refused(
+                    "secret",
+                    f"secret {detail.secret_name!r} is {status}: Secret Manager links only "
+                    "enabled secrets to a trigger; enable it or leave it out",
+                )
+            members.append(Member(spec, detail))
+        return members
 
-    def action(self) -> None:
+    def _find_trigger(self) -> Trigger | None:
+        name = self.config.trigger
+        return next((t for t in self.secrets.list_triggers() if t.name == name), None)
+
+    def check_links(self, members: Sequence[Member], state: Trigger | None) -> None:
+        """A secret has at most one trigger (documented): say so before writing anything."""
+        for m in members:
+            linked = m.detail.trigger
+            if linked is None or linked.name == self.config.trigger:
+                continue
+            if state is None or linked.id != state.id:
+                raise refused(
+                    "trigger",
+                    f"secret {m.name!r} is linked to another trigger already "
+                    f"({linked.name or linked.id}); a secret has at most one: unlink it there "
+                    "first (Delete Rotation Trigger) or leave it out",
+                )
+
+    def others(self, members: Sequence[Member], state: Trigger | None) -> list[SecretDetail]:
+        """Secrets the trigger serves that the configuration does not name."""
+        if state is None:
+            return []
+        configured = {m.id for m in members}
+        extra = [sid for sid in state.linked_secrets if sid not in configured]
+        return [self._sm("secret", functools.partial(self.secrets.get_secret, s)) for s in extra]
+
+    def action(self, members: Sequence[Member], others: Sequence[SecretDetail]) -> None:
         c = self.config
-        wanted = self.action_body()
         existing = self._fn("action", lambda: self.functions.get_action(c.package, c.action))
+        kept: dict[str, Any] = {}
+        if existing is not None and not self.prune:
+            previous = existing.parameters.get(BY_SECRET_ID)
+            if isinstance(previous, Mapping):
+                kept = {o.secret_id: previous[o.secret_id] for o in others
+                        if o.secret_id in previous}  # fmt: skip
+        wanted = self.action_body(self.action_parameters(members, kept))
         if existing is not None and self._same_action(existing, wanted):
             self._record("action", c.action_full_name, "unchanged", RUNTIME)
             return
         change = "create" if existing is None else "update"
         if self.dry_run:
-            params = ", ".join(f"{k}={v}" for k, v in masked(wanted["parameters"]).items())
-            self._record("action", c.action_full_name, change, f"{RUNTIME}; parameters {params}")
+            shown = json.dumps(masked(wanted["parameters"]), ensure_ascii=False, sort_keys=True)
+            self._record("action", c.action_full_name, change, f"{RUNTIME}; parameters {shown}")
             return
         body = {
             **wanted,
@@ -214,62 +328,110 @@ class Deployer:
         self._fn("action", lambda: self.functions.put_action(c.package, c.action, body))
         self._record("action", c.action_full_name, change, RUNTIME)
 
-    def trigger(self, secret: SecretDetail) -> None:
+    def trigger(
+        self, members: Sequence[Member], state: Trigger | None, others: Sequence[SecretDetail]
+    ) -> None:
         c = self.config
-        existing = self._fn("trigger", lambda: self.functions.get_trigger(c.trigger))
-        links = [{"secretName": secret.secret_name}]
-        if existing is not None and existing.get("type") not in (None, "secret_manager"):
-            raise DeployError(
-                "trigger",
-                None,
-                f"{c.trigger!r} exists with type {existing.get('type')}: pick another name",
+        if state is None:
+            existing = self._fn("trigger", lambda: self.functions.get_trigger(c.trigger))
+            if existing is not None and existing.type not in (None, "secret_manager"):
+                raise refused(
+                    "trigger",
+                    f"{c.trigger!r} exists with type {existing.type}: pick another name",
+                )
+            change = "create" if existing is None else "update"
+        else:
+            change = "update"
+        kept = [] if self.prune else list(others)
+        dropped = list(others) if self.prune else []
+        for other in kept:
+            self._record(
+                "keep", other.secret_name, "unchanged", "linked, not configured; --prune unlinks"
             )
-        if existing is not None and existing.get("secretManagerLink") == links:
-            self._record("trigger", c.trigger, "unchanged", f"linked to {secret.secret_name}")
+        wanted = [m.name for m in members] + [o.secret_name for o in kept]
+        if (
+            state is not None
+            and not dropped
+            and {m.id for m in members} <= set(state.linked_secrets)
+        ):
+            self._record("trigger", c.trigger, "unchanged", f"{len(wanted)} secret(s) linked")
             return
-        change = "create" if existing is None else "update"
+        for other in dropped:
+            self.unlink(other, state)
         if not self.dry_run:
-            body = {"description": f"rotates {secret.secret_name}", "secretManagerLink": links}
+            body = {
+                "description": f"{DESCRIPTION}: rotates the secrets linked here",
+                "secretManagerLink": [{"secretName": name} for name in sorted(wanted)],
+            }
             self._fn(
                 "trigger",
                 lambda: self.functions.put_trigger(c.trigger, body, kind="secret_manager"),
             )
-        self._record("trigger", c.trigger, change, f"linked to {secret.secret_name}")
+        self._record("trigger", c.trigger, change, f"links {', '.join(sorted(wanted))}")
 
-    def link(self) -> None:
+    def unlink(self, secret: SecretDetail, state: Trigger | None) -> None:
+        """``--prune``: a secret that rotates with this trigger cannot leave it (documented
+        for Delete Rotation Trigger), so its auto rotation is turned off first."""
+        rotating_here = (
+            secret.auto_rotation
+            and state is not None
+            and secret.trigger is not None
+            and secret.trigger.id == state.id
+        )
+        if rotating_here and not self.dry_run:
+            self._sm(
+                "unlink", functools.partial(self.secrets.disable_auto_rotation, secret.secret_id)
+            )
+        detail = "auto rotation off, dropped from the trigger" if rotating_here else "dropped"
+        self._record("unlink", secret.secret_name, "unlink", detail)
+
+    def link(self, state: Trigger | None) -> None:
         c = self.config
-        existing = self._fn("link", lambda: self.functions.get_trigger(c.trigger))
-        actions = [
-            a.get("name") for a in (existing or {}).get("actions", []) if isinstance(a, Mapping)
-        ]
         subject = f"{c.action_full_name} -> {c.trigger}"
-        if c.action_full_name in actions:
+        if state is not None and any(
+            _names_action(a.name, c.package, c.action) for a in state.actions
+        ):
             self._record("link", subject, "unchanged")
             return
-        if not self.dry_run:
-            self._fn("link", lambda: self.functions.link_action(c.trigger, c.package, c.action))
+        if self.dry_run:
+            self._record("link", subject, "link")
+            return
+        try:
+            self.functions.link_action(c.trigger, c.package, c.action)
+        except NcpError as exc:
+            if already_linked(exc):
+                self._record("link", subject, "unchanged", "already linked: 80901 DUPLICATED_RULE")
+                return
+            raise hint_for("link", exc, c.cloud_functions_endpoint) from None
         self._record("link", subject, "link")
 
-    def rotation(self, secret: SecretDetail) -> None:
-        c = self.config
-        triggers = self._sm("lookup", self.secrets.list_triggers)
-        match = [t for t in triggers if t.name == c.trigger]
-        subject = f"{secret.secret_name} every {c.rotation_period} days"
-        if not match:
-            if self.dry_run:
-                self._record("rotation", subject, "enable", "trigger id known once it exists")
-                return
-            raise DeployError(
+    def trigger_id(self, state: Trigger | None) -> str | None:
+        """The trigger's Secret Manager id; ``None`` only in a dry run before it exists."""
+        if state is not None:
+            return state.id
+        if self.dry_run:
+            return None
+        found = self._sm("lookup", self._find_trigger)
+        if found is None:
+            raise refused(
                 "lookup",
-                None,
-                f"Secret Manager lists no trigger {c.trigger!r} yet; run again shortly",
+                f"Secret Manager lists no trigger {self.config.trigger!r} yet; run again shortly",
             )
-        trigger_id = match[0].id
+        return found.id
+
+    def rotation(self, member: Member, trigger_id: str | None) -> None:
+        c = self.config
+        period = c.period_of(member.spec)
+        subject = f"{member.name} every {period} days"
+        if trigger_id is None:
+            self._record("rotation", subject, "enable", "trigger id known once it exists")
+            return
+        d = member.detail
         if (
-            secret.auto_rotation
-            and secret.trigger is not None
-            and secret.trigger.id == trigger_id
-            and secret.auto_rotation_period == c.rotation_period
+            d.auto_rotation
+            and d.trigger is not None
+            and d.trigger.id == trigger_id
+            and d.auto_rotation_period == period
         ):
             self._record("rotation", subject, "unchanged", f"trigger {trigger_id}")
             return
@@ -277,7 +439,7 @@ class Deployer:
             self._sm(
                 "rotation",
                 lambda: self.secrets.enable_auto_rotation(
-                    secret.secret_id, rotation_period=c.rotation_period, trigger_id=trigger_id
+                    member.id, rotation_period=period, trigger_id=trigger_id
                 ),
             )
         self._record("rotation", subject, "enable", f"trigger {trigger_id}")

@@ -6,7 +6,7 @@ cannot be reached from here. Layout, moto-style: ``models`` holds state and rule
 that runs a rotation action, ``scheduler`` the clock, ``faults`` the misbehaviour on demand.
 """
 
-from emulator.actions import Activation, CallableAction, ProcessAction
+from emulator.actions import Activation, CallableAction, Delivery, ProcessAction
 from emulator.app import Emulator, wall_clock
 from emulator.core import ServiceError
 from emulator.faults import Fault, FaultPlan
@@ -15,6 +15,7 @@ from emulator.secretmanager.models import SecretManagerBackend
 __all__ = [
     "Activation",
     "CallableAction",
+    "Delivery",
     "Emulator",
     "Fault",
     "FaultPlan",

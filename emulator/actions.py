@@ -11,10 +11,13 @@ Rotation Job answers before the action finishes). Two kinds of action:
   action's timeout enforced with a kill. The project's own ``handler.py`` runs this way,
   and so does an extracted deployment zip.
 
-The secret id and the job token reach the action both as parameters (``secretId``,
-``jobToken``) and as activation fields (``__OW_SECRETID``, ``__OW_JOBTOKEN``): NCP says
-they are "injected" and "visible as environment variables" without naming them, so the
-emulator gives both and the handler accepts both.
+How the secret id and the job token reach the action is not documented: NCP says they are
+"injected" and "visible as an environment variable" without naming it
+(https://api.ncloud-docs.com/docs/en/secretmanager-start-rotation-job), and that a
+trigger's event data become the action's parameters
+(https://guide.ncloud-docs.com/docs/ja/cloudfunctions-glossary.md). A
+:class:`ProcessAction`'s ``delivery`` picks one of the plausible ways (:class:`Delivery`), so
+the handler is tested against each alone, not only against all of them at once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,21 @@ class Activation:
         return self.status != "running"
 
 
+class Delivery(StrEnum):
+    """How the secret id and job token reach a :class:`ProcessAction` (a guess each)."""
+
+    #: Parameters ``secretId``/``jobToken`` and activation fields (``__OW_SECRETID``,
+    #: ``__OW_JOBTOKEN``) at once: the emulator's default.
+    BOTH = "both"
+    #: Only the environment: activation fields, or the plain variables ``env_names``.
+    ENV = "env"
+    #: Only the top-level parameters ``secretId`` and ``jobToken``.
+    PARAMS = "params"
+    #: Only one level down, as an event: ``params[nest_key] = {"secretId", "jobToken"}``
+    #: (JSON text when ``nest_as_text``).
+    NESTED = "nested"
+
+
 @dataclass
 class CallableAction:
     name: str
@@ -77,9 +96,36 @@ class ProcessAction:
     env: Mapping[str, str] = field(default_factory=dict)
     #: ``-S`` too: no site-packages at all, so only the action's own ``virtualenv/`` counts.
     bare: bool = False
-    #: False: the secret id and job token reach the action only as ``__OW_*`` variables,
-    #: the other way NCP's wording allows.
-    ids_as_params: bool = True
+    #: How the secret id and job token reach the action.
+    delivery: Delivery = Delivery.BOTH
+    #: ENV only: plain variable names (e.g. ``("SECRET_ID", "JOB_TOKEN")``) instead of the
+    #: activation fields that become ``__OW_SECRETID``/``__OW_JOBTOKEN``.
+    env_names: tuple[str, str] | None = None
+    #: NESTED only: the parameter holding the event, and whether it is JSON text.
+    nest_key: str = "event"
+    nest_as_text: bool = False
+
+
+def deliver(
+    action: Action, params: Mapping[str, Any], secret_id: str, job_token: str
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """``(params, activation fields, extra process environment)`` carrying the ids as the
+    action's ``delivery`` says. A :class:`CallableAction` gets them as parameters."""
+    ids = {"secretId": secret_id, "jobToken": job_token}
+    params = dict(params)
+    mode = action.delivery if isinstance(action, ProcessAction) else Delivery.PARAMS
+    if mode in (Delivery.BOTH, Delivery.PARAMS):
+        params.update(ids)
+    fields = dict(ids) if mode is Delivery.BOTH else {}
+    env: dict[str, str] = {}
+    if isinstance(action, ProcessAction) and mode is Delivery.ENV:
+        if action.env_names is None:
+            fields = dict(ids)
+        else:
+            env = dict(zip(action.env_names, (secret_id, job_token), strict=True))
+    if isinstance(action, ProcessAction) and mode is Delivery.NESTED:
+        params[action.nest_key] = json.dumps(ids) if action.nest_as_text else ids
+    return params, fields, env
 
 
 Action = CallableAction | ProcessAction
@@ -127,12 +173,9 @@ class ActionRunner:
         with self._lock:
             self.activations.append(activation)
         started = time.monotonic()
-        params = dict(action.params)
-        if not isinstance(action, ProcessAction) or action.ids_as_params:
-            params.update(secretId=event.secret_id, jobToken=event.job_token)
+        params, ids, env = deliver(action, action.params, event.secret_id, event.job_token)
         fields = {
-            "secretId": event.secret_id,
-            "jobToken": event.job_token,
+            **ids,
             "activation_id": activation.activation_id,
             "action_name": f"/ncp/{action.name}",
             "namespace": "ncp",
@@ -143,15 +186,57 @@ class ActionRunner:
                 activation.result = action.function(params)
                 activation.status = _status_for(activation.result)
             else:
-                self._run_process(action, activation, {"value": params, **fields})
+                self._run_process(action, activation, {"value": params, **fields}, env)
         except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
             activation.result = {"error": f"{type(exc).__name__}"}
             activation.status = "developer error"
         activation.duration_ms = int((time.monotonic() - started) * 1000)
         return activation
 
+    def invoke(self, action: Action, params: Mapping[str, Any]) -> Activation:
+        """Cloud Functions' Post Action: run ``action`` now with ``params`` over its default
+        parameters (no job ids added: the caller passes what it means to), and wait."""
+        activation = Activation(
+            activation_id=secrets.token_hex(16),
+            action_name=action.name,
+            secret_id=str(params.get("secretId") or ""),
+            started_ms=int(time.time() * 1000),
+        )
+        with self._lock:
+            self.activations.append(activation)
+        started = time.monotonic()
+        merged = {**action.params, **params}
+        fields = {
+            "activation_id": activation.activation_id,
+            "action_name": f"/ncp/{action.name}",
+            "namespace": "ncp",
+            "deadline": str(activation.started_ms + action.timeout_ms),
+        }
+        try:
+            if isinstance(action, CallableAction):
+                activation.result = action.function(merged)
+                activation.status = _status_for(activation.result)
+            else:
+                self._run_process(action, activation, {"value": merged, **fields}, {})
+        except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
+            activation.result = {"error": f"{type(exc).__name__}"}
+            activation.status = "developer error"
+        activation.duration_ms = int((time.monotonic() - started) * 1000)
+        return activation
+
+    def latest(self, action_name: str) -> Activation | None:
+        """The newest activation of ``action_name``, running or not."""
+        with self._lock:
+            return next(
+                (a for a in reversed(self.activations) if a.action_name == action_name), None
+            )
+
     def _run_process(
-        self, action: ProcessAction, activation: Activation, message: dict[str, Any]
+        self,
+        action: ProcessAction,
+        activation: Activation,
+        message: dict[str, Any],
+        extra_env: Mapping[str, str],
     ) -> None:
         read_fd, write_fd = os.pipe()
         flags = ["-I", "-S"] if action.bare else ["-I"]
@@ -168,7 +253,12 @@ class ActionRunner:
             "--result-fd",
             str(write_fd),
         ]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **action.env}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            **action.env,
+            **extra_env,
+        }
         chunks: list[bytes] = []
         try:
             proc = subprocess.Popen(  # noqa: S603 - our own launcher, fixed arguments

@@ -22,7 +22,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from emulator.actions import Action, ActionRunner, Activation, CallableAction, ProcessAction
+from emulator.actions import (
+    Action,
+    ActionRunner,
+    Activation,
+    CallableAction,
+    Delivery,
+    ProcessAction,
+)
 from emulator.clouddb import CloudDbBackend, clouddb_router
 from emulator.cloudfunctions import CloudFunctionsBackend, cloud_functions_router
 from emulator.core import Clock
@@ -58,6 +65,7 @@ class Emulator:
         auth_clock: Clock = wall_clock,
         region: str = "KR",
         schedule_interval: float | None = None,
+        delivery: Delivery = Delivery.BOTH,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError("prefix must look like /secretmanager")
@@ -80,6 +88,8 @@ class Emulator:
         ]
         self.auth_clock = auth_clock
         self.schedule_interval = schedule_interval
+        #: How :meth:`handler_action` actions receive the secret id and job token.
+        self.delivery = delivery
         self._server: GatewayServer | None = None
         self._thread: threading.Thread | None = None
         Emulator.created.append(self)
@@ -162,6 +172,7 @@ class Emulator:
         self, name: str = "rotator", params: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> ProcessAction:
         """This project's ``handler.main``, run in its own process like the runtime would."""
+        kwargs.setdefault("delivery", self.delivery)
         return ProcessAction(name=name, params=self.action_params(params), **kwargs)
 
     def add_trigger(self, name: str, *actions: Action) -> TriggerRecord:

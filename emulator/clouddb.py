@@ -7,26 +7,39 @@ registered with the metadata the API shows (``hostIp``, ``authority``, ...); a c
 runs the real ``ALTER USER`` / ``ALTER ROLE`` as that admin, so a test proves a real login.
 
 Documented behaviour is followed; where the docs are silent, the strictest reasonable
-choice (C1-C7):
+choice. Each assumption says which part is **documented** (with the page) and which is a
+**guess** (references: ``../shared/reference/ncp-clouddb-api.md``):
 
-C1 ``responseFormatType`` must be ``json``: the default is XML, which is not spoken here
-   (400), so a client that forgets it fails here as it would get XML at NCP.
-C2 A change puts the instance in SETUP (operation ``SETUP``, status name ``settingup``)
-   for ``setup_seconds``; the new password takes effect only when SETUP ends. A client
+C1 Documented: ``responseFormatType`` is ``xml`` (default) or ``json``
+   (https://api.ncloud-docs.com/docs/en/database-vmysql-changecloudmysqluserlist). Guess
+   (deliberate): anything but ``json`` is 400 here, so a client that forgets it fails here
+   as it would get XML at NCP.
+C2 Documented by NCP's own Terraform provider, which polls the instance after a change until
+   it is CREAT/NULL again (terraform-provider-ncloud ``internal/service/mysql/mysql_users.go``).
+   Guess: the change puts the instance in SETUP (status name ``settingup``) for
+   ``setup_seconds`` and the new password takes effect only when SETUP ends, so a client
    that tests before the instance is back to ``NULL`` sees the old password still valid.
-C3 Another change while the instance is in SETUP is refused (returnCode ``1007009``, the
-   busy code NCP uses elsewhere).
-C4 MySQL change: ``name``, ``hostIp`` and ``authority`` are required; the user must exist
-   with that name and host; ``hostIp`` cannot change. ``authority`` and
-   ``isSystemTableAccess`` are recorded as sent: sending other values than the current
-   ones changes the user (which is what a careless client would do).
-C5 Passwords: 8-20 characters with a letter, a digit and a special character, none of
-   `` ` & + \\ " ' / `` or space; PostgreSQL: not containing the user name; at most 10
-   users per PostgreSQL call.
-C6 ``getCloudMysqlUserList`` requires ``pageNo`` (0 or more) and ``pageSize`` (1 or more);
-   the PostgreSQL list is not paged.
-C7 Errors answer HTTP 400 with ``{"responseError": {"returnCode", "returnMessage"}}``;
-   an unknown instance is ``5001017`` (the code Terraform treats as "not found").
+C3 Guess: another change while the instance is in SETUP is refused (returnCode
+   ``1007009``, the busy code NCP's SDK shows for another API).
+C4 Documented: MySQL ``name``, ``hostIp`` and ``authority`` (READ | CRUD | DDL) are
+   required on change and the host cannot change
+   (https://api.ncloud-docs.com/docs/database-vmysql-changecloudmysqluserlist). Guess:
+   ``authority`` and ``isSystemTableAccess`` are recorded as sent, so sending other values
+   than the current ones changes the user (which is what a careless client would do).
+C5 Documented: passwords 8-20 characters with a letter, a digit and a special character,
+   none of `` ` & + \\ " ' / `` or space; PostgreSQL: not containing the user name, at most
+   10 users per call, at least one of password/clientCidr/isReplicationRole
+   (https://api.ncloud-docs.com/docs/en/database-vpostgresql-changecloudpostgresqluserlist).
+C6 Documented: ``getCloudMysqlUserList`` requires ``pageNo`` (minimum 0) and ``pageSize``
+   (minimum 1) (https://api.ncloud-docs.com/release-20240321/docs/database-vmysql-getcloudmysqluserlist);
+   NCP's Terraform pages from 0 until a short page. Not documented: whether pageNo 0 and 1
+   are the same page. ``page_base`` plays either: 0 (pageNo 0 is the first page, 1 the
+   second: the default) or 1 (pages count from 1 and 0 answers the first page too). The
+   PostgreSQL list is not paged (its request has no page fields in NCP's SDK).
+C7 Documented: errors answer HTTP 400 with ``{"responseError": {"returnCode",
+   "returnMessage"}}`` (https://api-gov.ncloud-docs.com/docs/api-call-lgc-errorhandling);
+   ``5001017`` for an unknown instance is the code NCP's Terraform provider treats as "not
+   found" (a guess for these calls).
 """
 
 from __future__ import annotations
@@ -124,8 +137,12 @@ def _user_rows(form: Mapping[str, str], list_name: str) -> list[dict[str, str]]:
 class CloudDbBackend:
     """Instances and users; changes land on the real servers after a SETUP period."""
 
-    def __init__(self, setup_seconds: float = 0.3) -> None:
+    def __init__(self, setup_seconds: float = 0.3, page_base: int = 0) -> None:
+        if page_base not in (0, 1):
+            raise ValueError("page_base is 0 or 1")
         self.setup_seconds = setup_seconds
+        #: C6: 0 when pageNo 0 is the first page, 1 when pages count from 1 (0 = 1).
+        self.page_base = page_base
         self.instances: dict[str, Instance] = {}
         self.lock = threading.RLock()
         #: Every password this API was asked to set: test leak checks read it.
@@ -175,7 +192,8 @@ class CloudDbBackend:
                 raise invalid("pageNo and pageSize are required integers") from None
             if page < 0 or size < 1:
                 raise invalid("pageNo must be 0 or more and pageSize 1 or more")
-            users = users[page * size : (page + 1) * size]
+            index = max(page - self.page_base, 0)  # C6
+            users = users[index * size : (index + 1) * size]
         action = f"getCloud{flavor.noun}UserList"
         rows = [{"userName": u.name, **u.fields} for u in users]
         return {f"{action}Response": {

@@ -1,17 +1,37 @@
-"""Cloud Functions (REST API v2.1, ``/ncf/api/v2``): the operations a deployment uses.
+"""Cloud Functions (REST API v2.1, ``/ncf/api/v2``): the operations a deployment and an
+operator use.
 
 An uploaded action is kept as its zip, extracted into a directory of its own and run the
 way the OpenWhisk launcher runs it (``ProcessAction`` with ``bare=True``: a fresh
 interpreter, no site-packages, only the zip's ``virtualenv/``). A trigger of type
 ``secret_manager`` is the same trigger Secret Manager lists and fires, so Execute Rotation
-Job runs the deployed zip.
+Job runs the deployed zip; Post Action runs it on demand.
 
 Documented rules (Put Action, Put Trigger, the limits page) are enforced; where the docs
-are silent, the strictest reasonable choice (F1-F7):
+are silent, the strictest reasonable choice, labelled a guess (F1-F7):
 
-F1 The answer to PUT and GET is the object as stored (what was sent, without
-   ``exec.code``), plus ``name``, ``package`` and ``platform``; missing objects are 404
-   with ``{"error": {"errorCode", "message"}}``, refused bodies 400.
+F1 Answers are wrapped: ``{"content": {...}}`` (documented for every v2.1 answer:
+   https://api.ncloud-docs.com/docs/compute-cloudfunctions-v2-gettrigger ,
+   https://api.ncloud-docs.com/docs/ja/compute-cloudfunctions-v2-getaction ,
+   https://api.ncloud-docs.com/docs/ja/compute-cloudfunctions-posttriggerlinkaction ,
+   https://api.ncloud-docs.com/docs/compute-cloudfunctions-v2-postaction ,
+   https://api.ncloud-docs.com/docs/ja/compute-cloudfunctions-v2-getactionactivationdetail ).
+   Get Action's content is ``name, description, exec{kind, binary, main, code}, limits,
+   parameters, vpc`` (documented; ``code`` is the uploaded base64 zip); Put Action answers the
+   same (guess). Get Trigger's content is ``actions`` (the linked actions' *names*),
+   ``description``, ``execOption`` (``[{key, value}]``), ``name``, ``resourceId``, ``type``
+   (documented); the ``secretManagerLink`` list is not echoed and ``execOption`` is empty for
+   ``secret_manager`` triggers (guess: which secrets a trigger serves is read from Secret
+   Manager's Get Trigger List). Link Action answers ``action{name, path}, namespace, status,
+   trigger{name, path}`` (documented). Errors are ``{"error": {"errorCode", "message",
+   "details"}}`` with Cloud Functions' numeric codes and their names as ``message``
+   (documented shape:
+   https://guide-fin.ncloud-docs.com/docs/cloudfunctions-troubleshoot-invocation ):
+   404 ``80501 TRIGGER_NOT_FOUND`` (documented), 400 ``80502 TRIGGER_PLATFORM_MISMATCH``
+   (documented; a trigger asked for on the other platform), 400 ``80305
+   ACTION_BODY_INVALID_TYPE`` for a refused action body (documented code), 404 ``80322
+   ACTION_ACTIVATION_NOT_FOUND`` (third-party). Guessed numbers, in the documented ranges:
+   404 ``80301 ACTION_NOT_FOUND`` and 400 ``80503 TRIGGER_BODY_INVALID``.
 F2 Names are 1-50 letters, digits, ``-`` or ``_``, not starting with ``-``, and unique
    across actions and triggers; package ``-`` means no package.
 F3 ``limits.timeout`` (500-300000 ms) and ``limits.memory`` (one of 128, 256, 512,
@@ -23,9 +43,16 @@ F5 Platform ``vpc`` (the default) needs ``vpc: [{"vpcNo", "subnetNo"}]`` with in
    Secret Manager triggers exist only on VPC.
 F6 A trigger's type cannot change. ``secretManagerLink`` entries must name existing secrets
    that are not DISABLE or REVOKE (documented) and not linked to another trigger (a secret
-   has at most one, documented); secrets dropped from the list are unlinked.
-F7 ``link-action`` needs an existing action and is idempotent. Trigger default parameters
-   are stored but not merged into activations (the deployment sets none).
+   has at most one, documented); secrets dropped from the list are unlinked (guess: PUT
+   replaces), except one that rotates automatically with this trigger (refused).
+F7 ``link-action`` needs an existing action; linking the same action again is refused with
+   ``80901 DUPLICATED_RULE`` (reported by a third-party client; the HTTP status, 400 here, is
+   a guess). Trigger default parameters are stored but not merged into activations (the
+   deployment sets none). Post Action (``?timeout=`` 0-60000 ms, documented) runs the action
+   with the body over its default parameters and answers the activation; one still running
+   at the timeout answers ``{"activationId"}`` only (documented). Activations stay listed
+   (``/activations``, newest first) and readable (``/activations/{id}``) for the emulator's
+   life.
 """
 
 from __future__ import annotations
@@ -35,6 +62,7 @@ import binascii
 import hashlib
 import io
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.actions import ActionRunner, ProcessAction
+from emulator.actions import ActionRunner, Activation, ProcessAction
 from emulator.core import ServiceError
 from emulator.router import Request, Router
 from emulator.secretmanager.models import (
@@ -66,11 +94,32 @@ CODE_LIMIT = 38 * 1024 * 1024
 
 
 def refused(message: str) -> ServiceError:
-    return ServiceError(400, "400", "Bad Request", message)
+    """An action body Cloud Functions will not take (documented code 80305)."""
+    return ServiceError(400, "80305", "ACTION_BODY_INVALID_TYPE", message)
 
 
-def missing(message: str) -> ServiceError:
-    return ServiceError(404, "404", "Not Found", message)
+def bad_trigger(message: str) -> ServiceError:
+    """A trigger body or link refused (the number is a guess, F1)."""
+    return ServiceError(400, "80503", "TRIGGER_BODY_INVALID", message)
+
+
+def action_missing(message: str) -> ServiceError:
+    return ServiceError(404, "80301", "ACTION_NOT_FOUND", message)  # number a guess (F1)
+
+
+def trigger_missing(message: str) -> ServiceError:
+    return ServiceError(404, "80501", "TRIGGER_NOT_FOUND", message)  # documented
+
+
+def activation_missing(message: str) -> ServiceError:
+    return ServiceError(404, "80322", "ACTION_ACTIVATION_NOT_FOUND", message)  # third-party
+
+
+def duplicated_rule(message: str) -> ServiceError:
+    return ServiceError(400, "80901", "DUPLICATED_RULE", message)  # third-party; status a guess
+
+
+NAMESPACE = "ncp"
 
 
 @dataclass
@@ -80,6 +129,8 @@ class StoredAction:
     body: dict[str, Any]
     code_sha256: str
     directory: Path
+    #: The uploaded base64 text, answered back as ``exec.code`` (documented for Get Action).
+    code: str = field(default="", repr=False)
 
     @property
     def full_name(self) -> str:
@@ -91,6 +142,8 @@ class StoredTrigger:
     name: str
     type: str
     body: dict[str, Any]
+    platform: str = "vpc"
+    resource_id: str = field(default_factory=lambda: secrets.token_hex(8))
     actions: list[str] = field(default_factory=list)
 
 
@@ -204,8 +257,10 @@ class CloudFunctionsBackend:
             with zipfile.ZipFile(io.BytesIO(code)) as archive:
                 archive.extractall(directory)
             old = self.actions.get((package, name))
-            action = StoredAction(package, name, {**stored, "platform": platform},
-                                  hashlib.sha256(code).hexdigest(), directory)  # fmt: skip
+            action = StoredAction(
+                package, name, {**stored, "platform": platform},
+                hashlib.sha256(code).hexdigest(), directory, code=str(body["exec"]["code"]),
+            )  # fmt: skip
             self.actions[(package, name)] = action
             self.runner.register(
                 ProcessAction(
@@ -222,41 +277,90 @@ class CloudFunctionsBackend:
                 shutil.rmtree(old.directory, ignore_errors=True)
             return self._action_view(action)
 
+    def _action(self, package: str, name: str) -> StoredAction:
+        action = self.actions.get((package, name))
+        if action is None:
+            raise action_missing(f"action {name!r} does not exist in package {package!r}")
+        return action
+
     def get_action(self, package: str, name: str) -> dict[str, Any]:
         with self.lock:
-            action = self.actions.get((package, name))
-            if action is None:
-                raise missing(f"action {name!r} does not exist in package {package!r}")
-            return self._action_view(action)
+            return self._action_view(self._action(package, name))
 
     @staticmethod
     def _action_view(action: StoredAction) -> dict[str, Any]:
-        return {"name": action.name, "package": action.package, **action.body}
+        """Get Action's documented content: the stored body with ``exec.code`` back in."""
+        body = {k: v for k, v in action.body.items() if k != "platform"}
+        return {
+            **body,
+            "name": action.name,
+            "exec": {**body["exec"], "code": action.code},
+        }
+
+    # -- invocations -------------------------------------------------------------------
+
+    def invoke(
+        self, package: str, name: str, query: Mapping[str, str], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Post Action: run now with ``params`` over the defaults; wait up to ``timeout``."""
+        raw = query.get("timeout", "60000")
+        if not raw.isdigit() or not 0 <= int(raw) <= 60_000:
+            raise refused("timeout must be 0-60000 milliseconds")
+        with self.lock:
+            action = self._action(package, name)
+            runnable = self.runner.actions[action.full_name]
+        done = threading.Event()
+        box: list[Activation] = []
+
+        def run() -> None:
+            box.append(self.runner.invoke(runnable, params))
+            done.set()
+
+        threading.Thread(target=run, name=f"invoke-{name}", daemon=True).start()
+        if not done.wait(int(raw) / 1000):
+            started = self.runner.latest(action.full_name)
+            return {"activationId": started.activation_id if started else ""}
+        return _activation_view(box[0])
+
+    def activations(self, package: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            action = self._action(package, name)
+        items = [a for a in self.runner.activations if a.action_name == action.full_name]
+        return {"activations": [_activation_view(a) for a in reversed(items)]}
+
+    def activation(self, package: str, name: str, activation_id: str) -> dict[str, Any]:
+        with self.lock:
+            action = self._action(package, name)
+        for item in self.runner.activations:
+            if item.activation_id == activation_id and item.action_name == action.full_name:
+                return _activation_view(item)
+        raise activation_missing(f"activation {activation_id!r} of {name!r} does not exist")
 
     # -- triggers ----------------------------------------------------------------------
 
     def put_trigger(
         self, name: str, query: Mapping[str, str], body: Mapping[str, Any]
     ) -> dict[str, Any]:
-        self._name(name, "the trigger name")
+        if not NAME.fullmatch(name):
+            raise bad_trigger("the trigger name must be 1-50 letters, digits, '-' or '_'")
         platform = self._platform(query)
         kind = query.get("type")
         if kind not in TRIGGER_TYPES:
-            raise refused(f"type is required: one of {', '.join(sorted(TRIGGER_TYPES))}")
+            raise bad_trigger(f"type is required: one of {', '.join(sorted(TRIGGER_TYPES))}")
         if kind == "secret_manager" and platform != "vpc":
-            raise refused("Secret Manager triggers exist only on the VPC platform")
+            raise bad_trigger("Secret Manager triggers exist only on the VPC platform")
         with self.lock:
             if any(a.name == name for a in self.actions.values()):
-                raise refused(f"{name!r} is already an action's name")
+                raise bad_trigger(f"{name!r} is already an action's name")
             existing = self.triggers.get(name)
             if existing is not None and existing.type != kind:
-                raise refused("a trigger's type cannot change")
+                raise bad_trigger("a trigger's type cannot change")
             links = self._links(body) if kind == "secret_manager" else []
-            trigger = existing or StoredTrigger(name, kind, {})
-            trigger.body = {k: v for k, v in body.items()}
-            self.triggers[name] = trigger
+            trigger = existing or StoredTrigger(name, kind, {}, platform=platform)
             if kind == "secret_manager":
                 self._sync_links(trigger, links)
+            trigger.body = {k: v for k, v in body.items() if k != "secretManagerLink"}
+            self.triggers[name] = trigger
             return self._trigger_view(trigger)
 
     def _links(self, body: Mapping[str, Any]) -> list[str]:
@@ -264,93 +368,128 @@ class CloudFunctionsBackend:
         if not isinstance(raw, list) or not all(
             isinstance(e, Mapping) and isinstance(e.get("secretName"), str) for e in raw
         ):
-            raise refused("secretManagerLink must be a list of {secretName}")
+            raise bad_trigger("secretManagerLink must be a list of {secretName}")
         return [e["secretName"] for e in raw]
 
     def _sync_links(self, trigger: StoredTrigger, names: list[str]) -> None:
-        record = self.sm.register_trigger(trigger.name, actions=list(trigger.actions))
+        """Validate every link first, then apply: a refused PUT changes nothing."""
         with self.sm.lock:
+            record = self.sm.trigger_by_name(trigger.name)
+            record_id = None if record is None else record.trigger_id
             by_name = {s.name: s for s in self.sm.secrets.values() if s.status != DESTROYED}
             for name in names:
                 secret = by_name.get(name)
                 if secret is None:
-                    raise refused(f"secret {name!r} does not exist")
+                    raise bad_trigger(f"secret {name!r} does not exist")
                 if secret.status in (DISABLE, REVOKE):
-                    raise refused(f"secret {name!r} is {secret.status} and cannot be linked")
-                if secret.trigger_id not in (None, record.trigger_id):
-                    raise refused(f"secret {name!r} is linked to another trigger already")
-            for secret_id in list(record.linked):
-                secret = self.sm.secrets.get(secret_id)
-                if secret is not None and secret.name not in names:
-                    if secret.auto_rotation:
-                        raise refused(
-                            f"secret {secret.name!r} rotates automatically with this trigger"
-                        )
-                    secret.trigger_id = None
-                    record.linked.remove(secret_id)
+                    raise bad_trigger(f"secret {name!r} is {secret.status} and cannot be linked")
+                if secret.trigger_id is not None and secret.trigger_id != record_id:
+                    raise bad_trigger(f"secret {name!r} is linked to another trigger already")
+            dropped = [
+                self.sm.secrets[sid]
+                for sid in (record.linked if record is not None else [])
+                if sid in self.sm.secrets and self.sm.secrets[sid].name not in names
+            ]
+            for secret in dropped:
+                if secret.auto_rotation:
+                    raise bad_trigger(
+                        f"secret {secret.name!r} rotates automatically with this trigger"
+                    )
+            record = self.sm.register_trigger(trigger.name, actions=list(trigger.actions))
+            for secret in dropped:
+                secret.trigger_id = None
+                record.linked.remove(secret.secret_id)
         for name in names:
             self.sm.link_secret_to_trigger(name, trigger.name)
 
-    def get_trigger(self, name: str) -> dict[str, Any]:
-        with self.lock:
-            trigger = self.triggers.get(name)
-            if trigger is None:
-                raise missing(f"trigger {name!r} does not exist")
-            return self._trigger_view(trigger)
+    def _trigger(self, name: str, query: Mapping[str, str]) -> StoredTrigger:
+        trigger = self.triggers.get(name)
+        if trigger is None:
+            raise trigger_missing(f"trigger {name!r} does not exist")
+        if trigger.platform != self._platform(query):
+            raise ServiceError(400, "80502", "TRIGGER_PLATFORM_MISMATCH", "another platform")
+        return trigger
 
-    def link_action(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def get_trigger(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        with self.lock:
+            return self._trigger_view(self._trigger(name, query))
+
+    def link_action(
+        self, name: str, query: Mapping[str, str], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
         action_name, package = body.get("action"), body.get("package", "-")
         if not isinstance(action_name, str) or not isinstance(package, str):
-            raise refused("action (and package) are required")
+            raise bad_trigger("action (and package) are required")
         with self.lock:
-            trigger = self.triggers.get(name)
-            if trigger is None:
-                raise missing(f"trigger {name!r} does not exist")
-            action = self.actions.get((package, action_name))
-            if action is None:
-                raise missing(f"action {action_name!r} does not exist in package {package!r}")
-            if action.full_name not in trigger.actions:
-                trigger.actions.append(action.full_name)
+            trigger = self._trigger(name, query)
+            action = self._action(package, action_name)
+            if action.full_name in trigger.actions:
+                raise duplicated_rule(f"{action.full_name!r} is linked to {name!r} already")
+            trigger.actions.append(action.full_name)
             if trigger.type == "secret_manager":
                 self.sm.register_trigger(trigger.name, actions=list(trigger.actions))
-            return self._trigger_view(trigger)
+            return {
+                "action": {"name": action.name, "path": f"/{NAMESPACE}/{action.full_name}"},
+                "namespace": NAMESPACE,
+                "status": "active",
+                "trigger": {"name": trigger.name, "path": f"/{NAMESPACE}/{trigger.name}"},
+            }
 
     @staticmethod
     def _trigger_view(trigger: StoredTrigger) -> dict[str, Any]:
-        return {"name": trigger.name, "type": trigger.type, **trigger.body,
-                "actions": [{"name": a} for a in trigger.actions]}  # fmt: skip
+        """Get Trigger's documented content; the link list is not echoed (F1)."""
+        return {
+            "actions": list(trigger.actions),
+            "description": str(trigger.body.get("description") or ""),
+            "execOption": [],
+            "name": trigger.name,
+            "resourceId": trigger.resource_id,
+            "type": trigger.type,
+        }
+
+
+def _activation_view(activation: Activation) -> dict[str, Any]:
+    """Get Action's Activation Detail content (documented fields)."""
+    view: dict[str, Any] = {
+        "activationId": activation.activation_id,
+        "name": activation.action_name.rsplit("/", 1)[-1],
+        "namespace": NAMESPACE,
+        "start": activation.started_ms,
+        "logs": list(activation.logs),
+    }
+    if activation.done:
+        view.update(
+            duration=activation.duration_ms,
+            end=activation.started_ms + (activation.duration_ms or 0),
+            response={
+                "result": activation.result,
+                "status": activation.status,
+                "success": activation.status == "success",
+            },
+        )
+    return view
 
 
 def cloud_functions_router(backend: CloudFunctionsBackend) -> Router:
-    r = Router(prefix="/ncf/api/v2", envelope=lambda data: data)
+    r = Router(prefix="/ncf/api/v2", envelope=lambda data: {"content": data})
+    action = "/packages/{package}/actions/{action}"
 
-    def action(q: Request) -> tuple[str, str]:
+    def ids(q: Request) -> tuple[str, str]:
         return q.params["package"], q.params["action"]
 
-    r.add(
-        "PUT",
-        "/packages/{package}/actions/{action}",
-        "put_action",
-        lambda q: backend.put_action(*action(q), q.query, q.json()),
-    )
-    r.add(
-        "GET",
-        "/packages/{package}/actions/{action}",
-        "get_action",
-        lambda q: backend.get_action(*action(q)),
-    )
-    r.add(
-        "PUT",
-        "/triggers/{trigger}",
-        "put_trigger",
-        lambda q: backend.put_trigger(q.params["trigger"], q.query, q.json()),
-    )
-    r.add(
-        "GET",
-        "/triggers/{trigger}",
-        "get_trigger",
-        lambda q: backend.get_trigger(q.params["trigger"]),
-    )
+    r.add("PUT", action, "put_action",
+          lambda q: backend.put_action(*ids(q), q.query, q.json()))  # fmt: skip
+    r.add("GET", action, "get_action", lambda q: backend.get_action(*ids(q)))
+    r.add("POST", action, "invoke_action",
+          lambda q: backend.invoke(*ids(q), q.query, q.json()))  # fmt: skip
+    r.add("GET", f"{action}/activations", "get_action_activations",
+          lambda q: backend.activations(*ids(q)))  # fmt: skip
+    r.add("GET", f"{action}/activations/{{activationId}}", "get_action_activation",
+          lambda q: backend.activation(*ids(q), q.params["activationId"]))  # fmt: skip
+    r.add("PUT", "/triggers/{trigger}", "put_trigger",
+          lambda q: backend.put_trigger(q.params["trigger"], q.query, q.json()))  # fmt: skip
+    r.add("GET", "/triggers/{trigger}", "get_trigger",
+          lambda q: backend.get_trigger(q.params["trigger"], q.query))  # fmt: skip
     r.add("POST", "/triggers/{trigger}/link-action", "link_action",
-          lambda q: backend.link_action(q.params["trigger"], q.json()))  # fmt: skip
+          lambda q: backend.link_action(q.params["trigger"], q.query, q.json()))  # fmt: skip
     return r

@@ -40,7 +40,7 @@ def main() -> int:
         print(f"trigger {trigger.name} ({trigger.trigger_id}) runs handler.main as secret-rotator")
 
         banner("Create secret: POST /api/v1/secrets")
-        key = client.list_protection_keys()[0]
+        key = next(k for k in client.list_protection_keys() if k.key_tag)
         created = client.create_secret(
             CreateSecretRequest(
                 secret_name="demo-db",

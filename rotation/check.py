@@ -155,6 +155,15 @@ class _Checker:
         if detail.trigger is None:
             status = CheckStatus.WARN
             notes.append("no rotation trigger is linked, so no rotation can run")
+        else:
+            actions = self.trigger_actions(detail.trigger.id)
+            if actions is None:
+                notes.append("its trigger's actions could not be read (Get Trigger List)")
+            elif not actions:
+                status = CheckStatus.WARN
+                notes.append("its trigger runs no action: link the rotation action (deploy)")
+            else:
+                notes.append(f"its trigger runs {', '.join(actions)}")
         auto = (
             f"auto rotation every {detail.auto_rotation_period} days"
             if detail.auto_rotation
@@ -162,6 +171,16 @@ class _Checker:
         )
         base = f"{detail.secret_name}: {detail.status.value}, {auto}"
         self.add("secret", status, "; ".join([base, *notes]))
+
+    def trigger_actions(self, trigger_id: str) -> list[str] | None:
+        try:
+            triggers = self.client.list_triggers()
+        except NcpError:
+            return None
+        for trigger in triggers:
+            if trigger.id == trigger_id:
+                return [a.name for a in trigger.actions]
+        return []
 
     def value(self) -> SecretChain:
         try:

@@ -1,8 +1,8 @@
 """Human-readable views for the CLI and the demo: tables, dates, masked values.
 
-Masking lives here, once: a rotation target or a secret-looking key is shown as ``****``
-unless the caller asks to reveal it; values are formatted key by key, never through a
-generic ``repr``.
+Masking is :func:`rotation.sensitive.masked` (the deployment plan uses the same function): a
+rotation target or a secret-looking key is shown as ``****`` unless the caller asks to
+reveal it; values are formatted key by key, never through a generic ``repr``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from rotation.ncp.models import SecretChain, SecretDetail, SecretValue, Stage
-from rotation.sensitive import is_sensitive_key
+from rotation.sensitive import MASK, masked
 
-MASK = "****"
+__all__ = [
+    "MASK", "detail_json", "detail_rows", "format_chain", "format_detail", "iso_ms",
+    "masked_value", "table",
+]  # fmt: skip
 
 
 def iso_ms(ms: int | None) -> str:
@@ -110,11 +113,7 @@ def masked_value(
 ) -> dict[str, Any]:
     """A stage for display: rotation targets and secret-looking keys masked unless
     ``reveal``; the rest (host, port, username) shown, so the shape stays readable."""
-    hidden = set(targets)
-    return {
-        k: (v if reveal or (k not in hidden and not is_sensitive_key(k)) else MASK)
-        for k, v in value.items()
-    }
+    return masked(value, also=targets, reveal=reveal)
 
 
 def format_chain(chain: SecretChain, *, reveal: bool = False) -> str:

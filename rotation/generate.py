@@ -38,16 +38,18 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from rotation import codes
+from rotation.codes import CodedError
 from rotation.ncp.models import RandomSecretOptions
 
 
-class PolicyError(ValueError):
+class PolicyError(CodedError, ValueError):
     """Bad policy configuration.
 
     The message says exactly which key or value is wrong and what is allowed.
     """
 
-    code = "INVALID_POLICY"
+    code = codes.INVALID_POLICY
 
 
 class ValueKind(StrEnum):

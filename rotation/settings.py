@@ -1,13 +1,28 @@
 """One frozen object from the action's parameters and its environment.
 
-Args first, the environment second, for every setting (DESIGN.md, Contracts). The secret id
-and the job token come from wherever the runtime put them: NCP says they are "injected"
-and "visible as environment variables" without naming them, and the OpenWhisk launcher
-turns every activation-level key ``K`` into ``__OW_`` + ``K`` upper-cased, so all of these
-are read, in order:
+Args first, the environment second, for every setting (DESIGN.md, Contracts).
 
-    secret id   args.secretId, env secretId, SECRET_ID, __OW_SECRETID
-    job token   args.jobToken, env jobToken, JOB_TOKEN, __OW_JOBTOKEN
+The secret id and the job token come from wherever the runtime put them, and NCP does not
+say where. Its API pages say both are "automatically injected ... visible as an environment
+variable" without naming the variable
+(https://api.ncloud-docs.com/docs/en/secretmanager-start-rotation-job); its Cloud Functions
+glossary says a trigger's event data become the action's parameters
+(https://guide.ncloud-docs.com/docs/ja/cloudfunctions-glossary.md); and the OpenWhisk
+launcher NCP runs turns every activation-level key ``K`` into the variable ``__OW_`` + ``K``
+upper-cased. So they are looked for, in this order, in:
+
+1. the parameters (``secretId``, ``jobToken``, in any casing, with or without ``_``/``-``);
+2. one level down in an event-like parameter (``event``, ``data``, ``body``, ``payload``,
+   ``detail``, ``params``, ``parameters``, ``__ow_body``), an object or JSON text;
+3. the environment: ``secretId``, ``SECRET_ID``, ``SECRETID``, ``secret_id``,
+   ``__OW_SECRETID``, ``__OW_SECRET_ID``, ``NCP_SECRET_ID`` (and the same for the job
+   token), in any casing.
+
+Both are taken from the first place that holds both (so a stale ``__OW_`` variable of an
+earlier activation in a warm container never pairs with a fresh parameter), else each from
+the first place that holds it. When one is missing, the error lists the *names* of the
+parameters and environment variables that were there, never a value: the first real run
+then tells the operator where NCP put them.
 
 Everything is validated here, before any API call: a missing id, a malformed endpoint or a
 target that is not an object ends the invocation with a clear error and changes nothing.
@@ -18,25 +33,44 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from rotation import codes
+from rotation.codes import CodedError
+from rotation.fleet_params import FleetParamsError, parameters_for
+from rotation.ncp import hosts
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.secretmanager import DEFAULT_ENDPOINT
 from rotation.ncp.signing import Credentials
 
 DEFAULT_TIMEOUT_SECONDS = 60.0  # Cloud Functions' default action timeout
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
+#: Parameters one level down in which a trigger's event may carry the ids.
+EVENT_KEYS = ("event", "data", "body", "payload", "detail", "params", "parameters", "__ow_body")
+#: Environment names, preferred first; any other casing of these is read too.
+SECRET_ID_ENV = (
+    "secretId", "SECRET_ID", "SECRETID", "secret_id", "__OW_SECRETID", "__OW_SECRET_ID",
+    "NCP_SECRET_ID",
+)  # fmt: skip
+JOB_TOKEN_ENV = (
+    "jobToken", "JOB_TOKEN", "JOBTOKEN", "job_token", "__OW_JOBTOKEN", "__OW_JOB_TOKEN",
+    "NCP_JOB_TOKEN",
+)  # fmt: skip
+#: Environment names worth listing first when the ids are missing.
+_RELEVANT_ENV = re.compile(r"__OW_|SECRET|JOB|TOKEN|NCP|NCLOUD|TRIGGER|EVENT", re.IGNORECASE)
+_MAX_NAMES = 60
 
-class SettingsError(ValueError):
-    """Bad input. ``code`` is stable for callers; the message says what to fix."""
+
+class SettingsError(CodedError, ValueError):
+    """Bad input. ``code`` is stable for callers (:mod:`rotation.codes`); the message says
+    what to fix."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)
@@ -50,49 +84,183 @@ class Settings:
     policy: Mapping[str, Any] | None = None
     activation_id: str | None = None
     action_name: str | None = None
+    #: ``KR`` or ``JPN``: which regional host is the default.
+    region: str = hosts.DEFAULT_REGION
+    #: The hosts to try, ``endpoint`` first: one when configured, else regional then global.
+    endpoints: tuple[str, ...] = ()
+    #: Where the secret id and the job token were found (names only), for the logs.
+    ids_from: str = ""
 
     @classmethod
     def load(cls, args: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if env is None else env
         if not isinstance(args, Mapping):
-            raise SettingsError("INVALID_INPUT", "the action parameters must be a JSON object")
-        secret_id = _first(args, environ, "secretId", ("secretId", "SECRET_ID", "__OW_SECRETID"))
-        if not secret_id:
+            raise SettingsError(codes.INVALID_INPUT, "the action parameters must be a JSON object")
+        ids = find_ids(args, environ)
+        if ids.secret_id is None:
             raise SettingsError(
-                "MISSING_SECRET_ID",
-                "no secret id: pass secretId, or set secretId / SECRET_ID / __OW_SECRETID",
+                codes.MISSING_SECRET_ID,
+                "no secret id: looked for secretId in the parameters, one level down in "
+                f"{'/'.join(EVENT_KEYS)}, and in the environment "
+                f"({', '.join(SECRET_ID_ENV)}, any casing). {present_names(args, environ)}",
             )
+        secret_id = ids.secret_id[0]
         if "/" in secret_id or secret_id.strip() != secret_id:
-            raise SettingsError("INVALID_SECRET_ID", "the secret id must not contain '/' or spaces")
-        job_token = _first(args, environ, "jobToken", ("jobToken", "JOB_TOKEN", "__OW_JOBTOKEN"))
-        if not job_token:
             raise SettingsError(
-                "MISSING_JOB_TOKEN",
-                "no job token: pass jobToken, or set jobToken / JOB_TOKEN / __OW_JOBTOKEN "
-                "(Secret Manager injects it when it runs the rotation trigger)",
+                codes.INVALID_SECRET_ID, "the secret id must not contain '/' or spaces"
             )
+        if ids.job_token is None:
+            raise SettingsError(
+                codes.MISSING_JOB_TOKEN,
+                "no job token (Secret Manager injects it when it runs the rotation trigger): "
+                f"looked for jobToken in the parameters, one level down in "
+                f"{'/'.join(EVENT_KEYS)}, and in the environment "
+                f"({', '.join(JOB_TOKEN_ENV)}, any casing). {present_names(args, environ)}",
+            )
+        job_token = ids.job_token[0]
+        try:
+            args = parameters_for(args, secret_id)  # one action serves a fleet of secrets
+        except FleetParamsError as exc:
+            raise SettingsError(exc.code, str(exc)) from None
         access_key = _first(args, environ, "accessKey", ("NCLOUD_ACCESS_KEY",))
         secret_key = _first(args, environ, "secretKey", ("NCLOUD_SECRET_KEY",))
         if not access_key or not secret_key:
             raise SettingsError(
-                "MISSING_CREDENTIALS",
+                codes.MISSING_CREDENTIALS,
                 "no API credentials: pass accessKey and secretKey, or set NCLOUD_ACCESS_KEY "
                 "and NCLOUD_SECRET_KEY",
             )
         endpoint = _first(
             args, environ, "secretManagerEndpoint", ("NCLOUD_SECRET_MANAGER_ENDPOINT",)
         )
+        try:
+            region = hosts.region_code(_first(args, environ, "region", ("NCLOUD_REGION",)))
+        except hosts.UnknownRegion as exc:
+            raise SettingsError(codes.INVALID_REGION, str(exc)) from None
+        endpoints = tuple(_endpoint(e) for e in hosts.candidates(region, endpoint))
         return cls(
             secret_id=secret_id,
             job_token=job_token,
             credentials=Credentials(access_key, secret_key),
-            endpoint=_endpoint(endpoint or DEFAULT_ENDPOINT),
+            endpoint=endpoints[0],
+            region=region,
+            endpoints=endpoints,
+            ids_from=ids.where,
             deadline=_deadline(args, environ),
-            target=_object(args.get("target"), "target", "INVALID_TARGET"),
-            policy=_object(args.get("policy"), "policy", "INVALID_POLICY"),
+            target=_object(args.get("target"), "target", codes.INVALID_TARGET),
+            policy=_object(args.get("policy"), "policy", codes.INVALID_POLICY),
             activation_id=environ.get("__OW_ACTIVATION_ID") or None,
             action_name=environ.get("__OW_ACTION_NAME") or None,
         )
+
+
+@dataclass(frozen=True)
+class FoundIds:
+    """The ids and where each came from (``(value, place)``), ``None`` when not found."""
+
+    secret_id: tuple[str, str] | None = field(default=None, repr=False)
+    job_token: tuple[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        places = [found[1] for found in (self.secret_id, self.job_token) if found]
+        return " + ".join(dict.fromkeys(places))
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_SECRET_ID_KEYS = frozenset(_norm(n) for n in SECRET_ID_ENV)
+_JOB_TOKEN_KEYS = frozenset(_norm(n) for n in JOB_TOKEN_ENV)
+
+
+def _event(value: object) -> Mapping[str, Any] | None:
+    """An event-like parameter: an object, or JSON text of one."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _places(
+    args: Mapping[str, Any], env: Mapping[str, str]
+) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
+    """``(name, mapping, is_env)`` in the order they are searched."""
+    yield "parameters", args, False
+    for key in EVENT_KEYS:
+        nested = _event(args.get(key))
+        if nested is not None:
+            yield f"parameters.{key}", nested, False
+    yield "environment", env, True
+
+
+def _lookup(
+    place: str, data: Mapping[str, Any], keys: frozenset[str], preferred: tuple[str, ...], code: str
+) -> tuple[str, str] | None:
+    """The value of the first matching name in ``data``: ``preferred`` order, then any casing."""
+    names = [n for n in preferred if n in data]
+    names += sorted(k for k in data if isinstance(k, str) and _norm(k) in keys and k not in names)
+    for name in names:
+        value = data[name]
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise SettingsError(code, f"{name} ({place}) must be a string")
+        return value, f"{place} {name}" if place == "environment" else f"{place}.{name}"
+    return None
+
+
+def find_ids(args: Mapping[str, Any], env: Mapping[str, str]) -> FoundIds:
+    """The secret id and job token, from the first place holding both, else each's first."""
+    found: list[tuple[tuple[str, str] | None, tuple[str, str] | None]] = []
+    for place, data, is_env in _places(args, env):
+        pair = (
+            _lookup(place, data, _SECRET_ID_KEYS, SECRET_ID_ENV if is_env else ("secretId",),
+                    codes.INVALID_SECRET_ID),
+            _lookup(place, data, _JOB_TOKEN_KEYS, JOB_TOKEN_ENV if is_env else ("jobToken",),
+                    codes.INVALID_JOB_TOKEN),
+        )  # fmt: skip
+        if pair[0] and pair[1]:
+            return FoundIds(*pair)
+        found.append(pair)
+    return FoundIds(
+        next((p[0] for p in found if p[0]), None), next((p[1] for p in found if p[1]), None)
+    )
+
+
+def secret_id_hint(args: object, env: Mapping[str, str] | None = None) -> str | None:
+    """The secret id for an error result, when the settings themselves could not load."""
+    if not isinstance(args, Mapping):
+        return None
+    try:
+        found = find_ids(args, os.environ if env is None else env).secret_id
+    except SettingsError:
+        return None
+    return found[0] if found else None
+
+
+def _listing(names: list[str], what: str) -> str:
+    if not names:
+        return f"no {what}"
+    shown = names[:_MAX_NAMES]
+    more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    return f"{what}: {', '.join(shown)}{more}"
+
+
+def present_names(args: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """What the runtime *did* pass, by name only: never a value."""
+    params = [str(k) for k in args]
+    for key in EVENT_KEYS:
+        nested = _event(args.get(key))
+        params += [f"{key}.{k}" for k in nested or ()]
+    env_names = sorted(env, key=lambda n: (not _RELEVANT_ENV.search(n), n))
+    return (
+        f"Present (names only): {_listing(sorted(params), 'parameters')}; "
+        f"{_listing(env_names, 'environment variables')}."
+    )
 
 
 def _first(
@@ -100,7 +268,7 @@ def _first(
 ) -> str | None:
     value = args.get(arg)
     if value is not None and not isinstance(value, str):
-        raise SettingsError(f"INVALID_{_snake(arg).upper()}", f"{arg} must be a string")
+        raise SettingsError(codes.INVALID_PARAMETER, f"{arg} must be a string")
     if value:
         return value
     for name in names:
@@ -109,24 +277,20 @@ def _first(
     return None
 
 
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
 def _endpoint(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise SettingsError(
-            "INVALID_ENDPOINT",
+            codes.INVALID_ENDPOINT,
             "secretManagerEndpoint must be an absolute https URL, e.g. "
-            "https://secretmanager.apigw.ntruss.com or https://ocapi-kr.ncloud.com/secretmanager",
+            f"{hosts.REGIONAL_ENDPOINTS['KR']} or {hosts.GLOBAL_ENDPOINT}",
         )
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise SettingsError(
-            "INVALID_ENDPOINT", "plain http is only allowed to a local emulator (127.0.0.1)"
+            codes.INVALID_ENDPOINT, "plain http is only allowed to a local emulator (127.0.0.1)"
         )
     if parts.query or parts.fragment:
-        raise SettingsError("INVALID_ENDPOINT", "secretManagerEndpoint must not have a query")
+        raise SettingsError(codes.INVALID_ENDPOINT, "secretManagerEndpoint must not have a query")
     return url.rstrip("/")
 
 
@@ -137,7 +301,7 @@ def _deadline(args: Mapping[str, Any], env: Mapping[str, str]) -> Deadline:
             return Deadline.at_epoch_ms(float(raw))
         except ValueError:
             raise SettingsError(
-                "INVALID_DEADLINE", "__OW_DEADLINE must be epoch milliseconds"
+                codes.INVALID_DEADLINE, "__OW_DEADLINE must be epoch milliseconds"
             ) from None
     timeout: Any = args.get("timeoutSeconds", env.get("ROTATION_TIMEOUT_SECONDS"))
     if timeout is None:
@@ -147,7 +311,9 @@ def _deadline(args: Mapping[str, Any], env: Mapping[str, str]) -> Deadline:
     except (TypeError, ValueError):
         seconds = math.nan
     if isinstance(timeout, bool) or not 0 < seconds <= 3600:
-        raise SettingsError("INVALID_TIMEOUT", "timeoutSeconds must be a number of seconds, 0-3600")
+        raise SettingsError(
+            codes.INVALID_TIMEOUT, "timeoutSeconds must be a number of seconds, 0-3600"
+        )
     return Deadline.after(seconds)
 
 

@@ -1,43 +1,56 @@
-"""The rotation, one method per step, as NCP's process documents it (DESIGN.md).
+"""The rotation, one method per step, as NCP's process documents it (ARCHITECTURE.md).
 
-    guard      GET detail; refuse DISABLE / REVOKE / DESTROYED; note ROTATING, ROTATION_FAILED
-    preflight  GET values; the value must be a JSON object holding every rotation target;
-               build the target and the value policy.  Bad input stops here: no job call.
-    start      POST .../start: the job's chain and rotation targets
-    pending    reuse a pending value a retried job left, else generate and PUT .../pending
-    probe/set  the target already accepts pending? else make it accept pending
+    guard      GET detail; refuse DISABLE / REVOKE / DESTROYED; note the phase
+    start      POST .../start: the job's chain and rotation targets (the secret is
+               ROTATING from here, as NCP documents)
+    preflight  the value must be a JSON object holding every rotation target; build the
+               target and the value policy
+    pending    reuse a pending value only where the target may hold it; else generate and
+               PUT .../pending (its answer is the stored value)
+    probe/set  the target already accepts pending (and checks passwords)? else set it
     test       prove pending works on the target
     complete   POST .../complete: the chain shifts, pending becomes active
-    verify     GET detail: rotationPhase back to NONE
+    verify     GET values: active must be what the target holds, else reconcile
     finish     let the target retire what was replaced (dual-credential targets)
 
+Five API calls on the happy path: detail, start, pending, complete, values.
+
 The invariant: at every instant the target accepts at least one credential Secret
-Manager stores (active or pending). Hence the failure rules:
+Manager stores (active or pending), and once the job has ended, the active one. Hence:
 
-* Before the target is touched, a failure reports ``fail`` (best effort) and stops.
-* After, the target is rolled back to active and ``fail`` is reported only once the
-  target is *seen* accepting active. If that cannot be shown, ``fail`` is not called (a
-  failed job's pending value may be discarded): the job is left running for a retry,
-  which will find the pending value and resume, and the result says so.
-* If ``complete`` errors, the chain is read before anything else: a lost answer to a
-  complete that happened must not roll the target back to what is now ``previous``.
-
-Forward steps run on a client bounded by the deadline minus a reserve; recovery runs on
-the full deadline, so a slow API cannot leave no time to roll back and report.
+* Every job ends known. A failure before the target is touched ends the job (``start`` if
+  needed, then ``fail``); the result says how the job ended (``job``). A job is left
+  running only when the target may hold the pending credential, or Secret Manager cannot
+  be reached to end it: then ``leftForRetry`` says why, and ``resume`` finishes it.
+* Never roll back blind. Before the target is touched again after a failure, the chain is
+  read: if active is already this run's pending (another invocation, or a late
+  ``complete``, finished the job) the run converges forward; if another value became
+  active, the target is brought onto it; only when active is unchanged is the target
+  rolled back to it, and the chain read once more before ``fail``.
+* A ``complete`` whose outcome is unknown is never followed by a rollback: it is
+  confirmed by reading the chain and sent again while the job still holds this run's
+  pending; if time runs out the job is left for a resume.
+* Forward steps run on a client bounded by the deadline minus a reserve; recovery shares
+  that reserve minus a small exit margin, so the result and ``rotation.end`` are always
+  written before the runtime's deadline.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from rotation import logs
-from rotation.generate import Generator, PolicyError, PolicySet, generate_values
+from rotation import codes, logs
+from rotation.codes import CodedError
+from rotation.generate import Generator, PolicySet, generate_values
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
     AuthenticationFailed,
+    ClientError,
     DeadlineExceeded,
     Forbidden,
     InvalidState,
@@ -45,7 +58,6 @@ from rotation.ncp.errors import (
     NotFound,
 )
 from rotation.ncp.models import (
-    RotationPhase,
     SecretChain,
     SecretDetail,
     SecretStatus,
@@ -61,18 +73,19 @@ T = TypeVar("T")
 
 #: How many generated values a target may refuse (``accepts``) before the policy is blamed.
 MAX_DRAWS = 10
+#: Rounds of "read the chain, send complete again" after a complete of unknown outcome.
+CONFIRM_ROUNDS = 6
 
 REFUSED_STATUSES = frozenset({SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED})
 
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
 
 
-class RotationFailure(Exception):
-    """A step failed. The message is ours and secret-free; ``code`` is stable."""
+class RotationFailure(CodedError):
+    """A step failed. The message is ours and secret-free; ``code`` is in :mod:`codes`."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)
@@ -92,12 +105,21 @@ class Outcome:
     steps: list[StepRecord] = field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
+    #: How the job stands at the end: completed | failed | ended | running | unknown.
+    job: str = "unknown"
     left_for_retry: bool = False
+    left_reason: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def reserve_for(deadline: Deadline) -> float:
-    """Seconds kept back for rollback and ``fail``: a quarter of the budget, 1 to 15 s."""
+    """Seconds kept back for recovery and ``fail``: a quarter of the budget, 1 to 15 s."""
     return min(15.0, max(1.0, deadline.remaining() * 0.25))
+
+
+def exit_margin_for(deadline: Deadline) -> float:
+    """Seconds no API call may use: writing the result and ``rotation.end`` needs them."""
+    return min(1.0, max(0.1, deadline.remaining() * 0.05))
 
 
 def usable_candidate(
@@ -131,15 +153,26 @@ class Rotation:
         self.token = settings.job_token
         self.deadline = settings.deadline
         self.client = client
+        #: Clients this run opened itself (another host), closed when it ends.
+        self._owned: list[SecretManagerClient] = []
         self.forward = client.bounded(self.deadline.minus(reserve_for(self.deadline)))
+        self.recovery_deadline = self.deadline.minus(exit_margin_for(self.deadline))
+        self.recovery = client.bounded(self.recovery_deadline)
         self.target_builder = target_builder
         self.steps: list[StepRecord] = []
+        self.warnings: list[dict[str, str]] = []
         self.target: Target | None = None
         self.ctx: TargetContext | None = None
-        #: Could the target hold the pending credential? Only once ``set`` was tried or the
-        #: target was seen accepting pending, or when an earlier run's pending was reused.
+        self.started = False
+        #: ``start`` itself failed after its retries: ending the job goes straight to fail.
+        self.start_failed = False
+        #: Could the target hold the pending credential? Once ``set`` was tried, or when
+        #: the target was seen accepting an earlier run's pending value.
         self.touched = False
         self.resumed = False
+        self._auth_enforced: bool | None = None
+        #: The stored pending value as Secret Manager answered it (store-only's test).
+        self._stored_pending: SecretValue | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -156,9 +189,10 @@ class Rotation:
         self,
         ok: bool,
         outcome: str,
-        error: RotationFailure | None = None,
+        error: CodedError | None = None,
         *,
-        left_for_retry: bool = False,
+        job: str,
+        left_reason: str | None = None,
     ) -> Outcome:
         return Outcome(
             ok=ok,
@@ -166,8 +200,14 @@ class Rotation:
             steps=self.steps,
             error_code=error.code if error else None,
             error_message=str(error) if error else None,
-            left_for_retry=left_for_retry,
+            job=job,
+            left_for_retry=left_reason is not None,
+            left_reason=left_reason,
+            warnings=self.warnings,
         )
+
+    def warn(self, code: str, message: str) -> None:
+        self.warnings.append({"code": code, "message": message})
 
     @staticmethod
     def register(chain: SecretChain) -> None:
@@ -178,77 +218,98 @@ class Rotation:
 
     def run(self) -> Outcome:
         try:
-            try:
-                self.guard()
-                policies = self.preflight()
-            except RotationFailure as failure:
-                return self.outcome(False, "failed", failure)  # bad input: no job call
-            return self._run_job(policies)
+            return self._run()
         finally:
             if self.target is not None:
                 self.target.close()
+            for client in self._owned:
+                client.close()
 
-    def _run_job(self, policies: PolicySet) -> Outcome:
-        assert self.target is not None
+    def _run(self) -> Outcome:
         try:
-            started = self.start()
-        except RotationFailure as failure:
-            if failure.code == "JOB_NOT_RUNNING":
-                return self.outcome(True, "skipped", failure)
-            self.report_fail()
-            return self.outcome(False, "failed", failure)
-        try:
-            change, resumed = self.pending(started, policies)
-            self.resumed = resumed
-        except RotationFailure as failure:
-            self.report_fail()  # the target has not been touched
-            return self.outcome(False, "failed", failure)
+            self.guard()
+            chain = self.start()
+            policies = self.preflight(chain)
+            change = self.pending(chain, policies)
+        except JobUnusable as unusable:
+            return self.outcome(unusable.ok, unusable.outcome, unusable, job=unusable.job)
+        except (CodedError, NcpError) as exc:
+            return self.end_untouched(as_failure(exc))  # the target has not been changed
         try:
             self.apply(change)
             self.check(change)
         except Exception as exc:  # noqa: BLE001 - whatever broke, the target must be recovered
             return self.recover(change, as_failure(exc))
-        try:
-            self.complete()
-        except NcpError as exc:
-            confirmed = self.confirm_complete(change, exc)
-            if isinstance(confirmed, Outcome):
-                return confirmed
-        self.verify()
-        self.finish(change)
-        return self.outcome(True, "resumed" if resumed else "rotated")
+        return self.complete(change)
 
-    # -- steps before the job -------------------------------------------------------------
+    # -- before the target is touched -----------------------------------------------------
 
     def guard(self) -> SecretDetail:
         with self.step("guard", "rotation.guard") as info:
-            detail = call_api(lambda: self.forward.get_secret(self.sid), "read the secret")
+            detail = self.read_detail_on_some_host()
             info.update(
-                secret_status=detail.status.value, rotation_phase=detail.rotation_phase.value
+                secret_status=str(detail.status.value), rotation_phase=str(detail.rotation_phase)
             )
             if detail.status in REFUSED_STATUSES:
                 raise RotationFailure(
-                    "SECRET_NOT_ROTATABLE",
+                    codes.SECRET_NOT_ROTATABLE,
                     f"the secret is {detail.status.value}; only an enabled secret can rotate",
                 )
-        if detail.rotation_phase is RotationPhase.ROTATION_FAILED:
-            logs.log.info("rotation.retry", note="retrying a job that failed before")
-        elif detail.rotating:
-            logs.log.info(
-                "rotation.in_progress", note="the job is running: a fresh run or a retried one"
-            )
         return detail
 
-    def preflight(self) -> PolicySet:
-        with self.step("preflight", "rotation.preflight") as info:
+    def read_detail_on_some_host(self) -> SecretDetail:
+        """Get Secret Detail on the first host; on 404, once on each other candidate host
+        (a secret made before isolated keys lives behind the global host). Costs nothing
+        on the happy path: this is the guard's own read."""
+        tried: list[str] = []
+        for endpoint in self.settings.endpoints or (self.forward.endpoint,):
+            if tried:
+                self.use_endpoint(endpoint)
             try:
-                chain = call_api(lambda: self.forward.get_secret_values(self.sid), "read the value")
+                detail = self.forward.get_secret(self.sid)
+            except NotFound:
+                tried.append(endpoint)
+                logs.log.info("secretmanager.host.not_found", endpoint=endpoint)
+                continue
+            except NcpError as exc:
+                raise api_failure(exc, "read the secret") from None
+            if tried:
+                logs.log.info("secretmanager.host", endpoint=endpoint, not_found_on=tried)
+            return detail
+        if len(tried) > 1:
+            self.use_endpoint(tried[0])  # report, and end the job, where we started
+        raise RotationFailure(
+            codes.SECRET_NOT_FOUND,
+            f"could not read the secret: no such secret behind {' or '.join(tried)}",
+        )
+
+    def use_endpoint(self, endpoint: str) -> None:
+        """Talk to another Secret Manager host from now on, with the same budgets."""
+        client = self.client.at(endpoint)
+        self._owned.append(client)
+        self.forward = client.bounded(self.forward.transport.deadline)
+        self.recovery = client.bounded(self.recovery_deadline)
+
+    def start(self) -> SecretChain:
+        with self.step("start", "rotation.start"):
+            try:
+                chain = self.forward.start_rotation_job(self.sid, self.token)
             except SecretValueError as exc:
+                self.started = True  # the answer came: the job is started
                 raise RotationFailure(
-                    "VALUE_NOT_JSON_OBJECT",
+                    codes.VALUE_NOT_JSON_OBJECT,
                     f"{exc}; a rotatable secret value is a JSON object of key/value pairs",
                 ) from None
-            self.register(chain)
+            except NcpError as exc:
+                self.start_failed = True
+                raise start_failure(exc) from None
+        self.started = True
+        self.register(chain)
+        return chain
+
+    def preflight(self, chain: SecretChain) -> PolicySet:
+        """Bad input stops here, before the target is touched; the job is then failed."""
+        with self.step("preflight", "rotation.preflight") as info:
             active = validate_chain(chain)
             self.ctx = TargetContext(
                 secret_id=self.sid,
@@ -260,24 +321,18 @@ class Rotation:
             )
             try:
                 self.target = self.target_builder(self.settings.target, active, self.ctx)
-            except TargetError as exc:
-                raise RotationFailure(exc.code, str(exc)) from None
-            try:
                 derived = set(self.target.derive(active))
-            except TargetError as exc:
-                raise RotationFailure(exc.code, str(exc)) from None
-            if not derived <= set(chain.rotation_targets):
-                raise RotationFailure(
-                    "INVALID_TARGET",
-                    f"this target changes {', '.join(sorted(derived))} too: add it to the "
-                    "secret's rotationTargets",
-                )
-            try:
                 policies = PolicySet.from_mapping(
                     self.settings.policy, base=self.target.default_policy
                 )
-            except PolicyError as exc:
-                raise RotationFailure(PolicyError.code, str(exc)) from None
+            except CodedError as exc:
+                raise RotationFailure(exc.code, str(exc)) from None
+            if not derived <= set(chain.rotation_targets):
+                raise RotationFailure(
+                    codes.INVALID_TARGET,
+                    f"this target changes {', '.join(sorted(derived))} too: add it to the "
+                    "secret's rotationTargets",
+                )
             self.check_policy_fits(chain.rotation_targets, derived, policies)
             info.update(
                 target=self.target.kind,
@@ -289,10 +344,9 @@ class Rotation:
     def check_policy_fits(
         self, keys: tuple[str, ...], derived: set[str], policies: PolicySet
     ) -> None:
-        """A policy the target can never accept is bad input: find out before the job.
-
-        Sample values are drawn and thrown away; only local generation can be sampled.
-        """
+        """A policy the target can never accept is bad input: find out before the target
+        is touched. Sample values are drawn and thrown away; only local generation can be
+        sampled."""
         assert self.target is not None
         if policies.generator is not Generator.LOCAL:
             return
@@ -302,7 +356,7 @@ class Rotation:
             samples = (generate_values([key], policies)[key] for _ in range(MAX_DRAWS))
             if not any(self.target.accepts(key, sample) for sample in samples):
                 raise RotationFailure(
-                    "INVALID_POLICY",
+                    codes.INVALID_POLICY,
                     f"values this policy generates for {key!r} are refused by the "
                     f"{self.target.kind} target (its password rules)",
                 )
@@ -311,51 +365,65 @@ class Rotation:
         chain = call_api(lambda: self.forward.get_secret_values(secret_id), "read a linked secret")
         self.register(chain)
         if chain.active is None:
-            raise RotationFailure("LINKED_SECRET_EMPTY", "the linked secret has no active value")
+            raise RotationFailure(
+                codes.LINKED_SECRET_EMPTY, "the linked secret has no active value"
+            )
         return chain.active
 
     def read_pending(self) -> SecretValue | None:
+        """This run's stored pending value: Update Pending Stage answered it, so it is not
+        read again; a reused value is read back from Secret Manager."""
+        if self._stored_pending is not None:
+            return self._stored_pending
         try:
-            stage = self.forward.get_secret_stage_value(self.sid, Stage.PENDING)
+            stage = self.recovery.get_secret_stage_value(self.sid, Stage.PENDING)
         except NotFound:
-            return None
+            raise RotationFailure(
+                codes.PENDING_MISSING, "the pending value was gone when read back"
+            ) from None
         except NcpError as exc:
             raise api_failure(exc, "read the pending value back") from None
         return stage.value
 
-    # -- job steps ------------------------------------------------------------------------
+    # -- the pending value ----------------------------------------------------------------
 
-    def start(self) -> SecretChain:
-        with self.step("start", "rotation.start"):
-            try:
-                chain = self.forward.start_rotation_job(self.sid, self.token)
-            except InvalidState:
-                raise RotationFailure(
-                    "JOB_NOT_RUNNING", "the rotation job is no longer running; nothing to do"
-                ) from None
-            except NotFound:
-                raise RotationFailure(
-                    "JOB_NOT_FOUND", "Secret Manager knows no job with that token"
-                ) from None
-            except NcpError as exc:
-                raise api_failure(exc, "start the rotation job") from None
-        self.register(chain)
-        return chain
-
-    def pending(self, chain: SecretChain, policies: PolicySet) -> tuple[Change, bool]:
+    def pending(self, chain: SecretChain, policies: PolicySet) -> Change:
         active = validate_chain(chain)
         keys = chain.rotation_targets
         with self.step("pending", "rotation.pending", keys=list(keys)) as info:
             if usable_candidate(active, chain.pending, keys):
                 assert chain.pending is not None
-                info["source"] = "reused"
-                logs.log.info(
-                    "rotation.resume", note="a pending value from an earlier run is reused"
-                )
-                return Change(self.sid, active, chain.pending, keys, chain.previous), True
+                reused = Change(self.sid, active, chain.pending, keys, chain.previous)
+                if self.may_hold(reused):
+                    info["source"] = "reused"
+                    self.resumed = True
+                    logs.log.info(
+                        "rotation.resume", note="a pending value from an earlier run is reused"
+                    )
+                    return reused
+                info["replaced"] = "the target refused the earlier pending value"
             info["source"] = policies.generator.value
             pending = self.new_pending(active, keys, policies)
-        return Change(self.sid, active, pending, keys, chain.previous), False
+        return Change(self.sid, active, pending, keys, chain.previous)
+
+    def may_hold(self, change: Change) -> bool:
+        """May the target hold this earlier pending value? Then it must be reused (a new
+        one would strand it). Not when the target refuses it and accepts active: the
+        earlier run's ``set`` was refused or never ran, so a fresh value is drawn (a value
+        the target refused once, say by a password-history rule, would be refused forever)."""
+        assert self.target is not None
+        if not self.target.external:
+            return True
+        with self.step("probe", "target.probe", stage="PENDING", purpose="reuse") as info:
+            accepted = self.probe(change, Stage.PENDING)
+            info["accepted"] = accepted
+        if accepted:
+            self.touched = True
+            return True
+        with self.step("probe", "target.probe", stage="ACTIVE", purpose="reuse") as info:
+            active_ok = self.probe(change, Stage.ACTIVE)
+            info["accepted"] = active_ok
+        return not active_ok
 
     def new_pending(
         self, active: SecretValue, keys: tuple[str, ...], policies: PolicySet
@@ -368,16 +436,20 @@ class Rotation:
                 candidate = active.replace(self.generated(active, keys, policies))
                 logs.REDACTOR.register_value(candidate, keys)  # before it leaves the process
                 stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
+                logs.REDACTOR.register_value(stored, keys)
                 if stored != candidate:
                     raise RotationFailure(
-                        "PENDING_MISMATCH", "Secret Manager stored another pending value than sent"
+                        codes.PENDING_MISMATCH,
+                        "Secret Manager stored another pending value than sent",
                     )
         except NcpError as exc:
-            raise api_failure(exc, "store the pending value") from None
+            raise job_call_failure(exc, "store the pending value") from None
         if not usable_candidate(active, stored, keys):
             raise RotationFailure(
-                "PENDING_INVALID", "the pending value does not change exactly the rotation targets"
+                codes.PENDING_INVALID,
+                "the pending value does not change exactly the rotation targets",
             )
+        self._stored_pending = stored
         return stored
 
     def generated(
@@ -395,16 +467,57 @@ class Rotation:
         assert self.target is not None
         for _ in range(MAX_DRAWS):
             if policies.generator is Generator.SERVICE_RANDOM:
-                value = self.forward.generate_random_secret(
-                    self.sid, self.token, policies.for_key(key).to_random_secret_options()
-                )
+                try:
+                    value = self.forward.generate_random_secret(
+                        self.sid, self.token, policies.for_key(key).to_random_secret_options()
+                    )
+                except NcpError as exc:
+                    raise job_call_failure(exc, "generate a random value") from None
             else:
                 value = generate_values([key], policies)[key]
             if self.target.accepts(key, value):
                 return value
         raise RotationFailure(
-            "INVALID_POLICY", f"the target refused {MAX_DRAWS} values generated for {key!r}"
+            codes.INVALID_POLICY, f"the target refused {MAX_DRAWS} values generated for {key!r}"
         )
+
+    # -- the target -----------------------------------------------------------------------
+
+    def probe(self, change: Change, stage: Stage) -> bool:
+        assert self.target is not None
+        return self.target.probe(change, stage)
+
+    def auth_enforced(self, change: Change) -> bool:
+        """Does the target refuse a wrong password? A random one is tried once per run. On
+        a server that accepts anything (PostgreSQL ``trust``, a Redis ``nopass`` user) a
+        probe proves nothing, so ``set`` is never skipped there, and the run warns."""
+        assert self.target is not None
+        if self._auth_enforced is None:
+            derived = set(self.target.derive(change.active))
+            decoy = change.pending.replace(
+                {k: "x-" + secrets.token_urlsafe(18) for k in change.keys if k not in derived}
+            )
+            logs.REDACTOR.register_value(decoy, change.keys)
+            try:
+                accepted = self.target.probe(
+                    Change(self.sid, change.active, decoy, change.keys, change.previous),
+                    Stage.PENDING,
+                )
+            except TargetError:
+                accepted = False  # a refusal of any kind is what we hoped for
+            self._auth_enforced = not accepted
+            if accepted:
+                logs.log.warning(
+                    "target.auth_not_enforced",
+                    target=self.target.kind,
+                    note="the target accepted a random wrong password; set is never skipped",
+                )
+                self.warn(
+                    codes.TARGET_AUTH_NOT_ENFORCED,
+                    f"the {self.target.kind} target accepted a random wrong password: it does "
+                    "not check passwords, so the rotation's test proves nothing",
+                )
+        return self._auth_enforced
 
     def apply(self, change: Change) -> None:
         assert self.target is not None
@@ -413,11 +526,11 @@ class Rotation:
                 info.update(skipped=True, reason="store-only: nothing outside Secret Manager")
             return
         with self.step("probe", "target.probe", stage="PENDING") as info:
-            accepted = self.target.probe(change, Stage.PENDING)
+            accepted = self.probe(change, Stage.PENDING)
             info["accepted"] = accepted
         with self.step("set", "target.set", target=self.target.kind) as info:
             self.touched = True
-            if accepted and not self.target.reapply:
+            if accepted and not self.target.reapply and self.auth_enforced(change):
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
             self.target.set(change)
@@ -427,20 +540,136 @@ class Rotation:
         with self.step("test", "target.test", target=self.target.kind):
             self.target.test(change)
 
-    def complete(self) -> None:
-        with self.step("complete", "rotation.complete"):
-            self.forward.complete_rotation_job(self.sid, self.token)
-
-    def verify(self) -> None:
-        with self.step("verify", "rotation.verify") as info:
-            try:
-                detail = self.client.get_secret(self.sid)
-            except NcpError as exc:
-                info.update(status="unverified", error=type(exc).__name__)
+    def converge(self, value: SecretValue, held: Change) -> None:
+        """Make the target accept the stored ``value``. It may hold any value of ``held``
+        (this run's active, pending or previous); ``set`` logs in with those."""
+        assert self.target is not None
+        if not self.target.external:
+            return
+        change = Change(self.sid, held.pending, value, held.keys, held.active)
+        with self.step("converge", "target.converge") as info:
+            if self.probe(change, Stage.PENDING) and self.auth_enforced(change):
+                info.update(skipped=True, reason="the target already accepts the stored value")
                 return
-            info["rotation_phase"] = detail.rotation_phase.value
-            if detail.rotation_phase is not RotationPhase.NONE:
-                info["status"] = "mismatch"
+            self.target.set(change)
+            self.target.test(change)
+
+    # -- complete and verify --------------------------------------------------------------
+
+    def complete(self, change: Change) -> Outcome:
+        try:
+            with self.step("complete", "rotation.complete"):
+                self.forward.complete_rotation_job(self.sid, self.token)
+        except NcpError as exc:
+            if not outcome_unknown(exc):
+                # A definite refusal (the job ended, say): never a rollback without a read.
+                return self.recover(change, job_call_failure(exc, "complete the job"))
+            confirmed = self.confirm_complete(change, exc)
+            if isinstance(confirmed, Outcome):
+                return confirmed
+            return self.verified(change, confirmed)
+        return self.verified(change, None)
+
+    def confirm_complete(self, change: Change, error: NcpError) -> SecretChain | Outcome:
+        """``complete`` may or may not have happened, and may still land. Read the chain;
+        send ``complete`` again while the job still holds this run's pending; never roll
+        back unless a read shows the job ended without it."""
+        self.use_recovery_deadline()
+        with self.step("confirm", "rotation.complete_confirm") as info:
+            for attempt in range(CONFIRM_ROUNDS):
+                chain = self.read_chain()
+                if chain is not None and chain.active == change.pending:
+                    info["confirmed"] = "complete took effect"
+                    return chain
+                if chain is not None and chain.pending != change.pending:
+                    info["confirmed"] = "the job no longer holds this run's pending value"
+                    return self.recover(change, api_failure(error, "complete the job"))
+                if chain is not None:  # still this run's pending: send it again
+                    try:
+                        self.recovery.complete_rotation_job(self.sid, self.token)
+                    except InvalidState:
+                        if self.job_running() is False:
+                            info["confirmed"] = "the job ended without this run's value"
+                            return self.recover(change, api_failure(error, "complete the job"))
+                    except NcpError:
+                        pass
+                    else:
+                        info["confirmed"] = "complete sent again"
+                        return self.read_chain() or self.assumed(change)
+                if not self.pause(attempt):
+                    break
+            info["status"] = "unconfirmed"
+        return self.left_running(
+            RotationFailure(
+                codes.COMPLETE_UNCONFIRMED,
+                f"{api_failure(error, 'complete the job')}; whether it took effect could not "
+                "be read before the deadline",
+            ),
+            "complete's outcome is unknown: the target keeps the pending value, stored as "
+            "pending or already as active",
+        )
+
+    def pause(self, attempt: int) -> bool:
+        """Wait before the next confirmation round; False when no time is left for one."""
+        wait = min(0.2 * 2**attempt, 2.0)
+        if self.recovery_deadline.remaining() <= wait + 0.1:
+            return False
+        time.sleep(wait)
+        return True
+
+    def job_running(self) -> bool | None:
+        """Is the job still running? ``None`` when the detail cannot be read."""
+        try:
+            detail = self.recovery.get_secret(self.sid)
+        except NcpError:
+            return None
+        return detail.rotating
+
+    @staticmethod
+    def assumed(change: Change) -> SecretChain:
+        """The chain ``complete`` leaves, when it answered but cannot be read back."""
+        return SecretChain(change.active, change.pending, None, change.keys)
+
+    def verified(self, change: Change, chain: SecretChain | None) -> Outcome:
+        """Read the chain once: active must be the value the target holds."""
+        with self.step("verify", "rotation.verify") as info:
+            chain = chain or self.read_chain()
+            if chain is None:
+                info["status"] = "unverified"
+            elif chain.active == change.pending:
+                info["active"] = "this run's value"
+            elif chain.active is not None:
+                info["status"] = "reconcile"
+        if chain is not None and chain.active is not None and chain.active != change.pending:
+            self.reconcile(change, chain.active)
+            # retire this run's value too: it is stored nowhere now
+            change = Change(self.sid, change.pending, chain.active, change.keys, change.active)
+        self.finish(change)
+        return self.outcome(True, "resumed" if self.resumed else "rotated", job="completed")
+
+    def reconcile(self, change: Change, stored: SecretValue) -> None:
+        """Another writer's value became active: make the target accept it, and say so."""
+        logs.REDACTOR.register_value(stored, change.keys)
+        try:
+            self.converge(stored, change)
+        except Exception as exc:  # noqa: BLE001 - reported, the job has already completed
+            failure = as_failure(exc)
+            self.warn(
+                codes.RECONCILED,
+                f"the stored active value is not the one this run set, and the target could "
+                f"not be brought onto it ({failure.code}: {failure}); run resume",
+            )
+            logs.log.error("rotation.reconciled", status="error", error_code=failure.code)
+            return
+        logs.log.warning(
+            "rotation.reconciled",
+            note="active was not this run's value; the target now accepts the stored one",
+        )
+        self.warn(
+            codes.RECONCILED,
+            "the stored active value was not the one this run set; the target now accepts "
+            "the stored one",
+        )
 
     def finish(self, change: Change) -> None:
         assert self.target is not None
@@ -452,46 +681,128 @@ class Rotation:
             except TargetError as exc:
                 # The rotation is complete; a leftover old credential is worth a warning only.
                 info.update(status="warning", error=exc.code, error_message=str(exc))
+                self.warn(codes.FINISH_FAILED, f"{exc.code}: {exc}")
 
     # -- failure paths --------------------------------------------------------------------
 
-    def report_fail(self) -> bool:
-        """``fail`` the job, best effort. True if Secret Manager took it."""
+    def use_recovery_deadline(self) -> None:
+        if self.ctx is not None:
+            self.ctx.deadline = self.recovery_deadline  # the reserve is for exactly this
+
+    def read_chain(self) -> SecretChain | None:
+        try:
+            chain = self.recovery.get_secret_values(self.sid)
+        except (NcpError, SecretValueError):
+            return None
+        self.register(chain)
+        return chain
+
+    def end_untouched(self, failure: RotationFailure) -> Outcome:
+        """The target was not changed: end the job as failed (``start`` first if it never
+        started), so that the console shows the failure and the log the reason."""
+        self.use_recovery_deadline()
+        if not self.started and not self.start_failed:
+            try:
+                with self.step("start", "rotation.start", purpose="end the job"):
+                    self.recovery.start_rotation_job(self.sid, self.token)
+            except SecretValueError:
+                pass  # started all the same; the value is the failure being reported
+            except InvalidState:
+                return self.outcome(False, "failed", failure, job="ended")
+            except NotFound:
+                return self.outcome(False, "failed", failure, job="unknown")
+            except NcpError:
+                pass  # fail may still be taken (NCP does not say it needs a started job)
+        return self.report_fail(failure)
+
+    def report_fail(self, failure: RotationFailure) -> Outcome:
+        """``fail`` the job (retried within the deadline) and say how the job ended."""
         try:
             with self.step("fail", "rotation.fail"):
-                self.client.fail_rotation_job(self.sid, self.token)
+                self.recovery.fail_rotation_job(self.sid, self.token)
         except InvalidState:
-            logs.log.info("rotation.fail_skipped", note="the job is no longer running")
-            return False
-        except NcpError:
-            return False
-        return True
+            logs.log.info("rotation.fail_skipped", note="the job had already ended")
+            return self.outcome(False, "failed", failure, job="ended")
+        except NcpError as exc:
+            return self.left_running(failure, cannot_end(exc))
+        return self.outcome(False, "failed", failure, job="failed")
 
-    def recover(self, change: Change, failure: RotationFailure) -> Outcome:
-        """Roll the target back to active; report ``fail`` only if it then accepts active."""
-        assert self.target is not None
-        assert self.ctx is not None
-        self.ctx.deadline = self.deadline  # the reserve is for exactly this
-        may_hold_pending = self.touched or self.resumed  # else the target is as it was
-        if self.target.external and may_hold_pending and not self.rolled_back(change):
-            return self.left_for_retry(
-                "ROTATION_INCOMPLETE",
-                f"{failure} -- and the target could not be shown to accept the active "
-                "credential again, so the job is left running for a retry to resume",
-                reason="the target may still hold the pending credential",
-            )
-        self.report_fail()
-        return self.outcome(False, "failed", failure)
-
-    def left_for_retry(self, code: str, message: str, *, reason: str) -> Outcome:
-        """End without ``fail``: the target may hold the pending credential, which Secret
-        Manager stores as pending only while the job runs."""
+    def left_running(self, failure: RotationFailure, reason: str) -> Outcome:
+        """End without ``fail``, and say so: the job stays ROTATING for a resume."""
         logs.log.error(
             "rotation.left_for_retry",
             reason=reason,
-            action="retry the rotation job; do not cancel it (the pending value is stored)",
+            action=codes.advice(failure.code),
         )
-        return self.outcome(False, "failed", RotationFailure(code, message), left_for_retry=True)
+        return self.outcome(False, "failed", failure, job="running", left_reason=reason)
+
+    def recover(self, change: Change, failure: RotationFailure) -> Outcome:
+        """A step failed after the pending value was stored. Read the chain before
+        anything else: the job may have completed (this run's late complete, another
+        invocation) and must then never be undone."""
+        assert self.target is not None
+        self.use_recovery_deadline()
+        chain = self.read_chain()
+        if chain is not None and chain.active is not None and chain.active != change.active:
+            return self.ended_elsewhere(change, chain.active, failure)
+        if not self.target.external or not (self.touched or self.resumed):
+            return self.report_fail(failure)  # the target is as it was
+        if chain is None:
+            # Unknown: the job may have completed with this run's value. Rolling back could
+            # strand active; leaving the target alone keeps it on a stored value.
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure}; the chain could not be read, so the target was left as is",
+                ),
+                "the target may hold the pending value and Secret Manager cannot be read",
+            )
+        if not self.rolled_back(change):
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure} -- and the target could not be shown to accept the active "
+                    "value again",
+                ),
+                "the target may still hold the pending value",
+            )
+        again = self.read_chain()  # did another invocation finish while we rolled back?
+        if again is not None and again.active is not None and again.active != change.active:
+            return self.ended_elsewhere(change, again.active, failure)
+        return self.report_fail(failure)
+
+    def ended_elsewhere(
+        self, change: Change, stored: SecretValue, failure: RotationFailure
+    ) -> Outcome:
+        """The job ended with ``stored`` as active (another invocation, a late complete):
+        never undo it; bring the target onto it."""
+        mine = stored == change.pending
+        logs.log.warning(
+            "rotation.ended_elsewhere",
+            note="this run's value is active: converging forward"
+            if mine
+            else "another value became active: the target is brought onto it",
+        )
+        try:
+            self.converge(stored, change)
+        except Exception as exc:  # noqa: BLE001 - the target's state decides what comes next
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure}; the job ended elsewhere and the target could not be brought "
+                    f"onto the stored active value ({as_failure(exc).code})",
+                ),
+                "the target may not accept the stored active value",
+            )
+        if mine:
+            self.finish(change)
+            return self.outcome(True, "resumed" if self.resumed else "rotated", job="completed")
+        ended = RotationFailure(
+            codes.JOB_ENDED,
+            f"the job ended while this run worked on it ({failure.code} here); the target "
+            "accepts the stored active value",
+        )
+        return self.outcome(True, "skipped", ended, job="ended")
 
     def rolled_back(self, change: Change) -> bool:
         assert self.target is not None
@@ -502,78 +813,118 @@ class Rotation:
             pass
         try:
             with self.step("probe", "target.probe", stage="ACTIVE") as info:
-                accepted = self.target.probe(change, Stage.ACTIVE)
+                accepted = self.probe(change, Stage.ACTIVE)
                 info["accepted"] = accepted
         except Exception:  # noqa: BLE001 - unknown state counts as "not shown"
             return False
         return accepted
 
-    def confirm_complete(self, change: Change, error: NcpError) -> Outcome | None:
-        """``complete`` errored: did it happen anyway? ``None`` means yes, carry on."""
-        try:
-            chain = self.client.get_secret_values(self.sid)
-        except NcpError:
-            return self.left_for_retry(
-                "COMPLETE_UNCONFIRMED",
-                f"{api_failure(error, 'complete the job')}; the chain could not be read back, so "
-                "the target keeps the pending credential and the job is left for a retry",
-                reason="complete failed and the chain cannot be read to see whether it took",
-            )
-        if chain.active == change.pending:
-            logs.log.info(
-                "rotation.complete_confirmed", note="complete took effect; its answer was lost"
-            )
-            return None
-        return self.recover(change, api_failure(error, "complete the job"))
+
+class JobUnusable(RotationFailure):
+    """``start`` said there is no job to work on: nothing to end, nothing to undo."""
+
+    def __init__(self, code: str, message: str, *, ok: bool, outcome: str, job: str) -> None:
+        super().__init__(code, message)
+        self.ok = ok
+        self.outcome = outcome
+        self.job = job
 
 
 # -- helpers ------------------------------------------------------------------------------
 
 
 def validate_chain(chain: SecretChain) -> SecretValue:
-    """The active value, if it can be rotated: bad input otherwise (no job call yet)."""
+    """The active value, if it can be rotated: bad input otherwise."""
     if chain.active is None:
-        raise RotationFailure("VALUE_MISSING", "the secret has no active value")
+        raise RotationFailure(codes.VALUE_MISSING, "the secret has no active value")
     if not chain.rotation_targets:
-        raise RotationFailure("NO_ROTATION_TARGETS", "the secret names no rotation targets")
+        raise RotationFailure(codes.NO_ROTATION_TARGETS, "the secret names no rotation targets")
     for key in chain.rotation_targets:
         if key not in chain.active:
             raise RotationFailure(
-                "ROTATION_TARGET_MISSING",
+                codes.ROTATION_TARGET_MISSING,
                 f"rotation target {key!r} is not a key of the secret value; add it to the "
                 "value or remove it from rotationTargets",
             )
         if not isinstance(chain.active[key], str):
             raise RotationFailure(
-                "ROTATION_TARGET_NOT_TEXT", f"rotation target {key!r} must hold a string"
+                codes.ROTATION_TARGET_NOT_TEXT, f"rotation target {key!r} must hold a string"
             )
     return chain.active
+
+
+def outcome_unknown(exc: NcpError) -> bool:
+    """Could the request have taken effect? Yes unless a 4xx refused it."""
+    return not isinstance(exc, ClientError)
+
+
+def cannot_end(exc: NcpError) -> str:
+    return f"Secret Manager could not be reached to end the job ({exc})"
+
+
+def start_failure(exc: NcpError) -> RotationFailure:
+    """``start`` refused: any 4xx other than 401/403 means the job is not usable (NCP does
+    not document 404 against 422 for a dead token, so neither is relied on)."""
+    if isinstance(exc, InvalidState):
+        return JobUnusable(
+            codes.JOB_NOT_RUNNING,
+            "the rotation job is no longer running; nothing to do",
+            ok=True,
+            outcome="skipped",
+            job="ended",
+        )
+    if isinstance(exc, ClientError) and not isinstance(exc, (AuthenticationFailed, Forbidden)):
+        return JobUnusable(
+            codes.JOB_NOT_FOUND,
+            f"Secret Manager does not accept this job token ({exc})",
+            ok=False,
+            outcome="failed",
+            job="unknown",
+        )
+    return job_call_failure(exc, "start the rotation job")
+
+
+def job_call_failure(exc: NcpError, doing: str) -> RotationFailure:
+    """A job call failed. A 403 there is about the token or the sub-account's rights on
+    jobs, not the key pair (which the guard's read just used)."""
+    if isinstance(exc, Forbidden):
+        return RotationFailure(
+            codes.JOB_TOKEN_REJECTED,
+            f"could not {doing}: {exc} (the job token is no longer valid, or the sub-account "
+            "may not act on rotation jobs)",
+        )
+    return api_failure(exc, doing)
 
 
 def api_failure(exc: NcpError, doing: str) -> RotationFailure:
     if isinstance(exc, (AuthenticationFailed, Forbidden)):
         return RotationFailure(
-            "AUTHENTICATION_FAILED",
+            codes.AUTHENTICATION_FAILED,
             f"could not {doing}: {exc} (check the access key pair, its sub-account policy "
             "NCP_SECRETMANAGER_MANAGER, and the clock)",
         )
     if isinstance(exc, DeadlineExceeded):
-        return RotationFailure("DEADLINE_EXCEEDED", f"could not {doing} before the deadline")
+        return RotationFailure(codes.DEADLINE_EXCEEDED, f"could not {doing} before the deadline")
     if isinstance(exc, NotFound):
-        return RotationFailure("SECRET_NOT_FOUND", f"could not {doing}: {exc}")
-    code = "API_UNAVAILABLE" if exc.retryable else "API_ERROR"
+        return RotationFailure(codes.SECRET_NOT_FOUND, f"could not {doing}: {exc}")
+    code = codes.API_UNAVAILABLE if exc.retryable else codes.API_ERROR
     return RotationFailure(code, f"could not {doing}: {exc}")
 
 
 def call_api(fn: Callable[[], T], doing: str) -> T:
     """Run one API call; turn its error into a :class:`RotationFailure` that says what
-    could not be done (a bad value is left to the caller, which knows the stage)."""
+    could not be done."""
     try:
         return fn()
-    except SecretValueError:
-        raise
+    except SecretValueError as exc:
+        raise RotationFailure(
+            codes.VALUE_NOT_JSON_OBJECT,
+            f"{exc}; a rotatable secret value is a JSON object of key/value pairs",
+        ) from None
     except NotFound:
-        raise RotationFailure("SECRET_NOT_FOUND", f"could not {doing}: no such secret") from None
+        raise RotationFailure(
+            codes.SECRET_NOT_FOUND, f"could not {doing}: no such secret"
+        ) from None
     except NcpError as exc:
         raise api_failure(exc, doing) from None
 
@@ -581,8 +932,11 @@ def call_api(fn: Callable[[], T], doing: str) -> T:
 def as_failure(exc: Exception) -> RotationFailure:
     if isinstance(exc, RotationFailure):
         return exc
-    if isinstance(exc, TargetError):
+    if isinstance(exc, CodedError):
         return RotationFailure(exc.code, str(exc))
     if isinstance(exc, NcpError):
         return api_failure(exc, "finish the step")
-    return RotationFailure("INTERNAL_ERROR", type(exc).__name__)
+    return RotationFailure(codes.INTERNAL_ERROR, type(exc).__name__)
+
+
+__all__ = ["Outcome", "Rotation", "RotationFailure", "StepRecord", "usable_candidate"]

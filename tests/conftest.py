@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from emulator import Emulator
 from rotation import logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.ncp.transport import RetryPolicy
+from tests.factories import FAST_RETRY
 from tests.leaks import LeakGuard
 
 # Shared fixtures: the fake HTTPS credential service (ca, ca_file) and the real database
@@ -20,8 +21,24 @@ pytest_plugins = ["tests.webhook_receiver", "tests.databases"]
 # so that the per-call lines are exercised too.
 logs.configure("DEBUG")
 
-#: Real backoff, just short: retry tests exercise the same code path as production.
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01)
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail the run if a test under tests/e2e lacks the ``e2e`` marker (tests/e2e/conftest.py
+    adds it): ``-m "not e2e"`` must never run one of them."""
+    unmarked = [
+        item
+        for item in items
+        if item.path.resolve().is_relative_to(E2E) and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        modules = sorted({item.path.name for item in unmarked})
+        raise pytest.UsageError(
+            f"{len(unmarked)} tests under tests/e2e lack the e2e marker (in {', '.join(modules)})"
+        )
 
 
 @pytest.fixture

@@ -1,14 +1,33 @@
-"""Small builders for test data, so each test states only what it is about."""
+"""Small builders for test data, so each test states only what it is about.
+
+The one place that builds a :class:`Change`, a :class:`TargetContext`, a secret (through
+the client, the documented way) or a job: a field added to one of them is added here once,
+not in every test module. Test modules never import one another; what two of them share
+lives here (or in another helper module: databases, leaks, webhook_receiver).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import handler
 from emulator import Activation, Emulator
-from rotation.ncp.models import CreateSecretRequest, SecretDetail
+from rotation import logs
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.models import CreateSecretRequest, SecretDetail, SecretValue
 from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.transport import RetryPolicy
+from rotation.targets.base import Change, TargetContext
 
 _counter = iter(range(1, 1_000_000))
+
+#: The secret a target test rotates, when the test does not care which.
+SECRET_ID = "s1"
+
+#: Real backoff, just short: retry tests exercise the same code path as production.
+FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01)
 
 
 def unique_name(prefix: str = "s") -> str:
@@ -44,13 +63,38 @@ def job_token(client: SecretManagerClient, secret_id: str) -> str:
     return str(tokens[-1])
 
 
-def started_job(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tuple[str, str]:
-    """A rotatable secret with a job executed and started: ``(secret_id, job_token)``."""
+def executed_job(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tuple[str, str]:
+    """A rotatable secret with a job executed (WAITING, nothing runs it):
+    ``(secret_id, job_token)``, what an action is invoked with."""
     secret_id = rotatable_secret(emu, client, **kwargs).secret_id
     client.execute_rotation_job(secret_id)
-    token = job_token(client, secret_id)
+    return secret_id, job_token(client, secret_id)
+
+
+def started_job(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tuple[str, str]:
+    """A rotatable secret with a job executed and started: ``(secret_id, job_token)``."""
+    secret_id, token = executed_job(emu, client, **kwargs)
     client.start_rotation_job(secret_id, token)
     return secret_id, token
+
+
+def invoke(emu: Emulator, secret_id: str | None, token: str | None, **extra: Any) -> dict[str, Any]:
+    """``handler.main`` in this process, with the parameters a deployed action carries
+    (the emulator's endpoint and keys) and ``extra``; the result must serialise as JSON,
+    as the runtime does with it."""
+    args: dict[str, Any] = {
+        "secretManagerEndpoint": emu.endpoint,
+        "accessKey": emu.access_key,
+        "secretKey": emu.secret_key,
+        **extra,
+    }
+    if secret_id is not None:
+        args["secretId"] = secret_id
+    if token is not None:
+        args["jobToken"] = token
+    result = handler.main(args)
+    json.dumps(result)
+    return result
 
 
 def rotate_via_trigger(
@@ -88,3 +132,69 @@ def admin_secret(emu: Emulator, username: str, password: str, **extra: Any) -> s
         return create_secret(
             client, value={"username": username, "password": password, **extra}
         ).secret_id
+
+
+# -- what a target is handed ------------------------------------------------------------------
+
+
+def change(
+    active: Mapping[str, Any],
+    pending: Mapping[str, Any] | None = None,
+    /,
+    *,
+    keys: tuple[str, ...] = ("password",),
+    previous: Mapping[str, Any] | None = None,
+    secret_id: str = SECRET_ID,
+    **updates: Any,
+) -> Change:
+    """The values one rotation moves between. ``pending`` defaults to ``active``;
+    ``updates`` are applied on top of it: ``change(active, password=new)``."""
+    base = SecretValue(active if pending is None else pending)
+    return Change(
+        secret_id=secret_id,
+        active=SecretValue(active),
+        pending=base.replace(updates),
+        keys=keys,
+        previous=None if previous is None else SecretValue(previous),
+    )
+
+
+def target_context(
+    *,
+    seconds: float = 30.0,
+    admins: Mapping[str, tuple[str, str]] | None = None,
+    register_secret: Callable[[str], None] = logs.REDACTOR.register,
+    secret_id: str = SECRET_ID,
+) -> TargetContext:
+    """What the workflow hands a target, as it builds it: a deadline ``seconds`` away, the
+    log redactor told about every secret the target learns, and ``admins`` (secret id to
+    ``(username, password)``) as the other secrets it may read (none: no ``read_secret``)."""
+
+    def read_secret(other: str) -> SecretValue:
+        assert admins is not None and other in admins, f"unexpected secret {other!r}"
+        username, password = admins[other]
+        return SecretValue({"username": username, "password": password})
+
+    return TargetContext(
+        secret_id=secret_id,
+        deadline=Deadline.after(seconds),
+        register_secret=register_secret,
+        read_secret=read_secret if admins is not None else None,
+    )
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+
+class ManualClock:
+    """A business clock a test moves by hand (``Emulator(clock=...)``); request signatures
+    keep the wall clock."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, days: float) -> None:
+        self.now += days * 86_400

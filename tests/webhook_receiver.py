@@ -73,6 +73,17 @@ class CredentialService:
     def url(self, path: str) -> str:
         return f"{self.base}{path}?token={QUERY_TOKEN}"
 
+    def target(self, ca_file: str, **extra: Any) -> dict[str, Any]:
+        """The webhook target's parameter for this receiver, as an operator writes it."""
+        return {
+            "kind": "webhook",
+            "url": self.url("/hook"),
+            "testUrl": self.url("/check"),
+            "hmacKey": self.key,
+            "caBundle": ca_file,
+            **extra,
+        }
+
     def answer_next(self, action: str, status: int, *, delay: float = 0.0) -> None:
         with self.lock:
             self.plans.setdefault(action, deque()).append(Plan(status, delay))

@@ -1,53 +1,86 @@
 """Secret Manager state and rules, with no HTTP in sight (the moto split: see ``routes``).
 
 Everything documented is implemented as documented (``../shared/seeds`` first, then
-``../shared/reference/ncp-secret-manager-api.md``). Where the public docs are silent this
-module picks the *strictest reasonable* behaviour, so code that passes here does not lean on
-leniency the real service may not have. The assumptions, each marked in the code:
+``../shared/reference/ncp-secret-manager-api.md`` and ``ncp-facts-checked.md``). Where the
+public docs are silent this module picks the *strictest reasonable* behaviour, so code that
+passes here does not lean on leniency the real service may not have. Each assumption says
+which part is **documented** (with the page) and which is a **guess**:
 
-A1  Status during a job. Execute/Retry Rotation Job sets ``rotationPhase`` ROTATING and
-    ``secretStatus`` ROTATING at once (the service "raises a rotation event"); Complete puts
-    back ENABLE/NONE, Fail puts back ENABLE/ROTATION_FAILED, Cancel puts back ENABLE/NONE.
-A2  One job token per execution. Retry Rotation Job mints a *new* token; the old token is
-    dead. Job calls with an unknown token answer 404; with the token of a finished job 422,
-    including a second Complete after a lost response. Clients must verify, not repeat.
-A3  Start is repeatable within a live job (a re-invoked action must be able to resume) and
-    returns the chain as it is, pending stage included.
-A4  Pending, Generate Random Secret and Complete need a started job (422 otherwise). Fail
-    is accepted in any live job. Complete needs a pending stage.
-A5  Update Pending Stage accepts a value with exactly the active value's keys, every
-    non-target key unchanged and every target a non-empty string ("only the rotation-target
-    values should be changed"); anything else is 400.
-A6  Fail keeps the pending stage (a retried job finds it); Cancel and Rollback discard it.
-    Rollback needs a previous stage and no live job: active <- previous, previous cleared.
-A7  Add Pending Stage generates 12 characters of upper, lower, digits and punctuation, no
-    space, one of each class: the shape of the documented example (``{l=dUSw2Bc4m``).
-A8  Generate Random Secret: ``length`` is required (the page says Required) and 5-32; flags
-    must be JSON booleans; a request whose classes cannot be satisfied is 400.
-A9  Secret values are flat JSON objects: 1-100 keys, values string/number/boolean/null,
-    at most 10,000 UTF-8 bytes; rotation targets must hold non-empty strings.
-A10 Reading or writing values is refused (422) unless the secret is ENABLE or ROTATING;
-    "DISABLE: Suspended" is read as "not usable". Update Secret Value is refused during a
-    live job. Active cannot be deleted (empty string) and every stage must keep the targets.
-A11 nextRotationDate = (last rotation, else registration) + period, rounded *up* to the
-    hour: the seed's example (registered 2025-07-21 02:39 UTC, period 90) answers
-    2025-10-19 03:00 UTC. When the scheduler fires, the next date moves one period on at
-    once, so a failed scheduled job waits for the next period (or an operator's Retry).
-A12 Disable needs ENABLE; Enable needs DISABLE; Request Deletion needs ENABLE, DISABLE or
-    REVOKE (documented) and sets ``expectedDestroyDate`` seven days out; Delete Secret needs
-    REVOKE and destroys at once. A DESTROYED secret still answers Get Secret Detail (the
-    seed lists the status) but leaves the list, and its values are gone.
-A13 A secret links to at most one trigger (documented); Update and Delete Rotation Trigger
-    are refused while auto rotation is on (documented for delete, applied to both);
-    Execute Rotation Job needs ENABLE, no live job, and a linked trigger.
-A14 Secret names are unique per account (400 on a duplicate). Get Secret List pages hold
-    20 secrets and ``pageNo`` must be 1 or more (the documented range; the doc's example
-    sends 0, which is 400 here).
-A15 Update Protection Key needs ``kmsBoundaryType`` in region KR (documented as required
-    for KR); Create accepts it optionally. A ``kmsKeyTag`` must name a listed key and is
-    refused with DEFAULT. Get Protection Key List answers ``{"keyList": [...]}``.
-A16 Get Secret Logs entries are ``{"logId", "timestamp", "actionType", "message",
-    "jobToken"?}``; ``keyword`` matches any of them, case-insensitively.
+A1  Status during a job. Documented: Start Rotation Job is the call after which "the
+    secret's rotation status changes to Rotation in progress"
+    (https://api.ncloud-docs.com/docs/en/secretmanager-start-rotation-job), and seed 002
+    lists ``secretStatus`` ROTATING and ``rotationPhase`` NONE | ROTATING | ROTATION_FAILED.
+    So Execute / Retry / a scheduled run only *raise* the job (nothing visible changes) and
+    the first Start sets ``secretStatus`` and ``rotationPhase`` to ROTATING. Guesses: both
+    fields change together; Complete puts back ENABLE/NONE; Fail puts back
+    ENABLE/ROTATION_FAILED (the Fail page says only that the last rotation result becomes
+    "Rotation failed", https://api.ncloud-docs.com/docs/en/secretmanager-fail-rotation-job);
+    Cancel puts back ENABLE/NONE. ``phase_names`` / ``status_names`` / ``detail_extra``
+    let a test make the detail answer other spellings and new fields.
+A2  Guess: one job token per execution; Retry Rotation Job mints a *new* token and the old
+    one is dead. Job calls with an unknown token answer 404, with the token of a finished
+    job 422, including a second Complete after a lost response (404 is not in the newer
+    status table, https://api.ncloud-docs.com/docs/en/secretmanager-api-overview).
+A3  Guess: Start is repeatable within a live job (a re-invoked action must be able to
+    resume) and returns the chain as it is, pending stage included.
+A4  Guess: Pending, Generate Random Secret and Complete need a started job (422 otherwise).
+    Fail is accepted in any live job, started or not. Complete needs a pending stage.
+A5  Documented: "only the rotation-target values should be changed"
+    (https://guide.ncloud-docs.com/docs/en/secretmanager-rotate-action.md). Guess, the
+    strictness: Update Pending Stage accepts a value with exactly the active value's keys,
+    every non-target key unchanged and every target a non-empty string; else 400.
+A6  Guess: Fail keeps the pending stage (a retried job finds it); Cancel and Rollback
+    discard it. Rollback needs a previous stage and no live job: active <- previous,
+    previous cleared ("chain shifting" and rollback are not defined further).
+A7  Documented: Add Pending Stage generates values for the rotation targets, example
+    ``{l=dUSw2Bc4m`` (https://api.ncloud-docs.com/docs/en/secretmanager-add-pending-stage).
+    Guess: 12 characters of upper, lower, digits and punctuation, no space, one of each.
+A8  Documented (https://api.ncloud-docs.com/docs/en/secretmanager-generate-random-secret):
+    ``length`` is Required, 5-32; includeSpace defaults to true, requireEachIncludedType to
+    true. Guess: flags must be JSON booleans; unsatisfiable classes are 400.
+A9  Documented (seed 000, Create Secret): 1-100 keys, at most 10,000 bytes, targets are
+    keys of the value. Guess: values are flat (string/number/boolean/null) and rotation
+    targets hold non-empty strings.
+A10 Documented: values cannot be read or updated on a REVOKE secret (Get Secret Stage
+    Value, Update Secret Value pages). Guess: DISABLE ("Suspended") is refused too (422),
+    and Update Secret Value is refused during a live job. Active cannot be deleted (empty
+    string) and every stage must keep the targets (guess).
+A11 Documented by one example (seed 002: registered 2025-07-21 02:39 UTC, period 90,
+    next 2025-10-19 03:00 UTC). Guess: nextRotationDate = (last rotation, else
+    registration) + period, rounded *up* to the hour; when the scheduler fires, the next
+    date moves one period on at once, so a failed scheduled job waits for the next period
+    (or an operator's Retry).
+A12 Documented: Disable needs ENABLE; Request Deletion needs ENABLE, DISABLE or REVOKE;
+    Cancel Deletion returns to DISABLE
+    (https://api.ncloud-docs.com/docs/en/secretmanager-requestsecretdeletion,
+    .../secretmanager-cancelsecretdeletion, .../secretmanager-disablesecret). Guesses:
+    Enable needs DISABLE; ``expectedDestroyDate`` is seven days out; Delete Secret needs
+    REVOKE and destroys at once; a DESTROYED secret still answers Get Secret Detail (seed
+    002 lists the status) but leaves the list, and its values are gone.
+A13 Documented: a secret links to at most one trigger
+    (https://guide.ncloud-docs.com/docs/ja/cloudfunctions-secretmanager-vpc); the trigger
+    of a secret that rotates automatically cannot be deleted
+    (https://api.ncloud-docs.com/docs/en/secretmanager-delete-rotation-trigger); Retry
+    Rotation Job retries a *failed* job
+    (https://api.ncloud-docs.com/docs/secretmanager-retry-rotation-job.md), so it needs the
+    latest job to have failed and no job live. Guesses: Update Rotation Trigger is refused
+    while auto rotation is on too; Execute Rotation Job needs ENABLE, no live job (started
+    or not) and a linked trigger.
+A14 Documented: Get Secret List's ``pageNo`` is 1-N
+    (https://api.ncloud-docs.com/docs/en/secretmanager-getsecretlist; the page's example
+    sends 0, which is 400 here). Guesses: secret names are unique per account (400 on a
+    duplicate); pages hold 20 secrets.
+A15 Documented: Update Protection Key needs ``kmsBoundaryType`` in region KR
+    (https://api.ncloud-docs.com/docs/en/secretmanager-updateprotectionkey); Get Protection
+    Key List answers ``{"keyList": [{keyId, keyTag, keyName, keyStatus, keyType,
+    kmsBoundaryType}]}`` and its example lists the "Secret Manager Default Key" with
+    ``keyId`` 0 and empty fields
+    (https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist), so that
+    entry is listed first here. Guesses: Create accepts ``kmsBoundaryType`` optionally; a
+    ``kmsKeyTag`` must name a listed key and is refused with DEFAULT.
+A16 Guess: Get Secret Logs entries are ``{"logId", "timestamp", "actionType", "message",
+    "jobToken"?}`` (the docs' example is cut); ``keyword`` matches any of them,
+    case-insensitively.
 """
 
 from __future__ import annotations
@@ -295,6 +328,20 @@ class KmsKeyRecord:
     tag: str
     name: str
     boundary: str = "ISOLATED"
+    key_id: str = field(default_factory=lambda: str(secrets.randbelow(90_000) + 10_000))
+    status: str = "ENABLE"
+    key_type: str = "AES256"
+
+
+#: The first ``keyList`` item of the documented example (A15): the service's own key.
+DEFAULT_KEY_ITEM: dict[str, Any] = {
+    "keyId": 0,
+    "keyTag": "",
+    "keyName": "Secret Manager Default Key",
+    "keyStatus": "",
+    "keyType": "",
+    "kmsBoundaryType": "",
+}
 
 
 class SecretManagerBackend:
@@ -322,6 +369,11 @@ class SecretManagerBackend:
         self._cipher_key = secrets.token_bytes(32)
         #: Every secret value this account ever held or generated, for leak checks in tests.
         self.known_values: set[str] = set()
+        #: Test hooks (A1): how the wire spells each phase and status, and fields added to
+        #: every detail, to play an NCP that answers what its docs do not say.
+        self.phase_names: dict[str, str] = {}
+        self.status_names: dict[str, str] = {}
+        self.detail_extra: dict[str, Any] = {}
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -479,14 +531,15 @@ class SecretManagerBackend:
         data: dict[str, Any] = {
             "secretId": secret.secret_id,
             "secretName": secret.name,
-            "secretStatus": secret.status,
+            "secretStatus": self.status_names.get(secret.status, secret.status),
             "secretType": "BASIC",
             "memo": secret.memo,
             "region": secret.region,
             "updateDate": secret.update_ms,
             "registerDate": secret.register_ms,
             "autoRotationYN": "Y" if secret.auto_rotation else "N",
-            "rotationPhase": secret.phase,
+            "rotationPhase": self.phase_names.get(secret.phase, secret.phase),
+            **self.detail_extra,
         }
         if secret.expected_destroy_ms is not None and secret.status == REVOKE:
             data["expectedDestroyDate"] = secret.expected_destroy_ms
@@ -558,7 +611,7 @@ class SecretManagerBackend:
                     {
                         "secretId": s.secret_id,
                         "secretName": s.name,
-                        "secretStatus": s.status,
+                        "secretStatus": self.status_names.get(s.status, s.status),
                         "secretType": "BASIC",
                         "region": s.region,
                         "registerDate": s.register_ms,
@@ -643,8 +696,18 @@ class SecretManagerBackend:
     def list_keys(self) -> dict[str, Any]:
         return {
             "keyList": [
-                {"kmsKeyTag": k.tag, "kmsKeyName": k.name, "kmsBoundaryType": k.boundary}
-                for k in self.kms_keys
+                dict(DEFAULT_KEY_ITEM),
+                *(
+                    {
+                        "keyId": k.key_id,
+                        "keyTag": k.tag,
+                        "keyName": k.name,
+                        "keyStatus": k.status,
+                        "keyType": k.key_type,
+                        "kmsBoundaryType": k.boundary,
+                    }
+                    for k in self.kms_keys
+                ),
             ]
         }
 
@@ -888,8 +951,7 @@ class SecretManagerBackend:
             raise invalid_status("the secret has no rotation trigger")
         job = Job(token=secrets.token_urlsafe(24), kind=kind, created_ms=self.now_ms())
         secret.job = job
-        secret.jobs.append(job)
-        secret.status, secret.phase = ROTATING, PHASE_ROTATING  # A1
+        secret.jobs.append(job)  # A1: raised, not started: nothing visible changes yet
         self._touch(secret)
         self._log(secret, f"{kind}_ROTATION", "rotation job raised", token=job.token)
         return JobEvent(secret.secret_id, secret.name, job.token, trigger)
@@ -912,7 +974,8 @@ class SecretManagerBackend:
     def retry_rotation(self, secret_id: str) -> JobEvent:
         with self.lock:
             secret = self._get(secret_id)
-            if secret.phase != PHASE_FAILED:
+            last = secret.jobs[-1] if secret.jobs else None
+            if last is None or last.outcome != "FAILED":  # A13: documented
                 raise invalid_status("only a failed rotation job can be retried")
             if secret.status != ENABLE:
                 raise invalid_status(f"secret is {secret.status}")
@@ -964,6 +1027,8 @@ class SecretManagerBackend:
             secret, job = self._job(secret_id, token, started=False)
             if not job.started:
                 job.started = True
+                secret.status, secret.phase = ROTATING, PHASE_ROTATING  # A1: documented
+                self._touch(secret)
                 self._log(secret, "START_ROTATION_JOB", "rotation job started", token=token)
             return self._chain_view(secret)  # A3
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,8 @@ from rotation.cli.common import CliError
 from rotation.cli.joblog import Job, LogEntry
 from rotation.display import iso_ms
 from rotation.ncp.cloudfunctions import CloudFunctionsClient
-from rotation.ncp.errors import NcpError, NotFound
+from rotation.ncp.cloudfunctions_models import Activation
+from rotation.ncp.errors import NcpError
 from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
 
@@ -90,10 +91,17 @@ def action_names(client: SecretManagerClient, detail: SecretDetail) -> list[str]
     return []
 
 
-def _result_of(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    response = record.get("response")
-    result = response.get("result") if isinstance(response, Mapping) else record.get("result")
-    return result if isinstance(result, Mapping) else None
+def split_action(name: str) -> tuple[str, str]:
+    """``(package, action)`` of ``action``, ``package/action`` or an OpenWhisk full name
+    ``/namespace/[package/]action`` (package ``-``: none)."""
+    parts = name.strip("/").split("/")
+    if name.startswith("/"):
+        parts = parts[1:]  # the namespace
+    if len(parts) == 1 and parts[0]:
+        return "-", parts[0]
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1]
+    raise ValueError(f"{name!r} is not an action name ([package/]action)")
 
 
 def find_activation(
@@ -102,30 +110,32 @@ def find_activation(
     secret_id: str,
     since_ms: int,
     slack_ms: int = CLOCK_SLACK_MS,
-) -> Mapping[str, Any] | None:
+) -> Activation | None:
     """The newest *finished* activation of ``action`` that started after ``since_ms`` (less
-    ``slack_ms``) and whose result names ``secret_id``. One not finished yet (its detail
-    answers 404 for a while) is passed over: the caller asks again later."""
-    low = since_ms - slack_ms
-    listed = functions.list_activations(action, since_ms=low)
-    listed.sort(key=lambda a: a.get("start") or 0, reverse=True)
-    best: Mapping[str, Any] | None = None
-    for item in listed[:MAX_DETAILS]:
-        activation_id = item.get("activationId")
-        if not isinstance(activation_id, str):
+    ``slack_ms``) and whose result names ``secret_id``. One not finished or not visible yet
+    (NCP is reported to take 30-40 s) is passed over: the caller asks again later."""
+    for record in _finished(functions, action, since_ms - slack_ms, MAX_DETAILS):
+        if record.result is not None and record.result.get("secretId") == secret_id:
+            return record
+    return None
+
+
+def _finished(
+    functions: CloudFunctionsClient, action: str, low_ms: int, limit: int
+) -> Iterator[Activation]:
+    """Finished activations of ``action`` since ``low_ms``, newest first, details read
+    for at most ``limit`` of them (the list answers ids and status only, documented)."""
+    package, name = split_action(action)
+    listed = functions.list_activations(package, name, start_ms=low_ms)
+    for item in sorted(listed, key=lambda a: a.start_ms or 0, reverse=True)[:limit]:
+        record: Activation | None = item
+        if item.result is None:
+            record = functions.get_activation(package, name, item.activation_id)
+        if record is None or not record.finished or record.result is None:
             continue
-        try:
-            record = functions.get_activation(activation_id, action=action)
-        except NotFound:
+        if record.start_ms is not None and record.start_ms < low_ms:
             continue
-        result = _result_of(record)
-        start = record.get("start")
-        start = start if isinstance(start, int) else 0
-        if result is None or result.get("secretId") != secret_id or (start and start < low):
-            continue
-        if best is None or start > (best.get("start") or 0):
-            best = record
-    return best
+        yield record
 
 
 def render_line(line: str) -> str:
@@ -155,20 +165,17 @@ def _entry_line(entry: LogEntry) -> str:
     return f"{iso_ms(entry.when)} {entry.action} {entry.message}".rstrip()
 
 
-def from_activation(
-    record: Mapping[str, Any], action: str, secret_id: str | None = None
-) -> Explanation:
-    result = _result_of(record) or {}
+def from_activation(record: Activation, action: str, secret_id: str | None = None) -> Explanation:
+    result = record.result or {}
     error = result.get("error")
     error = error if isinstance(error, Mapping) else {}
-    raw_lines = record.get("logs")
-    lines = [render_line(str(x)) for x in raw_lines] if isinstance(raw_lines, list) else []
+    lines = [render_line(line) for line in record.logs]
     return Explanation(
         code=str(error["code"]) if error.get("code") else None,
         message=str(error["message"]) if error.get("message") else None,
         left_for_retry=bool(result.get("leftForRetry")),
         lines=lines,
-        source=f"activation {record.get('activationId', '?')} of action {action}",
+        source=f"activation {record.activation_id} of action {action}",
         result=logs.REDACTOR.scrub_any(dict(result)),
         secret_id=secret_id,
     )
@@ -243,20 +250,11 @@ class ActionRecords:
                 self.functions = self.factory()
             for name in self.names:
                 assert self.functions is not None
-                listed = self.functions.list_activations(name, since_ms=since_ms - CLOCK_SLACK_MS)
-                listed.sort(key=lambda a: a.get("start") or 0, reverse=True)
-                for item in listed[: limit * 2]:
-                    activation_id = item.get("activationId")
-                    if not isinstance(activation_id, str):
-                        continue
-                    try:
-                        record = self.functions.get_activation(activation_id, action=name)
-                    except NotFound:
-                        continue  # not finished yet
-                    result = _result_of(record)
-                    start = record.get("start")
-                    if result is not None and result.get("secretId") == self.detail.secret_id:
-                        found.append((int(start) if isinstance(start, int) else 0, result))
+                low = since_ms - CLOCK_SLACK_MS
+                for record in _finished(self.functions, name, low, limit * 2):
+                    assert record.result is not None
+                    if record.result.get("secretId") == self.detail.secret_id:
+                        found.append((record.start_ms or 0, record.result))
         except (NcpError, CliError, ValueError) as exc:
             self.broken = self.failed = True
             self.note(f"could not read the action's activations from Cloud Functions: {exc}")

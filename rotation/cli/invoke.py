@@ -25,9 +25,20 @@ from rotation.cli.common import (
 MAX_EVENT_BYTES = 100_000
 
 
-def cmd_invoke(opts: argparse.Namespace, out: Output) -> int:
-    import handler  # noqa: PLC0415 - the deployed entry point; only this command needs it
+def run_handler(args: dict[str, Any], out: Output) -> dict[str, Any]:
+    """The deployed entry point, run here; its JSON log lines go to stderr, live.
 
+    The one place the CLI imports ``handler`` (``invoke`` and a local ``resume``), and
+    only when it runs it: nothing else of the CLI needs the action's entry point.
+    """
+    import handler  # noqa: PLC0415
+
+    with stray_output_to(out.messages):
+        result: dict[str, Any] = handler.main(args)
+    return result
+
+
+def cmd_invoke(opts: argparse.Namespace, out: Output) -> int:
     endpoint = checked_url(opts.endpoint, "--endpoint")
     try:
         with opts.event.open("rb") as handle:
@@ -45,8 +56,7 @@ def cmd_invoke(opts: argparse.Namespace, out: Output) -> int:
         logs.REDACTOR.register(opts.job_token)
         event["jobToken"] = opts.job_token
     event.setdefault("secretManagerEndpoint", endpoint)
-    with stray_output_to(out.messages):  # the action's log lines go to stderr
-        result = handler.main(event)
+    result = run_handler(event, out)
     out.json(result)
     return EXIT_OK if result.get("ok") else EXIT_FAILED
 

@@ -15,15 +15,21 @@ action's own log lines carry as ``job``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rotation import logs
+from rotation.ncp.errors import NcpError
+from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
 
 PAGE_SIZE = 100
 MAX_PAGES = 20
+#: How far back the log is read to find a live job. A job raised longer ago and still live
+#: blocks every later rotation, so ``status`` already shows the secret as overdue.
+LOG_WINDOW_MS = 31 * 24 * 3_600_000
 
 _TIME_KEYS = ("timestamp", "createdDate", "createDate", "logDate", "time", "date", "createdAt")
 _ACTION_KEYS = ("actionType", "action", "type", "eventType", "event", "logType")
@@ -189,3 +195,36 @@ def running_job(entries: Iterable[LogEntry]) -> Job | None:
     if jobs and jobs[-1].outcome == "running":
         return jobs[-1]
     return None
+
+
+def _starts(action: str) -> bool:
+    return _has(action, "START")
+
+
+def live_job(entries: Iterable[LogEntry], *, rotating: bool) -> Job | None:
+    """The job that is still live, if any.
+
+    ``rotating`` (the secret's phase or status says so): the newest job without an end.
+    Otherwise a job can still be live without showing: Start Rotation Job is the call that
+    makes a secret ROTATING (documented), so a job that was raised and never started shows
+    only in the log. Only a newest job whose entries are all "raised" counts then, so a log
+    that never records how jobs end cannot make every old job look live.
+    """
+    job = running_job(entries)
+    if job is None or rotating:
+        return job
+    if all(raises_job(e.action) and not _starts(e.action) for e in job.entries):
+        return job
+    return None
+
+
+def live(client: SecretManagerClient, detail: SecretDetail) -> Job | None:
+    """The secret's live job as its log shows it (see :func:`live_job`); ``None`` too when
+    the log cannot be read, and then only the secret's phase tells."""
+    try:
+        entries = read_log(
+            client, detail.secret_id, since_ms=time.time_ns() // 1_000_000 - LOG_WINDOW_MS
+        )
+    except NcpError:
+        return None
+    return live_job(entries, rotating=detail.rotating)

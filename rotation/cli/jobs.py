@@ -42,10 +42,10 @@ from rotation.cli.common import (
     positive_seconds,
     secret_id,
     sm_client,
-    stray_output_to,
 )
 from rotation.cli.explain import CLOCK_SLACK_MS, ActionRecords, Explanation, explain, window
-from rotation.cli.joblog import Job, jobs_of, read_log, running_job
+from rotation.cli.invoke import run_handler
+from rotation.cli.joblog import Job, jobs_of, live, read_log
 from rotation.display import iso_ms
 from rotation.ncp.errors import NcpError
 from rotation.ncp.models import RotationPhase, SecretDetail, SecretStatus
@@ -232,8 +232,8 @@ def _raise_and_follow(
         return report(out, opts, records, followed, since_ms=since_ms, sleep=sleep)
 
 
-def _refuse_running(detail: SecretDetail) -> None:
-    if detail.rotating:
+def _refuse_running(client: SecretManagerClient, detail: SecretDetail) -> None:
+    if detail.rotating or live(client, detail) is not None:
         raise Refused(
             f"{detail.secret_name} already has a rotation job running: `resume "
             f"{detail.secret_id}` runs the action again with it, `cancel {detail.secret_id}` "
@@ -252,7 +252,7 @@ def cmd_rotate(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.sle
     with sm_client(opts) as client:
         before = client.get_secret(opts.secret_id)
         _refuse_unusable(before)
-        _refuse_running(before)
+        _refuse_running(client, before)
         if before.trigger is None:
             raise Refused(f"{before.secret_name} has no rotation trigger: link one (deploy) first")
         return _raise_and_follow(
@@ -269,7 +269,7 @@ def cmd_retry(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.slee
     with sm_client(opts) as client:
         before = client.get_secret(opts.secret_id)
         _refuse_unusable(before)
-        _refuse_running(before)
+        _refuse_running(client, before)
         if before.rotation_phase is not RotationPhase.ROTATION_FAILED:
             raise Refused(
                 f"the last rotation of {before.secret_name} did not fail (rotationPhase "
@@ -300,7 +300,8 @@ def _confirm(out: Output, opts: argparse.Namespace, text: str, **data: Any) -> i
 def cmd_cancel(opts: argparse.Namespace, out: Output) -> int:
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        if not detail.rotating:
+        job = live(client, detail)
+        if job is None and not detail.rotating:
             raise Refused(f"{detail.secret_name} has no rotation job running: nothing to cancel")
         chain = client.get_secret_values(detail.secret_id)
         for value in (chain.previous, chain.active, chain.pending):
@@ -312,7 +313,6 @@ def cmd_cancel(opts: argparse.Namespace, out: Output) -> int:
                 f"credential Secret Manager no longer stores. Run `resume {detail.secret_id}` "
                 "instead, or pass --force if the target does not hold it."
             )
-        job = running_job(read_log(client, detail.secret_id))
         client.cancel_rotation_job(detail.secret_id)
         after = client.get_secret(detail.secret_id)
     discarded = "; the pending value was discarded" if chain.pending is not None else ""
@@ -333,7 +333,7 @@ def cmd_rollback(opts: argparse.Namespace, out: Output) -> int:
     params = action_params.read_params(opts.params)
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        _refuse_running(detail)
+        _refuse_running(client, detail)
         chain = client.get_secret_values(detail.secret_id)
         for value in (chain.previous, chain.active, chain.pending):
             logs.REDACTOR.register_value(value, chain.rotation_targets)
@@ -475,8 +475,6 @@ def _resume_result(
 
 
 def _resume_here(opts: argparse.Namespace, out: Output, detail: SecretDetail, token: str) -> int:
-    import handler  # noqa: PLC0415 - the deployed entry point; only this path needs it
-
     keys = credentials()
     args: dict[str, Any] = {
         **action_params.read_params(opts.params),
@@ -488,8 +486,7 @@ def _resume_here(opts: argparse.Namespace, out: Output, detail: SecretDetail, to
         "timeoutSeconds": min(opts.timeout, 3600.0),
     }
     out.note(f"running the action here, with your credentials, for job {logs.fingerprint(token)}")
-    with stray_output_to(out.messages):  # the action's JSON log lines, live, on stderr
-        result = handler.main(args)
+    result = run_handler(args, out)
     # The handler starts an invocation of its own, which clears the redactor: again.
     logs.REDACTOR.register(token)
     logs.REDACTOR.register(keys.secret_key)
@@ -506,7 +503,8 @@ def _resume_remote(
     *,
     sleep: Sleep,
 ) -> int:
-    from rotation.cli.explain import action_names, from_activation  # noqa: PLC0415
+    from rotation.cli.explain import action_names, from_activation, split_action  # noqa: PLC0415
+    from rotation.ncp.cloudfunctions_models import Activation  # noqa: PLC0415
 
     names = [opts.action] if opts.action else action_names(client, detail)
     if not names:
@@ -519,27 +517,31 @@ def _resume_remote(
     name = names[0]
     fp = logs.fingerprint(token)
     out.note(f"invoking the deployed action {name} for job {fp}")
+    package, action = split_action(name)
     with contextlib.closing(functions_client(opts)) as cf:
         try:
-            record = cf.invoke_action(name, {"secretId": detail.secret_id, "jobToken": token})
+            record: Activation | None = cf.invoke_action(
+                package, action, {"secretId": detail.secret_id, "jobToken": token}
+            )
         except NcpError as exc:
             raise Unreachable(
-                f"Cloud Functions at {urlsplit(cf.transport.base_url).netloc} did not run "
-                f"{name}: {exc}"
+                f"Cloud Functions at {urlsplit(cf.endpoint).netloc} did not run {name}: {exc}"
             ) from None
+        assert record is not None
+        activation_id = record.activation_id
         deadline = time.monotonic() + opts.timeout
-        activation_id = record.get("activationId")
-        while "response" not in record and "result" not in record:
-            if not isinstance(activation_id, str) or time.monotonic() >= deadline:
+        while record is None or not record.finished:
+            if time.monotonic() >= deadline:
                 raise Failed(
-                    f"the action was invoked but its result did not come back within "
-                    f"{opts.timeout:.0f}s; `history {detail.secret_id}` shows the job"
+                    f"the action was invoked (activation {activation_id}) but its result did "
+                    f"not come back within {opts.timeout:.0f}s; `history {detail.secret_id}` "
+                    "shows the job"
                 )
             sleep(opts.interval)
             try:
-                record = cf.get_activation(activation_id, action=name)
-            except Exception:  # noqa: BLE001 - activation records lag; ask again until the deadline
-                record = {"activationId": activation_id}
+                record = cf.get_activation(package, action, activation_id)
+            except NcpError:
+                record = None  # activation records lag; ask again until the deadline
     explanation = from_activation(record, name, detail.secret_id)
     resumed = Resumed(
         fp, dict(explanation.result or {}), explanation.lines, f"through the deployed action {name}"
@@ -552,14 +554,14 @@ def cmd_resume(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.sle
         raise Refused("--params applies to a run in this process; the deployed action has its own")
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        if not detail.rotating:
+        job = live(client, detail)
+        if job is None and not detail.rotating:
             hint = (
                 f"`retry {detail.secret_id}` re-runs the failed job"
                 if detail.rotation_phase is RotationPhase.ROTATION_FAILED
                 else f"`rotate {detail.secret_id}` starts a new one"
             )
             raise Refused(f"{detail.secret_name} has no rotation job running to resume; {hint}")
-        job = running_job(read_log(client, detail.secret_id))
         if job is None:
             raise Failed(
                 "Secret Manager's log shows no running job with a token; `history "

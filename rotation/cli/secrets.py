@@ -24,6 +24,7 @@ from rotation.cli.common import (
     secret_id,
     sm_client,
 )
+from rotation.cli.joblog import live
 from rotation.cli.values import read_value, target_keys
 from rotation.display import detail_json, format_chain, format_detail, masked_value
 from rotation.ncp.models import CreateSecretRequest, ProtectionKeyType, SecretDetail
@@ -75,7 +76,7 @@ def cmd_update(opts: argparse.Namespace, out: Output) -> int:
     """Put a new active value; the old active becomes previous (as a rotation would)."""
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        if detail.rotating:
+        if detail.rotating or live(client, detail) is not None:
             raise Refused(
                 f"{detail.secret_name} has a rotation job running; values cannot change until "
                 f"it ends (`resume {detail.secret_id}` or `cancel {detail.secret_id}`)"

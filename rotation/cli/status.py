@@ -34,7 +34,7 @@ from rotation.cli.common import (
     sm_client,
 )
 from rotation.cli.explain import SERVER_SLACK_MS, ActionRecords
-from rotation.cli.joblog import read_log, running_job
+from rotation.cli.joblog import LOG_WINDOW_MS, live_job, read_log
 from rotation.display import iso_ms
 from rotation.ncp.errors import NcpError
 from rotation.ncp.models import RotationPhase, SecretDetail, SecretStatus
@@ -73,14 +73,19 @@ class Row:
     note: str = ""
 
 
-def _job_started(client: SecretManagerClient, detail: SecretDetail) -> int | None:
+def _live(
+    client: SecretManagerClient, detail: SecretDetail, now_ms: int
+) -> tuple[bool, int | None]:
+    """``(a job is live, when it was raised)``: from the phase, and from the log, where a
+    job raised and never started is the only trace (Start is what makes a secret ROTATING)."""
     try:
-        job = running_job(read_log(client, detail.secret_id))
+        entries = read_log(client, detail.secret_id, since_ms=now_ms - LOG_WINDOW_MS)
+        job = live_job(entries, rotating=detail.rotating)
     except NcpError:
         job = None
     if job is not None and job.started is not None:
-        return job.started
-    return detail.update_date
+        return True, job.started
+    return detail.rotating, detail.update_date if detail.rotating else None
 
 
 class _ActionLookups:
@@ -103,6 +108,7 @@ def judge(
     detail: SecretDetail,
     now_ms: int,
     *,
+    running: bool | None = None,
     job_started: int | None,
     overdue_after_ms: int,
     stale_after_ms: int,
@@ -113,7 +119,7 @@ def judge(
         return "disabled", False, f"secret is {detail.status.value}"
     if detail.rotation_phase is RotationPhase.ROTATION_FAILED:
         return "failed", True, f"`history {detail.secret_id}` shows why, then `retry` it"
-    if detail.rotating:
+    if detail.rotating if running is None else running:
         return _running(detail, now_ms, job_started, stale_after_ms)
     if not detail.auto_rotation:
         return "auto rotation off", require_auto, f"`unpause {detail.secret_id}` turns it on"
@@ -129,7 +135,8 @@ def _running(
 ) -> tuple[str, bool, str]:
     if job_started is not None and now_ms - job_started > stale_after_ms:
         minutes = (now_ms - job_started) // MINUTE_MS
-        return "left running", True, f"running for {minutes} min: `resume {detail.secret_id}`"
+        how = "running" if detail.rotating else "raised and never started"
+        return "left running", True, f"{how} for {minutes} min: `resume {detail.secret_id}`"
     return "rotating", False, ""
 
 
@@ -141,10 +148,11 @@ def cmd_status(opts: argparse.Namespace, out: Output) -> int:
         ids = opts.secret_ids or [s.secret_id for s in client.iter_secrets()]
         for sid in ids:
             detail = client.get_secret(sid)
-            started = _job_started(client, detail) if detail.rotating else None
+            running, started = _live(client, detail, now)
             verdict, attention, note = judge(
                 detail,
                 now,
+                running=running,
                 job_started=started,
                 overdue_after_ms=opts.overdue_after * MINUTE_MS,
                 stale_after_ms=opts.stale_after * MINUTE_MS,

@@ -27,6 +27,7 @@ from rotation.ncp.transport import RetryPolicy, SignedTransport
 
 DEFAULT_ENDPOINT = "https://ncloud.apigw.ntruss.com"
 PAGE_SIZE = 100
+MAX_PAGES = 1000  # 100,000 users: a bound, so an answer that never ends cannot loop forever
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class CloudDbClient:
     def _call(self, flavor: Flavor, action: str, form: Mapping[str, object]) -> Mapping[str, Any]:
         path = f"{flavor.prefix}/{action}"
         body = {"responseFormatType": "json", **form}
-        payload = self.transport.request(action, "POST", path, template=path, form=body)
+        payload = self.transport.request(action, "POST", path, form=body)
         wrapper = payload.get(f"{action}Response") if isinstance(payload, Mapping) else None
         if not isinstance(wrapper, Mapping):
             raise ResponseFormatError(f"the answer lacks {action}Response", operation=action)
@@ -111,20 +112,17 @@ class CloudDbClient:
         base: dict[str, object] = {flavor.instance_key: instance_no}
         if region:
             base["regionCode"] = region
-        found: list[CloudDbUser] = []
-        page = 0
-        while True:
+        found: dict[tuple[str, object], CloudDbUser] = {}
+        # pageNo: minimum 0 (docs); whether 0 and 1 are the same page is not said, so a
+        # page that adds no user ends the listing, except page 1 repeating page 0.
+        for page in range(MAX_PAGES) if flavor.paged_users else range(1):
             form = {**base, "pageNo": page, "pageSize": PAGE_SIZE} if flavor.paged_users else base
-            rows = self._call(flavor, action, form).get(flavor.user_list) or []
-            if not isinstance(rows, list):
-                raise ResponseFormatError(f"{flavor.user_list} is not a list", operation=action)
-            for row in rows:
-                if isinstance(row, Mapping) and isinstance(row.get("userName"), str):
-                    fields = {k: v for k, v in row.items() if k != "userName"}
-                    found.append(CloudDbUser(row["userName"], fields))
-            if not flavor.paged_users or len(rows) < PAGE_SIZE:
-                return found
-            page += 1
+            count, rows = _user_rows(self._call(flavor, action, form), flavor.user_list, action)
+            fresh = {key: user for key, user in rows if key not in found}
+            found.update(fresh)
+            if count < PAGE_SIZE or (not fresh and page != 1):
+                break
+        return list(found.values())
 
     def change_user(
         self,
@@ -156,6 +154,24 @@ class CloudDbClient:
             operation=_code(row.get(f"cloud{flavor.noun}InstanceOperation")),
             status_name=_opt(row.get(f"cloud{flavor.noun}InstanceStatusName")),
         )
+
+
+def _user_rows(
+    answer: Mapping[str, Any], list_name: str, action: str
+) -> tuple[int, list[tuple[tuple[str, object], CloudDbUser]]]:
+    """The page's row count and ``(key, user)`` per row: the key is name and host (a MySQL
+    user is both). Rows without a ``userName`` are skipped; extra fields are kept."""
+    rows = answer.get(list_name) or []
+    if not isinstance(rows, list):
+        raise ResponseFormatError(f"{list_name} is not a list", operation=action)
+    users = []
+    for row in rows:
+        if isinstance(row, Mapping) and isinstance(row.get("userName"), str):
+            fields = {k: v for k, v in row.items() if k != "userName"}
+            users.append(
+                ((row["userName"], fields.get("hostIp")), CloudDbUser(row["userName"], fields))
+            )
+    return len(rows), users
 
 
 def _code(raw: object) -> str:

@@ -1,146 +1,226 @@
-"""NCP Cloud Functions REST API (v2.1): the calls a deployment needs, signed like every
-NCP API (``rotation.ncp.transport``). Answers are plain JSON objects; this client keeps them
-as mappings because only a few fields matter here and the API documents them loosely."""
+"""NCP Cloud Functions REST API (v2.1, ``/ncf/api/v2``): the calls a deployment and an
+operator need, signed, bounded and retried like every NCP call (:mod:`rotation.ncp.transport`).
+
+Answers are typed (:mod:`rotation.ncp.cloudfunctions_models`) from the documented
+``{"content": ...}`` envelope. Errors carry Cloud Functions' own numeric codes in the usual
+``{"error": {"errorCode", "message", "details"}}`` envelope (``errorCode`` ``"80501"``,
+``message`` ``"TRIGGER_NOT_FOUND"``); they surface as :class:`~rotation.ncp.errors.ApiError`
+with ``code`` set, so callers decide by the code, not only by the HTTP status. Codes:
+
+    80002 SUB_ACC_NO_PERMISSION      403, Get Trigger (documented)
+    80501 TRIGGER_NOT_FOUND          404, Get Trigger (documented)
+    80502 TRIGGER_PLATFORM_MISMATCH  400, Get Trigger (documented)
+    80901 DUPLICATED_RULE            a repeated link-action (reported by a third-party client)
+    80322 ACTION_ACTIVATION_NOT_FOUND  an activation not visible yet (third-party, 30-40 s)
+
+Docs: https://api.ncloud-docs.com/docs/compute-cloudfunctions-v2-gettrigger ,
+``...-v2-getaction``, ``...-v2-posttriggerlinkaction``, ``...-v2-postaction``,
+``...-v2-getactionactivationdetail``, ``...-v2-getactionactivationlist``.
+"""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-from rotation.ncp.errors import NotFound, ResponseFormatError
+import requests
+
+from rotation.ncp.cloudfunctions_models import (
+    Activation,
+    FunctionAction,
+    FunctionTrigger,
+    TriggerLink,
+    content,
+)
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import ApiError, NcpError, NotFound
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
 
 DEFAULT_ENDPOINT = "https://cloudfunctions.apigw.ntruss.com/ncf/api/v2"
-PLATFORM = {"platform": "vpc"}
 
+SUB_ACC_NO_PERMISSION = "80002"
+TRIGGER_NOT_FOUND = "80501"
+TRIGGER_PLATFORM_MISMATCH = "80502"
+DUPLICATED_RULE = "80901"
+ACTION_ACTIVATION_NOT_FOUND = "80322"
 
-def _seg(value: str) -> str:
-    return quote(value, safe="")
+#: Post Action waits at most this long for the action (documented range 0-60,000 ms).
+MAX_INVOKE_WAIT_MS = 60_000
 
-
-#: Post Action's ``timeout`` query: how long the call waits for the result (0-60,000 ms).
-INVOKE_WAIT_MS = 60_000
 _ACTION = "/packages/{package}/actions/{action}"
+_TRIGGER = "/triggers/{trigger}"
 
 
-def _action_path(name: str) -> str:
-    """``action``, ``package/action`` or an OpenWhisk full name ``/namespace/[package/]action``
-    (the forms Secret Manager's trigger list and the activation records use)."""
-    parts = name.strip("/").split("/")
-    if name.startswith("/"):
-        parts = parts[1:]  # the namespace
-    if len(parts) == 1 and parts[0]:
-        package, action = "-", parts[0]
-    elif len(parts) == 2 and all(parts):
-        package, action = parts
-    else:
-        raise ValueError("an action name is [package/]action")
-    return f"/packages/{_seg(package)}/actions/{_seg(action)}"
+def already_linked(exc: NcpError) -> bool:
+    """Whether a link-action failure means "this action is linked to this trigger already"
+    (``80901 DUPLICATED_RULE``), whatever HTTP status it came with."""
+    return isinstance(exc, ApiError) and exc.code == DUPLICATED_RULE
 
 
-def _content(data: object, operation: str) -> dict[str, Any]:
-    """The answer's object: Cloud Functions wraps answers in ``content`` (documented)."""
-    if isinstance(data, Mapping) and isinstance(data.get("content"), Mapping):
-        data = data["content"]
-    if not isinstance(data, Mapping):
-        raise ResponseFormatError("the answer is not a JSON object", operation=operation)
-    return dict(data)
+def _missing(exc: ApiError, *codes: str) -> bool:
+    return isinstance(exc, NotFound) or exc.code in codes
 
 
 class CloudFunctionsClient:
+    """A Cloud Functions session on one platform (``vpc``, the default, or ``classic``)."""
+
     def __init__(
         self,
         credentials: Credentials,
         *,
         endpoint: str = DEFAULT_ENDPOINT,
+        platform: str = "vpc",
+        session: requests.Session | None = None,
+        timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
-        self.transport = SignedTransport(endpoint, credentials, retry=retry)
+        if platform not in ("vpc", "classic"):
+            raise ValueError("platform must be vpc or classic")
+        self.platform = platform
+        self.transport = SignedTransport(
+            endpoint, credentials, session=session, timeouts=timeouts, retry=retry,
+            deadline=deadline,
+        )  # fmt: skip
+
+    @property
+    def endpoint(self) -> str:
+        return self.transport.base_url
 
     def close(self) -> None:
         self.transport.close()
 
-    def _get(self, operation: str, template: str, path: str) -> Mapping[str, Any] | None:
+    def __enter__(self) -> CloudFunctionsClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        template: str,
+        path: Mapping[str, str],
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        read_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Mapping[str, Any]:
+        payload = self.transport.request(
+            operation, method, template, path_params=path,
+            query={"platform": self.platform, **(query or {})}, json_body=body,
+            read_timeout=read_timeout, retry=retry,
+        )  # fmt: skip
+        return content(payload, operation)
+
+    # -- actions -----------------------------------------------------------------------
+
+    def get_action(self, package: str, name: str) -> FunctionAction | None:
+        """The action, or ``None`` if there is none by that name."""
         try:
-            data = self.transport.request(operation, "GET", path, template=template, query=PLATFORM)
-        except NotFound:
-            return None
-        return data if isinstance(data, Mapping) else {}
+            data = self._call("get_action", "GET", _ACTION, {"package": package, "action": name})
+        except ApiError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return FunctionAction.from_api(data)
 
-    def get_action(self, package: str, name: str) -> Mapping[str, Any] | None:
-        template = "/packages/{package}/actions/{action}"
-        return self._get("get_action", template, f"/packages/{_seg(package)}/actions/{_seg(name)}")
-
-    def put_action(self, package: str, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        path = f"/packages/{_seg(package)}/actions/{_seg(name)}"
-        data = self.transport.request(
-            "put_action", "PUT", path, template="/packages/{package}/actions/{action}",
-            query=PLATFORM, json_body=dict(body),
-        )  # fmt: skip
-        return data if isinstance(data, Mapping) else {}
-
-    def get_trigger(self, name: str) -> Mapping[str, Any] | None:
-        return self._get("get_trigger", "/triggers/{trigger}", f"/triggers/{_seg(name)}")
-
-    def put_trigger(self, name: str, body: Mapping[str, Any], *, kind: str) -> Mapping[str, Any]:
-        data = self.transport.request(
-            "put_trigger", "PUT", f"/triggers/{_seg(name)}", template="/triggers/{trigger}",
-            query={"type": kind, **PLATFORM}, json_body=dict(body),
-        )  # fmt: skip
-        return data if isinstance(data, Mapping) else {}
-
-    def link_action(self, trigger: str, package: str, action: str) -> Mapping[str, Any]:
-        data = self.transport.request(
-            "link_action", "POST", f"/triggers/{_seg(trigger)}/link-action",
-            template="/triggers/{trigger}/link-action", query=PLATFORM,
-            json_body={"action": action, "package": package},
-        )  # fmt: skip
-        return data if isinstance(data, Mapping) else {}
-
-    # -- running the action (Post Action, activations) --------------------------------------
+    def put_action(self, package: str, name: str, body: Mapping[str, Any]) -> FunctionAction:
+        """Create or replace the action (``exec.code`` is the base64 zip)."""
+        path = {"package": package, "action": name}
+        data = self._call("put_action", "PUT", _ACTION, path, body=dict(body))
+        return FunctionAction.from_api(data)
 
     def invoke_action(
-        self, name: str, params: Mapping[str, Any], blocking: bool = True
-    ) -> dict[str, Any]:
-        """Post Action: run ``name`` with ``params``; the activation record as answered.
+        self,
+        package: str,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        wait_ms: int = MAX_INVOKE_WAIT_MS,
+    ) -> Activation:
+        """Post Action: run the action with ``params`` (over its defaults) and wait up to
+        ``wait_ms`` for the result. An action still running then answers with its
+        activation id only (``finished`` false): fetch it later with :meth:`get_activation`.
 
-        Blocking waits up to a minute for the result (``timeout=60000``); past that, or
-        with ``blocking=False`` (``timeout=0``, our reading of "0~60,000"), the answer holds
-        only ``activationId``: follow it with :meth:`get_activation`. Sent once, never
-        retried: a retry would run the action twice.
+        Sent once, never retried: a lost answer does not mean the action did not run, and
+        running a rotation twice is the operator's decision, not the transport's.
         """
-        once = copy.copy(self.transport)
-        once.retry = RetryPolicy(attempts=1)
-        once.timeouts = Timeouts(read=INVOKE_WAIT_MS / 1000 + 15)
-        data = once.request(
-            "invoke_action", "POST", _action_path(name), template=_ACTION,
-            query={**PLATFORM, "timeout": INVOKE_WAIT_MS if blocking else 0},
-            json_body=dict(params),
+        if not 0 <= wait_ms <= MAX_INVOKE_WAIT_MS:
+            raise ValueError(f"wait_ms must be 0-{MAX_INVOKE_WAIT_MS}")
+        data = self._call(
+            "invoke_action", "POST", _ACTION, {"package": package, "action": name},
+            query={"timeout": wait_ms}, body=dict(params or {}),
+            read_timeout=wait_ms / 1000 + self.transport.timeouts.read,
+            retry=RetryPolicy(attempts=1),
         )  # fmt: skip
-        return _content(data, "invoke_action")
+        return Activation.from_api(data)
 
-    def get_activation(self, activation_id: str, *, action: str) -> dict[str, Any]:
-        """Get Action's Activation Detail: ``logs`` (lines) and ``response.result``."""
-        path = f"{_action_path(action)}/activations/{_seg(activation_id)}"
-        data = self.transport.request(
-            "get_activation", "GET", path, template=_ACTION + "/activations/{activationId}",
-            query=PLATFORM,
-        )  # fmt: skip
-        return _content(data, "get_activation")
+    def get_activation(self, package: str, name: str, activation_id: str) -> Activation | None:
+        """One activation's result and logs, or ``None`` while it is not visible (404 or
+        ``80322``; NCP is reported to take 30-40 s to show one)."""
+        path = {"package": package, "action": name, "activationId": activation_id}
+        try:
+            data = self._call(
+                "get_action_activation", "GET", f"{_ACTION}/activations/{{activationId}}", path
+            )
+        except ApiError as exc:
+            if _missing(exc, ACTION_ACTIVATION_NOT_FOUND):
+                return None
+            raise
+        return Activation.from_api(data)
 
     def list_activations(
-        self, action: str, *, since_ms: int | None = None, until_ms: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Get Action's Activation List (the last month at most), as answered."""
-        query: dict[str, object] = {**PLATFORM, "start": since_ms, "end": until_ms}
-        data = self.transport.request(
-            "list_activations", "GET", f"{_action_path(action)}/activations",
-            template=_ACTION + "/activations", query=query,
+        self,
+        package: str,
+        name: str,
+        *,
+        page_no: int | None = None,
+        page_size: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> tuple[Activation, ...]:
+        """The action's activations of the last month (one page), newest first as listed."""
+        query = {"pageNo": page_no, "pageSize": page_size, "start": start_ms, "end": end_ms}
+        data = self._call(
+            "get_action_activations", "GET", f"{_ACTION}/activations",
+            {"package": package, "action": name}, query=query,
         )  # fmt: skip
-        items = _content(data, "list_activations").get("activations") or []
-        if not isinstance(items, list):
-            raise ResponseFormatError("activations is not a list", operation="list_activations")
-        return [dict(i) for i in items if isinstance(i, Mapping)]
+        items = data.get("activations")
+        return tuple(
+            Activation.from_api(item)
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, Mapping)
+        )
+
+    # -- triggers ----------------------------------------------------------------------
+
+    def get_trigger(self, name: str) -> FunctionTrigger | None:
+        """The trigger, or ``None`` if there is none (404 / ``80501 TRIGGER_NOT_FOUND``)."""
+        try:
+            data = self._call("get_trigger", "GET", _TRIGGER, {"trigger": name})
+        except ApiError as exc:
+            if _missing(exc, TRIGGER_NOT_FOUND):
+                return None
+            raise
+        return FunctionTrigger.from_api(data)
+
+    def put_trigger(self, name: str, body: Mapping[str, Any], *, kind: str) -> FunctionTrigger:
+        """Create or replace the trigger; ``kind`` (the ``type`` query) cannot change later."""
+        data = self._call(
+            "put_trigger", "PUT", _TRIGGER, {"trigger": name}, query={"type": kind},
+            body=dict(body),
+        )  # fmt: skip
+        return FunctionTrigger.from_api(data)
+
+    def link_action(self, trigger: str, package: str, action: str) -> TriggerLink:
+        """Link the action to the trigger. A repeated link fails with ``80901
+        DUPLICATED_RULE``; :func:`already_linked` recognises it."""
+        data = self._call(
+            "link_action", "POST", f"{_TRIGGER}/link-action", {"trigger": trigger},
+            body={"action": action, "package": package},
+        )  # fmt: skip
+        return TriggerLink.from_api(data)

@@ -1,32 +1,76 @@
 """Typed views of Secret Manager answers.
 
-Two rules shape this module:
+Three rules shape this module:
 
 * Chain values arrive as JSON *text* (``"{\\"password\\": \\"...\\"}"``). They are parsed here,
   once, into :class:`SecretValue`; nothing else in the project calls ``json.loads`` on a
   secret. ``SecretValue`` masks itself in ``repr``/``str``, so a value that lands in an
   f-string, a log call or a test failure shows its keys, never its contents.
-* The API grows. A field we do not know is kept in ``extra``, not dropped and not fatal; an
-  enum value we do not know *is* an error, because the workflow's safety decisions (refuse a
-  DISABLE secret, resume a ROTATING one) depend on reading the state right.
+* Fields are named as NCP's pages name them (seed 002 for Get Secret Detail,
+  https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist for the key list,
+  and so on: ``../shared/reference``).
+* The API grows and the docs are thin, so answers are read leniently. A field we do not know
+  is kept in ``extra``; a missing optional field is ``None``; an optional field of the wrong
+  type is ``None``; an enum value we do not know (a ``rotationPhase`` other than the seed's
+  NONE / ROTATING / ROTATION_FAILED, a new ``secretStatus``) is kept as the raw string in an
+  *unknown* member (``.value`` is the raw text, ``.known`` is False). Every such surprise is
+  listed in the model's ``notes`` and logged once (``ncp.answer.unexpected``), so the first
+  real run shows it, and it never stops a rotation. A parse error is raised only when a
+  field the caller cannot do without is missing (a secret's id, name and status, a chain
+  value that is not a JSON object). The safety decisions stay exact: only the documented
+  DISABLE / REVOKE / DESTROYED refuse, and an unknown value is none of them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
+
+import structlog
 
 from rotation.ncp.errors import ResponseFormatError
 
 MAX_VALUE_BYTES = 10_000
 MAX_VALUE_KEYS = 100
 
+log = structlog.get_logger("rotation.ncp.models")
 
-class SecretStatus(StrEnum):
+
+class OpenEnum(StrEnum):
+    """A ``StrEnum`` that reads a value it does not know instead of refusing it.
+
+    ``Member("rotating")`` finds ``ROTATING`` (case and surrounding blanks do not matter);
+    ``Member("SOMETHING_NEW")`` gives a stand-in member named ``UNKNOWN`` whose ``.value``
+    is the raw text. Identity checks (``phase is RotationPhase.NONE``) and set membership
+    stay exact, so an unknown value is never mistaken for a documented one.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        folded = value.strip().upper()
+        for member in cls:
+            if member.value == folded:
+                return member
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = "UNKNOWN"
+        pseudo._value_ = value
+        return pseudo
+
+    @property
+    def known(self) -> bool:
+        """Whether this is one of the documented values."""
+        return self._value_ in type(self)._value2member_map_
+
+
+class SecretStatus(OpenEnum):
+    """``secretStatus`` (seed 002): every value is documented."""
+
     ENABLE = "ENABLE"
     DISABLE = "DISABLE"
     REVOKE = "REVOKE"
@@ -34,13 +78,15 @@ class SecretStatus(StrEnum):
     DESTROYED = "DESTROYED"
 
 
-class RotationPhase(StrEnum):
+class RotationPhase(OpenEnum):
+    """``rotationPhase``: seed 002 lists these three; the API pages show only NONE."""
+
     NONE = "NONE"
     ROTATING = "ROTATING"
     ROTATION_FAILED = "ROTATION_FAILED"
 
 
-class Stage(StrEnum):
+class Stage(OpenEnum):
     PREVIOUS = "PREVIOUS"
     ACTIVE = "ACTIVE"
     PENDING = "PENDING"
@@ -51,7 +97,7 @@ class Stage(StrEnum):
         return self.value.lower()
 
 
-class ProtectionKeyType(StrEnum):
+class ProtectionKeyType(OpenEnum):
     DEFAULT = "DEFAULT"
     USER_MANAGED_KEY = "USER_MANAGED_KEY"
 
@@ -118,47 +164,119 @@ class SecretValue(Mapping[str, Any]):
     __str__ = __repr__
 
 
-_T = TypeVar("_T", bound=StrEnum)
+_E = TypeVar("_E", bound=OpenEnum)
+_M = TypeVar("_M")
 
 
-def _enum(cls: type[_T], data: Mapping[str, Any], key: str) -> _T:
-    raw = data.get(key)
-    try:
-        return cls(str(raw))
-    except ValueError:
-        raise ResponseFormatError(f"unexpected {key} {raw!r} in the answer") from None
+class _Reader:
+    """One answer object, read leniently: whatever it did not expect goes to ``notes``.
 
+    Notes name fields and enum values, never other field *values*: they are meant for logs.
+    """
 
-def _opt_enum(cls: type[_T], data: Mapping[str, Any], key: str) -> _T | None:
-    return None if data.get(key) is None else _enum(cls, data, key)
+    def __init__(self, data: Mapping[str, Any], what: str) -> None:
+        self.data = data
+        self.what = what
+        self.notes: list[str] = []
 
+    def text(self, key: str) -> str:
+        """A field the caller cannot do without."""
+        raw = self.data.get(key)
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)) or raw == "":
+            raise ResponseFormatError(f"the {self.what} lacks the field {key!r}")
+        return str(raw)
 
-def _str(data: Mapping[str, Any], key: str) -> str:
-    raw = data.get(key)
-    if not isinstance(raw, str):
-        raise ResponseFormatError(f"the answer lacks the text field {key!r}")
-    return raw
+    def opt_text(self, key: str) -> str | None:
+        raw = self.data.get(key)
+        if raw is None:
+            return None
+        if isinstance(raw, (Mapping, list)):
+            self.notes.append(f"{key}: not text, ignored")
+            return None
+        return str(raw)
 
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    raw = data.get(key)
-    return None if raw is None else str(raw)
-
-
-def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
-    raw = data.get(key)
-    if raw is None:
+    def opt_int(self, key: str) -> int | None:
+        raw = self.data.get(key)
+        if raw is None or raw == "":
+            return None
+        if not isinstance(raw, bool) and isinstance(raw, (int, float, str)):
+            try:
+                return int(raw)
+            except ValueError:
+                try:
+                    return int(float(raw))
+                except ValueError:
+                    pass
+        self.notes.append(f"{key}: not a number, ignored")
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise ResponseFormatError(f"the field {key!r} is not a number")
-    try:
-        return int(raw)
-    except ValueError:
-        raise ResponseFormatError(f"the field {key!r} is not a number") from None
 
+    def flag(self, key: str) -> bool | None:
+        """A ``Y`` / ``N`` field."""
+        raw = self.data.get(key)
+        if raw is None:
+            return None
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().upper() in ("Y", "N"):
+            return raw.strip().upper() == "Y"
+        self.notes.append(f"{key}: undocumented value {str(raw)[:40]!r}")
+        return None
 
-def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
-    return MappingProxyType({k: v for k, v in data.items() if k not in known})
+    def enum(self, cls: type[_E], key: str, default: _E | None = None) -> _E:
+        """An enum value; an unknown one is kept (``.known`` is False) and noted."""
+        raw = self.data.get(key)
+        if raw is None or raw == "" or isinstance(raw, (Mapping, list)):
+            if default is None:
+                raise ResponseFormatError(f"the {self.what} lacks the field {key!r}")
+            if raw is not None:
+                self.notes.append(f"{key}: not a value, read as {default.value}")
+            return default
+        value = cls(str(raw))
+        if not value.known:
+            self.notes.append(f"{key}: undocumented value {value.value[:40]!r}")
+        return value
+
+    def opt_enum(self, cls: type[_E], key: str) -> _E | None:
+        raw = self.data.get(key)
+        if raw is None or raw == "" or isinstance(raw, (Mapping, list)):
+            return None
+        return self.enum(cls, key)
+
+    def nested(self, key: str, parse: Callable[[Mapping[str, Any]], _M]) -> _M | None:
+        """An optional object: a malformed one is dropped with a note, not fatal."""
+        raw = self.data.get(key)
+        if not raw:
+            return None
+        if not isinstance(raw, Mapping):
+            self.notes.append(f"{key}: not an object, ignored")
+            return None
+        try:
+            item = parse(raw)
+        except ResponseFormatError as exc:
+            self.notes.append(f"{key}: ignored ({exc})")
+            return None
+        self.notes.extend(f"{key}.{note}" for note in getattr(item, "notes", ()))
+        return item
+
+    def items(self, key: str) -> list[Any]:
+        """A list field; absent is empty, anything but a list is noted and read as empty."""
+        raw = self.data.get(key)
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.notes.append(f"{key}: not a list, ignored")
+            return []
+        return raw
+
+    def unknown(self, known: frozenset[str]) -> Mapping[str, Any]:
+        extra = {k: v for k, v in self.data.items() if k not in known}
+        if extra:
+            self.notes.append("undocumented fields: " + ", ".join(sorted(map(str, extra))))
+        return MappingProxyType(extra)
+
+    @property
+    def done(self) -> tuple[str, ...]:
+        return tuple(self.notes)
 
 
 def _mapping(raw: object, what: str) -> Mapping[str, Any]:
@@ -169,47 +287,64 @@ def _mapping(raw: object, what: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class TriggerRef:
+    """``trigger`` of a secret: ``{id, name, url, recentlyExecutedAction}`` (seeds 000, 002)."""
+
     id: str
     name: str | None = None
     url: str | None = None
     recently_executed_action: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset({"id", "name", "url", "recentlyExecutedAction"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TriggerRef:
+        r = _Reader(data, "trigger")
         return cls(
-            id=_str(data, "id"),
-            name=_opt_str(data, "name"),
-            url=_opt_str(data, "url"),
-            recently_executed_action=_opt_str(data, "recentlyExecutedAction"),
-            extra=_extra(data, cls._KNOWN),
+            id=r.text("id"),
+            name=r.opt_text("name"),
+            url=r.opt_text("url"),
+            recently_executed_action=r.opt_text("recentlyExecutedAction"),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
 @dataclass(frozen=True)
 class ProtectionKey:
+    """``protectionKey`` of a secret: ``{type, kmsKeyTag, kmsKeyName}`` (seed 002)."""
+
     type: ProtectionKeyType
     kms_key_tag: str | None = None
     kms_key_name: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset({"type", "kmsKeyTag", "kmsKeyName"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ProtectionKey:
+        r = _Reader(data, "protection key")
+        tag = r.opt_text("kmsKeyTag")
+        # No type but a key tag can only be a user-managed key; no type and no tag, the default.
+        implied = ProtectionKeyType.USER_MANAGED_KEY if tag else ProtectionKeyType.DEFAULT
         return cls(
-            type=_enum(ProtectionKeyType, data, "type"),
-            kms_key_tag=_opt_str(data, "kmsKeyTag"),
-            kms_key_name=_opt_str(data, "kmsKeyName"),
-            extra=_extra(data, cls._KNOWN),
+            type=r.enum(ProtectionKeyType, "type", default=implied),
+            kms_key_tag=tag,
+            kms_key_name=r.opt_text("kmsKeyName"),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
 @dataclass(frozen=True)
 class SecretDetail:
-    """Get Secret Detail (and Create Secret's answer): the fields of the seed document."""
+    """Get Secret Detail (and Create Secret's answer): the fields of the seed documents.
+
+    ``notes`` lists what the answer held that the docs do not (an undocumented
+    ``rotationPhase``, a new field): the workflow logs it at ``guard``.
+    """
 
     secret_id: str
     secret_name: str
@@ -227,7 +362,9 @@ class SecretDetail:
     last_rotation_date: int | None
     trigger: TriggerRef | None
     protection_key: ProtectionKey | None
+    last_rotation_result_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset(
         {
@@ -245,6 +382,7 @@ class SecretDetail:
             "nextRotationDate",
             "rotationPhase",
             "lastRotationDate",
+            "lastRotationResultId",
             "trigger",
             "protectionKey",
         }
@@ -252,28 +390,29 @@ class SecretDetail:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretDetail:
-        trigger = data.get("trigger")
-        key = data.get("protectionKey")
+        r = _Reader(data, "secret detail")
         return cls(
-            secret_id=_str(data, "secretId"),
-            secret_name=_str(data, "secretName"),
-            status=_enum(SecretStatus, data, "secretStatus"),
-            secret_type=_opt_str(data, "secretType"),
-            memo=_opt_str(data, "memo"),
-            region=_opt_str(data, "region"),
-            register_date=_opt_int(data, "registerDate"),
-            update_date=_opt_int(data, "updateDate"),
-            expected_destroy_date=_opt_int(data, "expectedDestroyDate"),
-            auto_rotation=data.get("autoRotationYN") == "Y",
-            auto_rotation_period=_opt_int(data, "autoRotationPeriod"),
-            next_rotation_date=_opt_int(data, "nextRotationDate"),
+            secret_id=r.text("secretId"),
+            secret_name=r.text("secretName"),
+            status=r.enum(SecretStatus, "secretStatus"),
+            secret_type=r.opt_text("secretType"),
+            memo=r.opt_text("memo"),
+            region=r.opt_text("region"),
+            register_date=r.opt_int("registerDate"),
+            update_date=r.opt_int("updateDate"),
+            expected_destroy_date=r.opt_int("expectedDestroyDate"),
+            auto_rotation=bool(r.flag("autoRotationYN")),
+            auto_rotation_period=r.opt_int("autoRotationPeriod"),
+            next_rotation_date=r.opt_int("nextRotationDate"),
             # The seed documents rotationPhase on every detail; an answer without it is a
-            # secret that never rotated, which the docs call NONE.
-            rotation_phase=_opt_enum(RotationPhase, data, "rotationPhase") or RotationPhase.NONE,
-            last_rotation_date=_opt_int(data, "lastRotationDate"),
-            trigger=TriggerRef.from_api(_mapping(trigger, "trigger")) if trigger else None,
-            protection_key=ProtectionKey.from_api(_mapping(key, "protectionKey")) if key else None,
-            extra=_extra(data, cls._KNOWN),
+            # secret that never rotated, which the seed calls NONE.
+            rotation_phase=r.enum(RotationPhase, "rotationPhase", default=RotationPhase.NONE),
+            last_rotation_date=r.opt_int("lastRotationDate"),
+            trigger=r.nested("trigger", TriggerRef.from_api),
+            protection_key=r.nested("protectionKey", ProtectionKey.from_api),
+            last_rotation_result_id=r.opt_text("lastRotationResultId"),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
     @property
@@ -283,6 +422,8 @@ class SecretDetail:
 
 @dataclass(frozen=True)
 class SecretSummary:
+    """One item of Get Secret List's ``secretList``."""
+
     secret_id: str
     secret_name: str
     status: SecretStatus
@@ -290,6 +431,7 @@ class SecretSummary:
     region: str | None
     register_date: int | None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset(
         {"secretId", "secretName", "secretStatus", "secretType", "region", "registerDate"}
@@ -297,14 +439,16 @@ class SecretSummary:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretSummary:
+        r = _Reader(data, "secret")
         return cls(
-            secret_id=_str(data, "secretId"),
-            secret_name=_str(data, "secretName"),
-            status=_enum(SecretStatus, data, "secretStatus"),
-            secret_type=_opt_str(data, "secretType"),
-            region=_opt_str(data, "region"),
-            register_date=_opt_int(data, "registerDate"),
-            extra=_extra(data, cls._KNOWN),
+            secret_id=r.text("secretId"),
+            secret_name=r.text("secretName"),
+            status=r.enum(SecretStatus, "secretStatus"),
+            secret_type=r.opt_text("secretType"),
+            region=r.opt_text("region"),
+            register_date=r.opt_int("registerDate"),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
@@ -314,17 +458,20 @@ class SecretPage:
     current_page: int
     total_pages: int
     total_count: int
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretPage:
-        items = data.get("secretList") or []
-        if not isinstance(items, list):
+        r = _Reader(data, "secret list")
+        items = data.get("secretList")
+        if items is not None and not isinstance(items, list):
             raise ResponseFormatError("secretList is not a list")
         return cls(
-            secrets=tuple(SecretSummary.from_api(_mapping(i, "a secret")) for i in items),
-            current_page=_opt_int(data, "currentPageNo") or 1,
-            total_pages=_opt_int(data, "totalPageNo") or 0,
-            total_count=_opt_int(data, "totalCount") or 0,
+            secrets=tuple(SecretSummary.from_api(_mapping(i, "a secret")) for i in items or []),
+            current_page=r.opt_int("currentPageNo") or 1,
+            total_pages=r.opt_int("totalPageNo") or 0,
+            total_count=r.opt_int("totalCount") or 0,
+            notes=r.done,
         )
 
 
@@ -350,6 +497,7 @@ class SecretChain:
     def from_api(cls, data: Mapping[str, Any]) -> SecretChain:
         chain = _mapping(data.get("decryptedSecretChain") or {}, "decryptedSecretChain")
         targets = data.get("rotationTargets") or []
+        # Required: which keys may change is a safety decision, never guessed.
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise ResponseFormatError("rotationTargets is not a list of key names")
         return cls(
@@ -369,9 +517,13 @@ class StageValue:
     stage: Stage
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> StageValue:
+    def from_api(cls, data: Mapping[str, Any], asked: Stage | None = None) -> StageValue:
+        """``asked``: the stage the request named, used when ``valueStage`` is absent."""
         inner = _mapping(data.get("decryptedSecretValue"), "decryptedSecretValue")
-        stage = _enum(Stage, inner, "valueStage")
+        r = _Reader(inner, "stage value")
+        stage = r.opt_enum(Stage, "valueStage") or asked
+        if stage is None:
+            raise ResponseFormatError("the answer lacks the field 'valueStage'")
         value = _chain_member(inner.get("value"), stage)
         if value is None:
             raise ResponseFormatError(f"the {stage.path} stage has no value")
@@ -387,8 +539,8 @@ class EncryptedValue:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> EncryptedValue:
-        inner = _mapping(data.get("encryptedSecretValue") or {}, "encryptedSecretValue")
-        return cls(value=_opt_str(inner, "value"), stage=_opt_enum(Stage, inner, "valueStage"))
+        r = _Reader(_mapping(data.get("encryptedSecretValue") or {}, "encryptedSecretValue"), "")
+        return cls(value=r.opt_text("value"), stage=r.opt_enum(Stage, "valueStage"))
 
 
 @dataclass(frozen=True)
@@ -399,11 +551,11 @@ class EncryptedChain:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> EncryptedChain:
-        inner = _mapping(data.get("encryptedSecretChain") or {}, "encryptedSecretChain")
+        r = _Reader(_mapping(data.get("encryptedSecretChain") or {}, "encryptedSecretChain"), "")
         return cls(
-            previous=_opt_str(inner, "previous") or None,
-            active=_opt_str(inner, "active") or None,
-            pending=_opt_str(inner, "pending") or None,
+            previous=r.opt_text("previous") or None,
+            active=r.opt_text("active") or None,
+            pending=r.opt_text("pending") or None,
         )
 
 
@@ -416,17 +568,20 @@ class StatusChange:
     update_date: int | None
     expected_destroy_date: int | None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset({"secretId", "secretStatus", "updateDate", "expectedDestroyDate"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> StatusChange:
+        r = _Reader(data, "status change")
         return cls(
-            secret_id=_str(data, "secretId"),
-            status=_enum(SecretStatus, data, "secretStatus"),
-            update_date=_opt_int(data, "updateDate"),
-            expected_destroy_date=_opt_int(data, "expectedDestroyDate"),
-            extra=_extra(data, cls._KNOWN),
+            secret_id=r.text("secretId"),
+            status=r.enum(SecretStatus, "secretStatus"),
+            update_date=r.opt_int("updateDate"),
+            expected_destroy_date=r.opt_int("expectedDestroyDate"),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
@@ -440,6 +595,7 @@ class RotationSettings:
     next_rotation_date: int | None
     trigger: TriggerRef | None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset(
         {"secretId", "autoRotationYN", "autoRotationPeriod", "nextRotationDate", "trigger"}
@@ -447,15 +603,15 @@ class RotationSettings:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> RotationSettings:
-        flag = data.get("autoRotationYN")
-        trigger = data.get("trigger")
+        r = _Reader(data, "rotation settings")
         return cls(
-            secret_id=_str(data, "secretId"),
-            auto_rotation=None if flag is None else flag == "Y",
-            auto_rotation_period=_opt_int(data, "autoRotationPeriod"),
-            next_rotation_date=_opt_int(data, "nextRotationDate"),
-            trigger=TriggerRef.from_api(_mapping(trigger, "trigger")) if trigger else None,
-            extra=_extra(data, cls._KNOWN),
+            secret_id=r.text("secretId"),
+            auto_rotation=r.flag("autoRotationYN"),
+            auto_rotation_period=r.opt_int("autoRotationPeriod"),
+            next_rotation_date=r.opt_int("nextRotationDate"),
+            trigger=r.nested("trigger", TriggerRef.from_api),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
@@ -463,6 +619,25 @@ class RotationSettings:
 class TriggerAction:
     name: str
     description: str | None = None
+
+
+def _linked_secret(item: object) -> str | None:
+    """``linkedSecretList`` holds secret ids (docs); an object with an id is read too."""
+    if isinstance(item, Mapping):
+        item = item.get("secretId") or item.get("id")
+    if item is None or isinstance(item, (bool, Mapping, list)) or item == "":
+        return None
+    return str(item)
+
+
+def _trigger_action(item: object) -> TriggerAction | None:
+    """``actionList`` holds ``{name, description}`` (docs); a bare name is read too."""
+    if isinstance(item, str) and item:
+        return TriggerAction(name=item)
+    if isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"]:
+        r = _Reader(item, "action")
+        return TriggerAction(name=item["name"], description=r.opt_text("description"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -478,6 +653,7 @@ class Trigger:
     linked_secrets: tuple[str, ...]
     actions: tuple[TriggerAction, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     _KNOWN = frozenset(
         {
@@ -494,41 +670,70 @@ class Trigger:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Trigger:
-        actions = data.get("actionList") or []
-        linked = data.get("linkedSecretList") or []
+        r = _Reader(data, "trigger")
+        linked = [_linked_secret(s) for s in r.items("linkedSecretList")]
+        actions = [_trigger_action(a) for a in r.items("actionList")]
+        if None in linked or None in actions:
+            r.notes.append("unreadable items in linkedSecretList or actionList, ignored")
         return cls(
-            id=_str(data, "id"),
-            name=_str(data, "name"),
-            description=_opt_str(data, "description"),
-            page_url=_opt_str(data, "pageUrl"),
-            platform=_opt_str(data, "platform"),
-            region=_opt_str(data, "region"),
-            linked_secrets=tuple(str(s) for s in linked),
-            actions=tuple(
-                TriggerAction(name=_str(a, "name"), description=_opt_str(a, "description"))
-                for a in (_mapping(x, "an action") for x in actions)
-            ),
-            extra=_extra(data, cls._KNOWN),
+            id=r.text("id"),
+            name=r.text("name"),
+            description=r.opt_text("description"),
+            page_url=r.opt_text("pageUrl"),
+            platform=r.opt_text("platform"),
+            region=r.opt_text("region"),
+            linked_secrets=tuple(s for s in linked if s is not None),
+            actions=tuple(a for a in actions if a is not None),
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
 
 
 @dataclass(frozen=True)
 class KmsKey:
-    """A KMS key that can protect secrets (Get Protection Key List)."""
+    """A KMS key that can protect secrets: one item of Get Protection Key List's ``keyList``,
+    ``{keyId, keyTag, keyName, keyStatus, keyType, kmsBoundaryType}``
+    (https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist).
 
-    kms_key_tag: str
-    kms_key_name: str | None
+    No field is marked required there, and the page's example lists the "Secret Manager
+    Default Key" with ``keyId`` 0 and an empty ``keyTag``: every field is optional here.
+    ``keyStatus`` (ENABLE | DISABLE), ``keyType`` (AES256 | RSA2048) and
+    ``kmsBoundaryType`` (GLOBAL | ISOLATED) are kept as text: nothing here decides on them.
+    """
+
+    key_id: str | None = None
+    key_tag: str | None = None
+    key_name: str | None = None
+    key_status: str | None = None
+    key_type: str | None = None
+    kms_boundary_type: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
-    _KNOWN = frozenset({"kmsKeyTag", "kmsKeyName"})
+    _KNOWN = frozenset({"keyId", "keyTag", "keyName", "keyStatus", "keyType", "kmsBoundaryType"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> KmsKey:
+        r = _Reader(data, "protection key")
         return cls(
-            kms_key_tag=_str(data, "kmsKeyTag"),
-            kms_key_name=_opt_str(data, "kmsKeyName"),
-            extra=_extra(data, cls._KNOWN),
+            key_id=r.opt_text("keyId"),
+            key_tag=r.opt_text("keyTag") or None,
+            key_name=r.opt_text("keyName"),
+            key_status=r.opt_text("keyStatus") or None,
+            key_type=r.opt_text("keyType") or None,
+            kms_boundary_type=r.opt_text("kmsBoundaryType") or None,
+            extra=r.unknown(cls._KNOWN),
+            notes=r.done,
         )
+
+    @property
+    def kms_key_tag(self) -> str | None:
+        """The tag under the name Create Secret and Update Protection Key send it as."""
+        return self.key_tag
+
+    @property
+    def kms_key_name(self) -> str | None:
+        return self.key_name
 
 
 @dataclass(frozen=True)
@@ -543,15 +748,15 @@ class LogPage:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> LogPage:
-        items = data.get("result") or []
-        if not isinstance(items, list):
-            raise ResponseFormatError("result is not a list")
+        r = _Reader(data, "secret logs")
         return cls(
-            entries=tuple(MappingProxyType(dict(_mapping(i, "a log entry"))) for i in items),
-            current_page=_opt_int(data, "currentPage") or 1,
-            total_pages=_opt_int(data, "totalPage") or 0,
-            total_count=_opt_int(data, "totalCount") or 0,
-            page_size=_opt_int(data, "pageSize"),
+            entries=tuple(
+                MappingProxyType(dict(i)) for i in r.items("result") if isinstance(i, Mapping)
+            ),
+            current_page=r.opt_int("currentPage") or 1,
+            total_pages=r.opt_int("totalPage") or 0,
+            total_count=r.opt_int("totalCount") or 0,
+            page_size=r.opt_int("pageSize"),
         )
 
 

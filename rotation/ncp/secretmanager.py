@@ -5,9 +5,10 @@ The 26 ``/api/v1`` operations manage secrets; the six ``/action/v1`` operations 
 method returns a model from :mod:`rotation.ncp.models` (or ``None`` for the calls whose
 ``data`` is documented as null) and raises only errors from :mod:`rotation.ncp.errors`.
 
-Base URL: the global host by default. Secrets protected by a region-isolated KMS key live
-behind ``https://ocapi-kr.ncloud.com/secretmanager`` (or ``ocapi-jp``); pass that as
-``endpoint`` and the prefix becomes part of every path and every signature.
+Base URL: KR's regional host by default, ``https://ocapi-kr.ncloud.com/secretmanager``, where
+every new secret lives (``rotation.ncp.hosts``: JPN's is ``ocapi-jp``; secrets made before
+region-isolated keys stay on the global ``https://secretmanager.apigw.ntruss.com``). The
+path prefix of ``endpoint`` becomes part of every path and every signature.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
+from rotation.ncp.hosts import default_endpoint
 from rotation.ncp.models import (
     CreateSecretRequest,
     EncryptedChain,
@@ -44,17 +45,10 @@ from rotation.ncp.models import (
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
 
-DEFAULT_ENDPOINT = "https://secretmanager.apigw.ntruss.com"
+DEFAULT_ENDPOINT = default_endpoint()
 
 _SECRET = "/api/v1/secrets/{secretId}"
 _JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"
-
-
-def _seg(value: str, what: str) -> str:
-    """One URL path segment. Empty ids would silently address a different endpoint."""
-    if not value or not isinstance(value, str):
-        raise ValueError(f"{what} must be a non-empty string")
-    return quote(value, safe="")
 
 
 def _value_text(value: SecretValue | Mapping[str, Any] | str) -> str:
@@ -104,6 +98,18 @@ class SecretManagerClient:
         twin.transport = self.transport.bounded(deadline)
         return twin
 
+    def at(self, endpoint: str) -> SecretManagerClient:
+        """A new client for another host (its own connection), same keys, limits and
+        deadline: the regional and global hosts hold different secrets."""
+        t = self.transport
+        return SecretManagerClient(
+            t.credentials,
+            endpoint=endpoint,
+            timeouts=t.timeouts,
+            retry=t.retry,
+            deadline=t.deadline,
+        )
+
     def __enter__(self) -> SecretManagerClient:
         return self
 
@@ -124,15 +130,19 @@ class SecretManagerClient:
         query: Mapping[str, object] | None = None,
         body: object = None,
     ) -> Any:
-        path = template
-        if secret_id is not None:
-            path = path.replace("{secretId}", _seg(secret_id, "secret id"))
-        if job_token is not None:
-            path = path.replace("{jobToken}", _seg(job_token, "job token"))
-        if stage is not None:
-            path = path.replace("{stage}", stage.path)
+        # The transport fills and quotes the template; a missing or empty id is refused there.
+        given = {
+            "secretId": secret_id,
+            "jobToken": job_token,
+            "stage": None if stage is None else stage.path,
+        }
         payload = self.transport.request(
-            operation, method, path, template=template, query=query, json_body=body
+            operation,
+            method,
+            template,
+            path_params={k: v for k, v in given.items() if v is not None},
+            query=query,
+            json_body=body,
         )
         if not isinstance(payload, Mapping) or payload.get("code") != "SUCCESS":
             raise ResponseFormatError("the answer lacks code SUCCESS", operation=operation)
@@ -176,7 +186,7 @@ class SecretManagerClient:
             secret_id=secret_id,
             stage=stage,
         )
-        return StageValue.from_api(self._data(data, "get_secret_stage_value"))
+        return StageValue.from_api(self._data(data, "get_secret_stage_value"), stage)
 
     def get_secret_logs(
         self,
@@ -209,11 +219,11 @@ class SecretManagerClient:
 
     def list_protection_keys(self) -> tuple[KmsKey, ...]:
         data = self._data(self._call("get_protection_key_list", "GET", "/api/v1/keys"), "keys")
-        # The answer's body is not documented; the emulator's assumption is ``keyList``.
+        # data.keyList: https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist
         items = data.get("keyList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("keyList is not a list", operation="get_protection_key_list")
-        return tuple(KmsKey.from_api(i) for i in items)
+        return tuple(KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
 
     # -- create and update ----------------------------------------------------------------
 

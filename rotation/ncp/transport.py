@@ -14,6 +14,10 @@ Choices, and why:
   sending a bad signature again only gets the key throttled.
 * Every attempt is bounded by the caller's :class:`~rotation.ncp.deadline.Deadline`; a retry is
   not started when the worst-case backoff would leave no time for the answer.
+* The path is built here, from the documented template and its values
+  (``request(op, "GET", "/api/v1/secrets/{secretId}", path_params={"secretId": sid})``):
+  each value is percent-encoded as exactly one segment, so no client keeps its own quoting,
+  and the template, not the filled path, is what errors and logs show.
 * The signed URI is taken from the *prepared* request, i.e. the URL exactly as ``requests``
   will send it, so percent-encoding can never differ between what is signed and what is sent.
 * Nothing from the URL, headers or body reaches an exception or a log line: the job token is
@@ -26,6 +30,7 @@ import copy
 import email.utils
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +82,37 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_path(template: str, values: Mapping[str, str] | None = None) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]``, percent-encoded as one
+    path segment (``/`` included, so an id can never climb into another route).
+
+    Every placeholder needs a value and every value a placeholder; an empty value, ``.``
+    or ``..`` would silently address a different endpoint and is refused. The messages
+    name the placeholder, never the value (it may be a job token).
+    """
+    given = dict(values or {})
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in given:
+            raise ValueError(f"no value for {{{name}}} in {template}")
+        value = given[name]
+        if not isinstance(value, str) or value in ("", ".", ".."):
+            raise ValueError(f"{name} must be a non-empty string (and not '.' or '..')")
+        used.add(name)
+        return quote(value, safe="")
+
+    path = _PLACEHOLDER.sub(fill, template)
+    unused = sorted(set(given) - used)
+    if unused:
+        raise ValueError(f"{template} has no placeholder for {', '.join(unused)}")
+    return path
 
 
 def encode_query(params: Mapping[str, object]) -> str:
@@ -165,22 +201,27 @@ class SignedTransport:
         self,
         operation: str,
         method: str,
-        path: str,
-        *,
         template: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
         query: Mapping[str, object] | None = None,
         json_body: object = None,
         form: Mapping[str, object] | None = None,
         deadline: Deadline | None = None,
+        read_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Any:
         """Send one logical call (with retries) and return the parsed JSON of the answer.
 
-        ``template`` is the path with placeholders (``/jobs/{jobToken}/start``); it is what
-        errors and logs show, so a job token in the real path never leaves this method. It
-        is required: every caller states what may be shown.
+        ``template`` is the documented path with placeholders (``/jobs/{jobToken}/start``)
+        and ``path_params`` their values; the path is built once, here (:func:`expand_path`).
+        The template is what errors and logs show, so a job token in the real path never
+        leaves this method. ``read_timeout`` lifts the per-attempt read limit for a call
+        that is slow by design (a blocking action invocation); ``retry`` replaces the
+        policy for one call (``RetryPolicy(attempts=1)`` for one that must not be repeated).
         """
         budget = self.deadline if deadline is None else deadline.earlier(self.deadline)
-        url = self.base_url + path
+        url = self.base_url + expand_path(template, path_params)
         if query:
             encoded = encode_query(query)
             if encoded:
@@ -201,18 +242,20 @@ class SignedTransport:
             body=body,
             content_type=content_type,
             budget=budget,
+            read_timeout=self.timeouts.read if read_timeout is None else read_timeout,
         )
         remaining = budget.remaining()
         if remaining <= 0:
             raise DeadlineExceeded("no time left to send the request", operation=operation)
-        hook = _RetryHook(call, self.retry)
+        policy = retry or self.retry
+        hook = _RetryHook(call, policy)
         for attempt in stamina.retry_context(
             on=hook,
-            attempts=self.retry.attempts,
+            attempts=policy.attempts,
             timeout=None if math.isinf(remaining) else remaining,
-            wait_initial=self.retry.wait_initial,
-            wait_max=self.retry.wait_max,
-            wait_jitter=self.retry.wait_jitter,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
         ):
             with attempt:
                 hook.attempt = attempt.num
@@ -223,7 +266,7 @@ class SignedTransport:
         left = call.budget.remaining()
         if left <= 0:
             raise DeadlineExceeded("deadline passed before the request", operation=call.operation)
-        timeout = (min(self.timeouts.connect, left), min(self.timeouts.read, left))
+        timeout = (min(self.timeouts.connect, left), min(call.read_timeout, left))
         headers = {"Accept": "application/json"}
         if call.content_type:
             headers["Content-Type"] = call.content_type
@@ -297,6 +340,7 @@ class _Call:
     body: bytes | None
     content_type: str | None
     budget: Deadline
+    read_timeout: float
 
 
 class _RetryHook:

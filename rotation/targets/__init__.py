@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, cast
 
+from rotation import codes
 from rotation.ncp.models import SecretValue
 from rotation.targets.base import (
     Change,
@@ -41,7 +42,7 @@ DEFAULT_KIND = "store-only"
 
 
 class UnknownTargetKind(TargetConfigError):
-    code = "UNKNOWN_TARGET_KIND"
+    code = codes.UNKNOWN_TARGET_KIND
 
 
 def target_kind(config: Mapping[str, Any], active: SecretValue) -> str:

@@ -38,38 +38,40 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rotation import codes
+from rotation.codes import CodedError
 from rotation.generate import Policy
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretValue, Stage
 from rotation.ncp.signing import Credentials
 
 
-class TargetError(Exception):
+class TargetError(CodedError):
     """A target could not do what was asked. ``code`` goes into the handler's result."""
 
-    code = "TARGET_ERROR"
+    code = codes.TARGET_ERROR
 
 
 class TargetConfigError(TargetError):
     """The target configuration is wrong (bad input: nothing is changed)."""
 
-    code = "INVALID_TARGET"
+    code = codes.INVALID_TARGET
 
 
 class TargetUnreachable(TargetError):
-    code = "TARGET_UNREACHABLE"
+    code = codes.TARGET_UNREACHABLE
 
 
 class TargetSetFailed(TargetError):
-    code = "TARGET_SET_FAILED"
+    code = codes.TARGET_SET_FAILED
 
 
 class TargetTestFailed(TargetError):
-    code = "TARGET_TEST_FAILED"
+    code = codes.TARGET_TEST_FAILED
 
 
 class TargetRollbackFailed(TargetError):
-    code = "TARGET_ROLLBACK_FAILED"
+    code = codes.TARGET_ROLLBACK_FAILED
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from rotation import codes
 from rotation.generate import Policy
 from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import (
@@ -83,7 +84,7 @@ class SslMode(StrEnum):
 class LoginRefused(TargetError):
     """The server answered and refused these credentials (not: could not be reached)."""
 
-    code = "TARGET_LOGIN_REFUSED"
+    code = codes.TARGET_LOGIN_REFUSED
 
 
 @dataclass(frozen=True)

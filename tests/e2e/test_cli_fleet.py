@@ -10,8 +10,8 @@ from typing import Any
 from emulator import Emulator
 from rotation import logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from tests.activations_api import serve_activations
 from tests.databases import free_port
+from tests.deployed import deploy
 from tests.e2e.clirun import as_json, cli
 from tests.factories import create_secret, unique_name
 from tests.leaks import LeakGuard
@@ -73,7 +73,9 @@ def test_status_gives_a_verdict_per_secret_and_an_exit_code(
     assert verdicts["stuck"].rstrip().endswith("left running")
     assert verdicts["broken"].rstrip().endswith("failed")
     assert "5 secrets, 3 need attention" in result.stdout
-    assert f"stuck: left running: running for 20 min: `resume {stuck}`" in result.stdout
+    assert f"stuck: left running: raised and never started for 20 min: `resume {stuck}`" in (
+        result.stdout
+    )
     rows = {
         r["secretName"]: r for r in as_json(cli(emu, leak_guard, "status", "--json"))["secrets"]
     }
@@ -86,14 +88,11 @@ def test_status_gives_a_verdict_per_secret_and_an_exit_code(
 def test_history_lists_jobs_with_codes(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    serve_activations(emu)
     port = free_port()
-    action = emu.handler_action(
-        unique_name("pg"),
-        {"target": {"kind": "postgresql", "host": "127.0.0.1", "port": port, "ssl": "disable"}},
+    trigger_id, _ = deploy(
+        emu, {"target": {"kind": "postgresql", "host": "127.0.0.1", "port": port, "ssl": "disable"}}
     )
-    trigger = emu.add_trigger(unique_name("t"), action)
-    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger.trigger_id).secret_id
+    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger_id).secret_id
     empty = cli(emu, leak_guard, "history", sid)
     assert empty.returncode == 0 and "no rotation jobs" in empty.stdout
     client.execute_rotation_job(sid)
@@ -141,7 +140,7 @@ def test_check_command_lines_and_exit_codes(
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.splitlines()[0].startswith("ok    api     reached 127.0.0.1:")
     assert "all checks passed" in good.stdout
-    assert set(emu.stats.calls) <= {"get_secret_detail", "get_secret_value"}
+    assert set(emu.stats.calls) <= {"get_secret_detail", "get_secret_value", "get_trigger_list"}
     params = tmp_path / "params.json"
     params.write_text(
         json.dumps(
@@ -195,25 +194,26 @@ def test_secret_update_puts_a_new_active_value(
     assert client.get_secret_values(sid) == before
 
 
+LEAVES_IT_RUNNING = """
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
+
+
+def main(args):
+    keys = Credentials(args["accessKey"], args["secretKey"])
+    with SecretManagerClient(keys, endpoint=args["secretManagerEndpoint"]) as api:
+        api.start_rotation_job(args["secretId"], args["jobToken"])
+    return {"ok": False, "secretId": args["secretId"], "outcome": "failed", "leftForRetry": True,
+            "error": {"code": "ROTATION_INCOMPLETE", "message": "target unreachable"}}
+"""
+
+
 def test_status_knows_at_once_when_the_action_left_its_job_running(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    serve_activations(emu)
-
-    def leaves_it(params: dict[str, Any]) -> dict[str, Any]:
-        with emu.client() as api:
-            api.start_rotation_job(params["secretId"], params["jobToken"])
-        return {
-            "ok": False,
-            "secretId": params["secretId"],
-            "outcome": "failed",
-            "leftForRetry": True,
-            "error": {"code": "ROTATION_INCOMPLETE", "message": "target unreachable"},
-        }
-
-    trigger = emu.add_callable_trigger(unique_name("t"), leaves_it)
+    trigger_id, _ = deploy(emu, source=LEAVES_IT_RUNNING)
     sid = create_secret(
-        client, value=dict(VALUE), trigger_id=trigger.trigger_id, secret_name="halted"
+        client, value=dict(VALUE), trigger_id=trigger_id, secret_name="halted"
     ).secret_id
     client.execute_rotation_job(sid)
     emu.wait_idle()
@@ -223,3 +223,20 @@ def test_status_knows_at_once_when_the_action_left_its_job_running(
     assert (
         f"the action ended (ROTATION_INCOMPLETE) but the job runs: `resume {sid}`" in result.stdout
     )
+
+
+def test_status_shows_a_job_raised_and_never_started(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    idle = emu.backend.register_trigger(unique_name("idle"))
+    sid = create_secret(
+        client, value=dict(VALUE), trigger_id=idle.trigger_id, secret_name="unstarted"
+    ).secret_id
+    client.execute_rotation_job(sid)
+    fresh = as_json(cli(emu, leak_guard, "status", sid, "--json"))["secrets"][0]
+    assert (fresh["verdict"], fresh["attention"]) == ("rotating", False)
+    for entry in emu.backend.secrets[sid].logs:
+        entry["timestamp"] -= 30 * 60_000
+    result = cli(emu, leak_guard, "status", sid)
+    assert result.returncode == 1
+    assert f"raised and never started for 30 min: `resume {sid}`" in result.stdout

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from emulator import Emulator
+from rotation.cli.advice import advice_for
 from rotation.ncp.models import RotationPhase
 from rotation.ncp.secretmanager import SecretManagerClient
-from tests.activations_api import serve_activations
 from tests.databases import free_port
+from tests.deployed import deploy
 from tests.e2e.clirun import as_json, cli
 from tests.factories import create_secret, job_token, unique_name
 from tests.leaks import LeakGuard
@@ -47,10 +48,8 @@ def idle_secret(emu: Emulator, client: SecretManagerClient, **kw: Any) -> str:
 
 def unreachable_db_secret(emu: Emulator, client: SecretManagerClient) -> str:
     target = {"kind": "postgresql", "host": "127.0.0.1", "port": free_port(), "ssl": "disable"}
-    trigger = emu.add_trigger(
-        unique_name("t"), emu.handler_action(unique_name("pg"), {"target": target})
-    )
-    return create_secret(client, value=dict(VALUE), trigger_id=trigger.trigger_id).secret_id
+    trigger_id, _ = deploy(emu, {"target": target})
+    return create_secret(client, value=dict(VALUE), trigger_id=trigger_id).secret_id
 
 
 # -- see why ----------------------------------------------------------------------------------
@@ -59,7 +58,6 @@ def unreachable_db_secret(emu: Emulator, client: SecretManagerClient) -> str:
 def test_a_failed_rotate_says_why_and_what_to_do(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    serve_activations(emu)
     sid = unreachable_db_secret(emu, client)
     result = cli(emu, leak_guard, "rotate", sid, "--interval", "0.2")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -67,7 +65,8 @@ def test_a_failed_rotate_says_why_and_what_to_do(
     assert "FAILED" in out and "rotationPhase ROTATION_FAILED" in out
     assert "code:       TARGET_UNREACHABLE" in out
     assert "could not connect to postgresql at 127.0.0.1:" in out  # names host and port
-    assert f"python -m rotation retry {sid}" in out and f"check {sid}" in out
+    assert f"what to do: {advice_for('TARGET_UNREACHABLE')}".replace("SECRET_ID", sid) in out
+    assert f"python -m rotation check {sid}" in out
     assert "log (activation " in out and "target.probe status=error" in out
     assert "rotation.end error_code=TARGET_UNREACHABLE" in out
     data = as_json(cli(emu, leak_guard, "retry", sid, "--interval", "0.2", "--json"))
@@ -86,10 +85,8 @@ def test_a_failed_rotate_says_why_and_what_to_do(
 def test_a_job_the_action_leaves_running_is_reported_not_waited_for(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    serve_activations(emu)
-    action = emu.handler_action(unique_name("bad"), {"policy": {"length": 2}})
-    trigger = emu.add_trigger(unique_name("t"), action)
-    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger.trigger_id).secret_id
+    trigger_id, _ = deploy(emu, {"policy": {"length": 2}})
+    sid = create_secret(client, value=dict(VALUE), trigger_id=trigger_id).secret_id
     started = time.monotonic()
     result = cli(emu, leak_guard, "rotate", sid, "--interval", "0.2", "--timeout", "60")
     assert time.monotonic() - started < 30
@@ -196,14 +193,13 @@ def test_resume_here_finishes_the_running_job(
 def test_resume_remote_invokes_the_deployed_action(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
-    serve_activations(emu)
-    emu.add_trigger(unique_name("deployed"), emu.handler_action("rotator"))
+    _, action = deploy(emu)
     sid = idle_secret(emu, client)
-    client.execute_rotation_job(sid)
+    client.execute_rotation_job(sid)  # raised; nothing runs it, so it never starts
     unnamed = cli(emu, leak_guard, "resume", sid, "--remote")
     assert unnamed.returncode == 2 and "runs no action" in unnamed.stderr
     emu.stats.reset()
-    result = cli(emu, leak_guard, "resume", sid, "--remote", "--action", "rotator", "--json")
+    result = cli(emu, leak_guard, "resume", sid, "--remote", "--action", action, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     data = as_json(result)
     assert data["ok"] and data["outcome"] == "rotated" and data["secretId"] == sid

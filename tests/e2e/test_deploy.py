@@ -1,9 +1,12 @@
-"""``python -m deploy`` against the emulated Cloud Functions and Secret Manager APIs: the
-plan, the first deployment, the no-op second one, and a rotation run by the deployed zip."""
+"""``python -m deploy`` against the emulated Cloud Functions and Secret Manager APIs, which
+answer in NCP's documented shapes (``{"content": ...}``, actions as names, numeric error
+codes, ``80901`` on a repeated link): the plan, a fleet of secrets on one trigger, the no-op
+second run, adding and removing secrets, and a rotation run by the deployed zip."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -15,12 +18,18 @@ from deploy.__main__ import main as deploy_main
 from deploy.config import ConfigError, load
 from deploy.package import PackageResult, build_package
 from emulator import Emulator
+from rotation.fleet_params import BY_SECRET_ID, parameters_for
 from rotation.ncp.models import RotationPhase
 from tests.factories import create_secret
 from tests.leaks import LeakGuard
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUE = {"engine": "store-only", "username": "app", "password": "deploy-initial-Pw-1"}
+TRIGGER = "secret-rotator-trigger"
+WRITES = {"put_action", "put_trigger", "link_action", "enable_auto_rotation",
+          "disable_auto_rotation"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -36,27 +45,43 @@ def env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROTATOR_SECRET_KEY", raising=False)
 
 
-def args(emu: Emulator, built: PackageResult, *extra: str, secret: str = "app-db") -> list[str]:
+def args(emu: Emulator, built: PackageResult, *extra: str, secrets: tuple[str, ...] = ("app-db",)
+         ) -> list[str]:  # fmt: skip
+    names = [part for name in secrets for part in ("--secret-name", name)]
     return [
-        "--zip", str(built.path), "--secret-name", secret, "--vpc-no", "101",
-        "--subnet-no", "202", "--cloud-functions-endpoint", emu.cloud_functions_endpoint,
+        "--zip", str(built.path), *names, "--vpc-no", "101", "--subnet-no", "202",
+        "--cloud-functions-endpoint", emu.cloud_functions_endpoint,
         "--secret-manager-endpoint", emu.endpoint, *extra,
     ]  # fmt: skip
 
 
 def deploy(
-    emu: Emulator, built: PackageResult, guard: LeakGuard, *extra: str, **kw: str
+    emu: Emulator,
+    built: PackageResult,
+    guard: LeakGuard,
+    *extra: str,
+    secrets: tuple[str, ...] = ("app-db",),
 ) -> tuple[int, str]:
     out = io.StringIO()
-    code = deploy_main(args(emu, built, *extra, **kw), out=out)
+    code = deploy_main(args(emu, built, *extra, secrets=secrets), out=out)
     guard.observe("deploy output", out.getvalue())
     return code, out.getvalue()
 
 
+def new_secret(emu: Emulator, name: str) -> str:
+    with emu.client() as client:
+        return create_secret(client, secret_name=name, value=dict(VALUE)).secret_id
+
+
 @pytest.fixture
 def secret_id(emu: Emulator) -> str:
+    return new_secret(emu, "app-db")
+
+
+def linked(emu: Emulator) -> set[str]:
     with emu.client() as client:
-        return create_secret(client, secret_name="app-db", value=dict(VALUE)).secret_id
+        found = [t for t in client.list_triggers() if t.name == TRIGGER]
+    return set(found[0].linked_secrets) if found else set()
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(
@@ -66,24 +91,21 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert code == 0, out
     assert "plan (dry run, nothing is changed)" in out
     assert built.sha256 in out
-    for line in (
-        "action    secret-rotator",
-        "trigger   secret-rotator-trigger",
-        "link",
-        "rotation",
-    ):
+    for line in ("action    secret-rotator", f"trigger   {TRIGGER}", "link", "rotation"):
         assert line in out
     assert out.count("would create") == 2 and "would link" in out and "would enable" in out
-    assert "secretKey=****" in out and emu.secret_key not in out
+    assert '"secretKey": "****"' in out and emu.secret_key not in out
     assert emu.cloud_functions.actions == {} and emu.cloud_functions.triggers == {}
+    assert not WRITES & set(emu.stats.calls)
     with emu.client() as client:
         assert client.get_secret(secret_id).auto_rotation is False
 
 
-def test_deploy_then_a_second_run_changes_nothing(
-    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+def test_one_trigger_serves_a_fleet_and_a_second_run_changes_nothing(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard
 ) -> None:
-    code, out = deploy(emu, built, leak_guard, "--period", "45")
+    first, second = new_secret(emu, "app-db"), new_secret(emu, "app-cache")
+    code, out = deploy(emu, built, leak_guard, "--period", "45", secrets=("app-db", "app-cache"))
     assert code == 0, out
     assert out.rstrip().endswith("done")
     [action] = emu.cloud_functions.actions.values()
@@ -92,22 +114,132 @@ def test_deploy_then_a_second_run_changes_nothing(
     assert action.body["limits"] == {"timeout": 120000, "memory": 256}
     assert action.body["vpc"] == [{"vpcNo": 101, "subnetNo": 202}]
     assert action.body["parameters"]["secretManagerEndpoint"] == emu.endpoint
+    assert BY_SECRET_ID not in action.body["parameters"], "nothing differs per secret"
     with emu.client() as client:
-        detail = client.get_secret(secret_id)
         [trigger] = client.list_triggers()
-    assert trigger.name == "secret-rotator-trigger"
-    assert trigger.linked_secrets == (secret_id,)
+        details = [client.get_secret(first), client.get_secret(second)]
+    assert trigger.name == TRIGGER
+    assert set(trigger.linked_secrets) == {first, second}
     assert [a.name for a in trigger.actions] == ["secret-rotator"]
-    assert detail.auto_rotation and detail.auto_rotation_period == 45
-    assert detail.trigger is not None and detail.trigger.id == trigger.id
+    for detail in details:
+        assert detail.auto_rotation and detail.auto_rotation_period == 45
+        assert detail.trigger is not None and detail.trigger.id == trigger.id
+    assert emu.stats.calls["link_action"] == 1 and emu.stats.calls["put_trigger"] == 1
 
     emu.stats.reset()
-    code, again = deploy(emu, built, leak_guard, "--period", "45")
-    assert code == 0
+    code, again = deploy(emu, built, leak_guard, "--period", "45", secrets=("app-db", "app-cache"))
+    assert code == 0, again
     assert "nothing to change: the deployment is up to date" in again
-    assert again.count("unchanged") == 4
-    writes = {"put_action", "put_trigger", "link_action", "enable_auto_rotation"}
-    assert not writes & set(emu.stats.calls)
+    assert again.count("unchanged") == 5  # action, trigger, link, two rotations
+    assert not WRITES & set(emu.stats.calls), emu.stats.calls
+
+
+def test_adding_a_secret_keeps_the_others_linked(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+) -> None:
+    assert deploy(emu, built, leak_guard)[0] == 0
+    added = new_secret(emu, "app-queue")
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard, secrets=("app-db", "app-queue"))
+    assert code == 0, out
+    assert f"trigger   {TRIGGER:<40} update" in out
+    assert "app-db every 30 days" in out and "unchanged  (trigger" in out
+    assert linked(emu) == {secret_id, added}
+    assert emu.stats.calls["put_action"] == 0 and emu.stats.calls["link_action"] == 0
+    assert emu.stats.calls["enable_auto_rotation"] == 1, "only the new secret"
+    with emu.client() as client:
+        assert client.get_secret(secret_id).auto_rotation
+        assert client.get_secret(added).auto_rotation
+
+
+def test_a_removed_secret_stays_linked_unless_pruned(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+) -> None:
+    other = new_secret(emu, "app-old")
+    assert deploy(emu, built, leak_guard, secrets=("app-db", "app-old"))[0] == 0
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard)
+    assert code == 0, out
+    assert "keep      app-old" in out and "--prune unlinks" in out
+    assert "nothing to change" in out
+    assert linked(emu) == {secret_id, other}
+    assert not WRITES & set(emu.stats.calls)
+    with emu.client() as client:
+        assert client.get_secret(other).auto_rotation
+
+    code, out = deploy(emu, built, leak_guard, "--prune", "--dry-run")
+    assert code == 0 and "would unlink" in out and linked(emu) == {secret_id, other}
+
+    code, out = deploy(emu, built, leak_guard, "--prune")
+    assert code == 0, out
+    assert "unlink    app-old" in out and "auto rotation off" in out
+    assert linked(emu) == {secret_id}
+    with emu.client() as client:
+        detail = client.get_secret(other)
+        assert not detail.auto_rotation and detail.trigger is None
+        assert client.get_secret(secret_id).auto_rotation
+
+
+def test_a_repeated_link_answered_80901_counts_as_linked(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+) -> None:
+    assert deploy(emu, built, leak_guard)[0] == 0
+    record = emu.backend.trigger_by_name(TRIGGER)
+    assert record is not None
+    record.actions = []  # Secret Manager's list lags behind Cloud Functions
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard)
+    assert code == 0, out
+    assert "already linked: 80901 DUPLICATED_RULE" in out
+    assert "nothing to change" in out
+    [call] = [r for r in emu.stats.requests if r.operation == "link_action"]
+    assert call.status == 400
+    assert list(emu.cloud_functions.triggers[TRIGGER].actions) == ["secret-rotator"]
+
+
+def test_per_secret_parameters_reach_the_one_action_and_the_plan_masks_them(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard, tmp_path: Path
+) -> None:
+    db, hook = new_secret(emu, "app-db"), new_secret(emu, "app-hook")
+    config = tmp_path / "deploy.toml"
+    config.write_text(
+        """
+[action.parameters]
+policy = { length = 40 }
+
+[rotation]
+period_days = 14
+
+[[secrets]]
+name = "app-db"
+
+[[secrets]]
+name = "app-hook"
+rotation_period_days = 7
+policy = { length = 24 }
+[secrets.target]
+kind = "webhook"
+url = "https://hooks.example/rotate"
+admin = { user = "ops", dbPassword = "plan-must-hide-this-1" }
+hmacKey = "plan-must-hide-this-2"
+"""
+    )
+    code, plan = deploy(emu, built, leak_guard, "--config", str(config), "--dry-run", secrets=())
+    assert code == 0, plan
+    assert "plan-must-hide-this" not in plan
+    assert '"dbPassword": "****"' in plan and '"hmacKey": "****"' in plan
+    assert '"user": "ops"' in plan and '"url": "https://hooks.example/rotate"' in plan
+
+    code, out = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    assert code == 0, out
+    assert "plan-must-hide-this" not in out
+    assert "app-db every 14 days" in out and "app-hook every 7 days" in out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert set(params[BY_SECRET_ID]) == {hook}
+    mine = parameters_for(params, hook)
+    assert mine["target"]["kind"] == "webhook" and mine["policy"] == {"length": 24}
+    assert parameters_for(params, db)["policy"] == {"length": 40}
+    assert "target" not in parameters_for(params, db)
 
 
 def test_a_rotation_after_deploying_runs_the_deployed_zip(
@@ -132,11 +264,13 @@ def test_changes_are_applied_and_only_they(
     emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
 ) -> None:
     assert deploy(emu, built, leak_guard)[0] == 0
+    emu.stats.reset()
     code, out = deploy(emu, built, leak_guard, "--period", "7", "--memory-mb", "512")
     assert code == 0
     assert "action    secret-rotator                           update" in out
-    assert "trigger   secret-rotator-trigger                   unchanged" in out
+    assert f"trigger   {TRIGGER:<40} unchanged" in out
     assert "every 7 days" in out and "enable" in out
+    assert emu.stats.calls["put_trigger"] == 0 and emu.stats.calls["link_action"] == 0
     with emu.client() as client:
         assert client.get_secret(secret_id).auto_rotation_period == 7
 
@@ -144,7 +278,7 @@ def test_changes_are_applied_and_only_they(
 def test_failures_name_the_step_the_status_and_what_to_do(
     emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
 ) -> None:
-    code, _ = deploy(emu, built, leak_guard, secret="no-such-secret")
+    code, _ = deploy(emu, built, leak_guard, secrets=("no-such-secret",))
     _, err = leak_guard.read()
     assert code == 1 and "step secret failed" in err and "no secret named" in err
 
@@ -161,7 +295,7 @@ def test_failures_name_the_step_the_status_and_what_to_do(
     assert "wrong-secret-key-0001" not in err
 
 
-def test_a_secret_linked_elsewhere_is_refused(
+def test_secrets_that_cannot_join_the_trigger_are_refused_before_any_write(
     emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
 ) -> None:
     other = emu.backend.register_trigger("someone-elses-trigger")
@@ -169,7 +303,15 @@ def test_a_secret_linked_elsewhere_is_refused(
     code, _ = deploy(emu, built, leak_guard)
     _, err = leak_guard.read()
     assert code == 1
-    assert "step trigger failed (HTTP 400)" in err and "another trigger" in err
+    assert "step trigger failed" in err and "another trigger" in err
+    assert not WRITES & set(emu.stats.calls)
+
+    disabled = new_secret(emu, "app-off")
+    with emu.client() as client:
+        client.disable_secret(disabled)
+    code, _ = deploy(emu, built, leak_guard, secrets=("app-off",))
+    _, err = leak_guard.read()
+    assert code == 1 and "step secret failed" in err and "DISABLE" in err
 
 
 def test_configuration_from_a_file_flags_and_environment(tmp_path: Path) -> None:
@@ -181,27 +323,45 @@ def test_configuration_from_a_file_flags_and_environment(tmp_path: Path) -> None
     env = {"NCLOUD_ACCESS_KEY": "ak", "NCLOUD_SECRET_KEY": "sk", "ROTATOR_ACCESS_KEY": "rak",
            "ROTATOR_SECRET_KEY": "rsk"}  # fmt: skip
     config = load(path, {"rotation_period": 14}, env)
-    assert (config.vpc_no, config.subnet_no, config.secret_name) == (11, 22, "app-db")
+    assert (config.vpc_no, config.subnet_no) == (11, 22)
+    assert [s.name for s in config.secrets] == ["app-db"]
     assert config.rotation_period == 14 and config.timeout_ms == 120000
     assert config.action_credentials.access_key == "rak"
     assert config.secret_manager_endpoint == "https://ocapi-kr.ncloud.com/secretmanager"
     assert "sk" not in repr(config).replace("secret", "")
+    flagged = load(path, {"secret_names": ["a", "b"], "secret_ids": ["c1"]}, env)
+    assert [(s.name, s.id) for s in flagged.secrets] == [("a", None), ("b", None), (None, "c1")]
     for bad_flags, message in (
-        ({"rotation_period": 0}, "rotation_period_days"),
+        ({"rotation_period": 0}, "period_days"),
         ({"memory_mb": 300}, "memory_mb"),
         ({"timeout_ms": 400_000}, "timeout_ms"),
         ({"action": "-bad"}, "action name"),
+        ({"secret_names": ["a", "a"]}, "listed twice"),
     ):
         with pytest.raises(ConfigError, match=message):
             load(path, bad_flags, env)
     with pytest.raises(ConfigError, match="vpc_no"):
-        load(None, {"secret_name": "x"}, env)
+        load(None, {"secret_names": ["x"]}, env)
     with pytest.raises(ConfigError, match="NCLOUD_ACCESS_KEY"):
         load(path, {}, {})
-    leaky = tmp_path / "leaky.toml"
-    leaky.write_text(example + '\n[action.parameters]\nsecretKey = "no"\n')
-    with pytest.raises(ConfigError):
-        load(leaky, {}, env)
+    base = example.replace("vpc_no = 0", "vpc_no = 1").replace("subnet_no = 0", "subnet_no = 2")
+    for extra, message in (
+        ('\n[action.parameters]\nsecretKey = "no"\n', None),
+        ('\n[[secrets]]\nname = "b"\nrotation_period = 3\n', "unknown key rotation_period"),
+        ('\n[[secrets]]\nname = "b"\nid = "c"\n', "one of them"),
+        ('\n[[secrets]]\nname = "b"\ntarget = "redis"\n', "target must be a table"),
+        ('\n[secret]\nname = "b"\n', "not both"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(base + extra)
+        with pytest.raises(ConfigError, match=message):
+            load(bad, {}, env)
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text(
+        base.split("\n[[secrets]]\n")[0] + '\n[secret]\nname = "one"\nrotation_period_days = 9\n'
+    )
+    [spec] = load(legacy, {}, env).secrets
+    assert (spec.name, spec.rotation_period) == ("one", 9)
 
 
 def test_python_m_deploy_as_a_command(
@@ -225,3 +385,37 @@ def test_python_m_deploy_as_a_command(
         env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert missing.returncode == 2 and "NCLOUD_ACCESS_KEY" in missing.stderr
+
+
+def test_the_plan_is_one_json_object_of_parameters(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+) -> None:
+    code, out = deploy(emu, built, leak_guard, "--dry-run")
+    assert code == 0
+    [line] = [x for x in out.splitlines() if x.startswith("  action")]
+    shown = line.split("parameters ", 1)[1].rsplit(")", 1)[0]
+    assert json.loads(shown)["accessKey"] == "****"
+
+
+def test_a_kept_secret_keeps_its_own_parameters_until_pruned(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard, tmp_path: Path
+) -> None:
+    new_secret(emu, "app-db")
+    old = new_secret(emu, "app-old")
+    both, one = tmp_path / "both.toml", tmp_path / "one.toml"
+    both.write_text(
+        '[[secrets]]\nname = "app-db"\n\n[[secrets]]\nname = "app-old"\npolicy = { length = 12 }\n'
+    )
+    one.write_text('[[secrets]]\nname = "app-db"\n')
+    assert deploy(emu, built, leak_guard, "--config", str(both), secrets=())[0] == 0
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard, "--config", str(one), secrets=())
+    assert code == 0 and "nothing to change" in out, out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert parameters_for(params, old)["policy"] == {"length": 12}, "still rotates as before"
+
+    code, out = deploy(emu, built, leak_guard, "--config", str(one), "--prune", secrets=())
+    assert code == 0, out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert BY_SECRET_ID not in params
+    assert "action    secret-rotator                           update" in out

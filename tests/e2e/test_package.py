@@ -32,8 +32,6 @@ from emulator import Activation, Emulator, ProcessAction
 from tests.factories import create_secret, unique_name
 from tests.leaks import LeakGuard
 
-pytestmark = pytest.mark.e2e
-
 ROOT = Path(__file__).resolve().parents[2]
 VALUE = {"engine": "store-only", "username": "app", "password": "zip-initial-Passw0rd-2718"}
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from emulator import Activation, Emulator, ProcessAction
+from emulator import Activation, Delivery, Emulator, ProcessAction
 from rotation.ncp.models import RotationPhase
-from tests.factories import create_secret
-from tests.integration.test_scheduler import ManualClock
+from tests.factories import ManualClock, create_secret
 
 VALUE = {"engine": "store-only", "username": "app", "password": "initial-Passw0rd", "port": 5432}
 
@@ -69,7 +68,7 @@ def test_activation_logs_are_structured_and_carry_no_token(emu: Emulator) -> Non
 
 
 def test_ids_only_in_the_environment(emu: Emulator) -> None:
-    _, activation = rotate_once(emu, emu.handler_action("rotator", ids_as_params=False))
+    _, activation = rotate_once(emu, emu.handler_action("rotator", delivery=Delivery.ENV))
     assert activation.result is not None and activation.result["ok"], activation.logs
 
 

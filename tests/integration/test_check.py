@@ -16,7 +16,7 @@ from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 from rotation.settings import Settings
 from tests.databases import MariaDB, PgCluster, password, unique
-from tests.factories import create_secret, rotatable_secret
+from tests.factories import create_secret, rotatable_secret, started_job, unique_name
 
 #: Every operation that writes or touches a job: a check must call none of them.
 WRITES = {
@@ -66,8 +66,11 @@ def secret_pw() -> str:
 
 
 def test_a_store_only_secret_passes(emu: Emulator, client: SecretManagerClient) -> None:
-    sid = rotatable_secret(emu, client, auto_rotation=False).secret_id
+    action = emu.handler_action(unique_name("rot"))
+    trigger = emu.add_trigger(unique_name("t"), action)
+    sid = create_secret(client, trigger_id=trigger.trigger_id).secret_id
     lines = check(emu, client, sid)
+    assert f"its trigger runs {action.name}" in lines["secret"].message
     assert statuses(lines) == {
         "api": "ok",
         "secret": "ok",
@@ -156,8 +159,7 @@ def test_an_unreachable_api_host_is_named(emu: Emulator) -> None:
 
 
 def test_a_disabled_secret_and_a_running_job(emu: Emulator, client: SecretManagerClient) -> None:
-    running = rotatable_secret(emu, client).secret_id
-    client.execute_rotation_job(running)
+    running, _token = started_job(emu, client)
     lines = check(emu, client, running)
     assert (
         lines["secret"].status is CheckStatus.WARN and "job is running" in lines["secret"].message

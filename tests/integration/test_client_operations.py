@@ -38,7 +38,7 @@ def test_the_client_has_exactly_the_32_documented_operations() -> None:
     public = {
         name
         for name, member in inspect.getmembers(SecretManagerClient, inspect.isfunction)
-        if not name.startswith("_") and name not in {"close", "iter_secrets", "bounded"}
+        if not name.startswith("_") and name not in {"close", "iter_secrets", "bounded", "at"}
     }
     assert public == ALL_OPERATIONS
     assert len(ALL_OPERATIONS) == 32
@@ -133,16 +133,20 @@ def test_memo_and_protection_key(client: SecretManagerClient) -> None:
     secret = create_secret(client)
     client.update_secret_memo(secret.secret_id, "new memo")
     assert client.get_secret(secret.secret_id).memo == "new memo"
-    keys = client.list_protection_keys()
-    assert keys and keys[0].kms_key_tag
+    default, *keys = client.list_protection_keys()
+    # the documented example: the service's own key first, with keyId 0 and no tag
+    assert default.key_name == "Secret Manager Default Key" and default.key_tag is None
+    assert keys and keys[0].key_tag and keys[0].key_status == "ENABLE"
+    assert keys[0].kms_boundary_type == "ISOLATED" and keys[0].key_type == "AES256"
+    assert not keys[0].notes  # the emulator answers exactly the documented fields
     key = client.update_protection_key(
         secret.secret_id,
         ProtectionKeyType.USER_MANAGED_KEY,
-        kms_key_tag=keys[0].kms_key_tag,
+        kms_key_tag=keys[0].key_tag,
         kms_boundary_type="ISOLATED",
     )
     assert key.type is ProtectionKeyType.USER_MANAGED_KEY
-    assert key.kms_key_name == keys[0].kms_key_name
+    assert key.kms_key_name == keys[0].key_name
     with pytest.raises(BadRequest, match="kmsBoundaryType"):
         client.update_protection_key(secret.secret_id, ProtectionKeyType.DEFAULT)
     with pytest.raises(BadRequest, match="kmsKeyTag"):
@@ -243,13 +247,19 @@ def test_a_whole_job_shifts_the_chain(client: SecretManagerClient, emu: Emulator
     )
     sid = secret.secret_id
     client.execute_rotation_job(sid)
+    # Execute only raises the job; Start is what makes it "Rotation in progress" (A1, docs)
     detail = client.get_secret(sid)
-    assert detail.rotation_phase is RotationPhase.ROTATING
-    assert detail.status is SecretStatus.ROTATING
+    assert detail.rotation_phase is RotationPhase.NONE
+    assert detail.status is SecretStatus.ENABLE
     token = job_token(client, sid)
     with pytest.raises(InvalidState):
         client.add_pending_stage(sid, token)  # not started yet
+    with pytest.raises(InvalidState):
+        client.execute_rotation_job(sid)  # the raised job is live although not started
     chain = client.start_rotation_job(sid, token)
+    detail = client.get_secret(sid)
+    assert detail.rotation_phase is RotationPhase.ROTATING
+    assert detail.status is SecretStatus.ROTATING
     assert chain.active == {"username": "app", "password": "pw-1", "host": "db"}
     assert chain.rotation_targets == ("password",)
     random = client.generate_random_secret(
@@ -275,16 +285,12 @@ def test_a_whole_job_shifts_the_chain(client: SecretManagerClient, emu: Emulator
 def test_add_pending_stage_generates_only_the_targets(
     client: SecretManagerClient, emu: Emulator
 ) -> None:
-    secret = rotatable_secret(
+    sid, token = started_job(
         emu,
         client,
         value={"username": "app", "password": "pw-1", "apiKey": "k-1"},
         targets=("password", "apiKey"),
     )
-    sid = secret.secret_id
-    client.execute_rotation_job(sid)
-    token = job_token(client, sid)
-    client.start_rotation_job(sid, token)
     pending = client.add_pending_stage(sid, token)
     assert pending["username"] == "app"
     assert pending["password"] != "pw-1" and pending["apiKey"] != "k-1"
@@ -305,10 +311,7 @@ def test_pending_value_may_change_only_targets(client: SecretManagerClient, emu:
 
 
 def test_fail_then_retry_mints_a_new_token(client: SecretManagerClient, emu: Emulator) -> None:
-    sid = rotatable_secret(emu, client).secret_id
-    client.execute_rotation_job(sid)
-    first = job_token(client, sid)
-    client.start_rotation_job(sid, first)
+    sid, first = started_job(emu, client)
     client.update_pending_stage(sid, first, {"username": "app", "password": "cand-1"})
     with pytest.raises(InvalidState):
         client.retry_rotation_job(sid)  # nothing failed yet
@@ -320,6 +323,9 @@ def test_fail_then_retry_mints_a_new_token(client: SecretManagerClient, emu: Emu
     client.retry_rotation_job(sid)
     second = job_token(client, sid)
     assert second != first
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED  # till Start
+    with pytest.raises(InvalidState):
+        client.retry_rotation_job(sid)  # the failed job is being retried already
     with pytest.raises(InvalidState):
         client.start_rotation_job(sid, first)
     with pytest.raises(NotFound):
@@ -349,6 +355,45 @@ def test_cancel_discards_pending_and_kills_the_token(
     assert client.get_secret_values(sid).pending is None
     with pytest.raises(InvalidState):
         client.complete_rotation_job(sid, token)
+    with pytest.raises(InvalidState):
+        client.retry_rotation_job(sid)  # a cancelled job is not a failed one
+
+
+def test_retry_only_retries_a_failed_job(client: SecretManagerClient, emu: Emulator) -> None:
+    sid = rotatable_secret(emu, client).secret_id
+    with pytest.raises(InvalidState):
+        client.retry_rotation_job(sid)  # no job at all
+    client.execute_rotation_job(sid)
+    token = job_token(client, sid)
+    with pytest.raises(InvalidState):
+        client.retry_rotation_job(sid)  # raised, not failed
+    client.start_rotation_job(sid, token)
+    client.update_pending_stage(sid, token, {"username": "app", "password": "cand"})
+    client.complete_rotation_job(sid, token)
+    with pytest.raises(InvalidState):
+        client.retry_rotation_job(sid)  # completed
+    client.execute_rotation_job(sid)
+    client.fail_rotation_job(sid, job_token(client, sid))  # failed before it started
+    client.retry_rotation_job(sid)
+    assert client.get_secret(sid).status is SecretStatus.ENABLE
+
+
+def test_detail_can_answer_undocumented_spellings(
+    client: SecretManagerClient, emu: Emulator
+) -> None:
+    sid = rotatable_secret(emu, client).secret_id
+    emu.backend.phase_names["ROTATING"] = "JOB_IN_PROGRESS"
+    emu.backend.status_names["ROTATING"] = "UPDATING"
+    emu.backend.detail_extra["rotationJobId"] = "j-1"
+    client.execute_rotation_job(sid)
+    client.start_rotation_job(sid, job_token(client, sid))
+    detail = client.get_secret(sid)
+    assert detail.rotation_phase.value == "JOB_IN_PROGRESS" and not detail.rotation_phase.known
+    assert detail.status.value == "UPDATING" and not detail.status.known
+    assert detail.extra == {"rotationJobId": "j-1"}
+    assert len(detail.notes) == 3
+    [summary] = [s for s in client.list_secrets().secrets if s.secret_id == sid]
+    assert summary.status.value == "UPDATING"
 
 
 def test_rollback_goes_back_to_previous(client: SecretManagerClient, emu: Emulator) -> None:
@@ -427,14 +472,13 @@ def test_generate_random_secret_requires_length_and_booleans(
 ) -> None:
     sid, token = started_job(emu, client)
     transport = client.transport
-    path = f"/action/v1/secrets/{sid}/jobs/{token}/generate-random-secret"
     for body in ({}, {"length": "12"}, {"length": 12, "includeSpace": "false"}):
         with pytest.raises(BadRequest):
             transport.request(
                 "generate_random_secret",
                 "POST",
-                path,
-                template="/action/v1/secrets/{secretId}/jobs/{jobToken}/generate-random-secret",
+                "/action/v1/secrets/{secretId}/jobs/{jobToken}/generate-random-secret",
+                path_params={"secretId": sid, "jobToken": token},
                 json_body=body,
             )
 
@@ -447,8 +491,8 @@ def test_values_are_never_echoed_in_update_answers(
     raw = client.transport.request(
         "update_secret_value",
         "PUT",
-        f"/api/v1/secrets/{secret.secret_id}/values",
-        template="/api/v1/secrets/{secretId}/values",
+        "/api/v1/secrets/{secretId}/values",
+        path_params={"secretId": secret.secret_id},
         json_body={"active": json.dumps({"username": "app", "password": "do-not-echo-2"})},
     )
     assert "do-not-echo" not in json.dumps(raw)

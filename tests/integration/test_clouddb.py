@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from emulator import Emulator
+from emulator.clouddb import clouddb_router
 from rotation.ncp.clouddb import MYSQL, CloudDbClient
 from rotation.ncp.errors import BadRequest
 from rotation.ncp.models import RotationPhase
 from rotation.targets.clouddb import password_problem
-from tests.conftest import FAST_RETRY
 from tests.databases import MariaDB, PgCluster, password, unique
-from tests.factories import rotate_via_trigger
+from tests.factories import FAST_RETRY, rotate_via_trigger
 
 
 def cloud_password() -> str:
@@ -69,6 +69,59 @@ def test_client_reads_users_changes_and_waits(
         client.close()
 
 
+@pytest.mark.parametrize("page_base", [0, 1], ids=["pageNo-0-is-first", "pageNo-0-equals-1"])
+@pytest.mark.parametrize("count", [5, 100, 250])
+def test_user_listing_is_whole_and_unique_whichever_page_numbering(
+    emu: Emulator, page_base: int, count: int
+) -> None:
+    # The docs give pageNo a minimum of 0 but do not say whether 0 and 1 are one page.
+    emu.clouddb.page_base = page_base
+    instance = emu.clouddb.add_instance(
+        "mysql", host="127.0.0.1", port=1, admin_user="adm", admin_password="unused"
+    )  # metadata only: listing never touches the server
+    names = [f"u{i:03}" for i in range(count)]
+    for name in names:
+        emu.clouddb.add_user(instance, name, hostIp="%", authority="READ")
+    emu.clouddb.add_user(instance, "u000", hostIp="10.0.0.%", authority="CRUD")  # same name
+    client = CloudDbClient(emu.credentials, endpoint=emu.base_url, retry=FAST_RETRY)
+    try:
+        emu.stats.reset()
+        users = client.users(MYSQL, instance)
+    finally:
+        client.close()
+    keys = [(u.name, u.fields["hostIp"]) for u in users]
+    assert len(keys) == len(set(keys)) == count + 1  # every user once, none twice
+    assert sorted(keys) == sorted([(n, "%") for n in names] + [("u000", "10.0.0.%")])
+    pages = (count + 1) // 100 + 1  # full pages plus the short (maybe empty) last one
+    repeat = page_base if count + 1 >= 100 else 0  # page 1 repeats a full page 0: go on
+    assert emu.stats.calls["getCloudMysqlUserList"] == pages + repeat
+
+
+def test_user_listing_stops_when_a_page_repeats(emu: Emulator) -> None:
+    # A server that answers the last page again for any pageNo past the end.
+    instance = emu.clouddb.add_instance(
+        "mysql", host="127.0.0.1", port=1, admin_user="adm", admin_password="unused"
+    )
+    for i in range(200):
+        emu.clouddb.add_user(instance, f"u{i:03}", hostIp="%", authority="READ")
+    real = emu.clouddb.list_users
+    asked: list[str] = []
+
+    def clamped(flavor: Any, form: Any) -> Any:
+        asked.append(form["pageNo"])
+        return real(flavor, {**form, "pageNo": str(min(int(form["pageNo"]), 1))})
+
+    emu.clouddb.list_users = clamped  # type: ignore[method-assign]
+    emu.routers[1] = clouddb_router(emu.clouddb)  # the routes bind the handler when made
+    client = CloudDbClient(emu.credentials, endpoint=emu.base_url, retry=FAST_RETRY)
+    try:
+        users = client.users(MYSQL, instance)
+    finally:
+        client.close()
+    assert len(users) == len({u.name for u in users}) == 200
+    assert asked == ["0", "1", "2"]  # page 2 repeated page 1: the listing stopped there
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -99,10 +152,9 @@ def test_responses_must_be_asked_for_as_json(emu: Emulator, mysql_instance: Any)
     client = CloudDbClient(emu.credentials, endpoint=emu.base_url, retry=FAST_RETRY)
     try:
         path = "/vmysql/v2/getCloudMysqlInstanceDetail"
+        form = {"cloudMysqlInstanceNo": instance}
         with pytest.raises(BadRequest, match="json"):
-            client.transport.request(
-                "detail", "POST", path, template=path, form={"cloudMysqlInstanceNo": instance}
-            )
+            client.transport.request("detail", "POST", path, form=form)
     finally:
         client.close()
 
@@ -201,7 +253,8 @@ def test_a_policy_cloud_db_cannot_take_is_bad_input(
     )
     assert activation.result is not None
     assert activation.result["error"]["code"] == "INVALID_POLICY"
-    assert emu.stats.calls["start_rotation_job"] == 0
+    assert activation.result["job"] == "failed"
+    assert emu.stats.calls["update_pending_stage"] == 0
     assert emu.clouddb.instances[instance].applied == []
 
 

@@ -36,8 +36,7 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def post(client: SecretManagerClient, payload: dict[str, Any]) -> Any:
-    path = "/api/v1/secrets"
-    return client.transport.request("create_secret", "POST", path, template=path, json_body=payload)
+    return client.transport.request("create_secret", "POST", "/api/v1/secrets", json_body=payload)
 
 
 def value(n_keys: int = 1, size: int = 0, **extra: Any) -> str:

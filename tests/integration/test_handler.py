@@ -14,7 +14,7 @@ import handler
 from emulator import Emulator
 from rotation.ncp.models import RotationPhase, SecretStatus
 from rotation.ncp.secretmanager import SecretManagerClient
-from tests.factories import create_secret, job_token, rotatable_secret
+from tests.factories import create_secret, executed_job, invoke, job_token
 
 JOB_OPERATIONS = {
     "start_rotation_job", "add_pending_stage", "update_pending_stage", "generate_random_secret",
@@ -25,25 +25,7 @@ VALUE = {"engine": "store-only", "username": "app", "password": "initial-Pw-123"
 
 def execute(emu: Emulator, client: SecretManagerClient, **kwargs: Any) -> tuple[str, str]:
     kwargs.setdefault("value", dict(VALUE))
-    secret_id = rotatable_secret(emu, client, **kwargs).secret_id
-    client.execute_rotation_job(secret_id)
-    return secret_id, job_token(client, secret_id)
-
-
-def invoke(emu: Emulator, secret_id: str | None, token: str | None, **extra: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "secretManagerEndpoint": emu.endpoint,
-        "accessKey": emu.access_key,
-        "secretKey": emu.secret_key,
-        **extra,
-    }
-    if secret_id is not None:
-        args["secretId"] = secret_id
-    if token is not None:
-        args["jobToken"] = token
-    result = handler.main(args)
-    json.dumps(result)  # the runtime serialises it
-    return result
+    return executed_job(emu, client, **kwargs)
 
 
 def job_calls(emu: Emulator) -> int:
@@ -62,8 +44,8 @@ def test_rotation_shifts_the_chain_once(emu: Emulator, client: SecretManagerClie
     assert result["secretId"] == sid
     assert steps(result) == [
         "guard",
-        "preflight",
         "start",
+        "preflight",
         "pending",
         "set",
         "test",
@@ -71,7 +53,8 @@ def test_rotation_shifts_the_chain_once(emu: Emulator, client: SecretManagerClie
         "verify",
     ]
     assert result["durationMs"] > 0
-    assert "error" not in result
+    assert result["job"] == "completed"
+    assert "error" not in result and "leftForRetry" not in result
     chain = client.get_secret_values(sid)
     assert chain.previous == VALUE
     assert chain.pending is None
@@ -95,44 +78,75 @@ def test_a_rotation_uses_one_connection_and_few_calls(
     emu.stats.reset()
     assert invoke(emu, sid, token)["ok"]
     assert emu.stats.connections == 1
-    assert dict(emu.stats.calls) == {
-        "get_secret_detail": 2,
-        "get_secret_value": 1,
+    assert dict(emu.stats.calls) == {  # the five of DESIGN.md, nothing else
+        "get_secret_detail": 1,
         "start_rotation_job": 1,
         "update_pending_stage": 1,
-        "get_secret_stage_value": 1,
         "complete_rotation_job": 1,
+        "get_secret_value": 1,
     }
 
 
-BAD_INPUT = {
+BAD_PARAMETERS = {
     "no job token": ({"jobToken": None}, "MISSING_JOB_TOKEN"),
     "no secret id": ({"secretId": None}, "MISSING_SECRET_ID"),
-    "unknown target kind": ({"target": {"kind": "oracle"}}, "UNKNOWN_TARGET_KIND"),
     "target not an object": ({"target": ["store-only"]}, "INVALID_TARGET"),
-    "store-only with settings": ({"target": {"kind": "store-only", "host": "x"}}, "INVALID_TARGET"),
-    "bad policy type": ({"policy": {"length": "long"}}, "INVALID_POLICY"),
-    "unknown policy knob": ({"policy": {"excludeVowels": True}}, "INVALID_POLICY"),
-    "policy too short": ({"policy": {"length": 2}}, "INVALID_POLICY"),
     "endpoint not a URL": ({"secretManagerEndpoint": "nowhere"}, "INVALID_ENDPOINT"),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_INPUT), ids=list(BAD_INPUT))
-def test_bad_input_fails_clearly_and_makes_no_job_call(
+@pytest.mark.parametrize("case", list(BAD_PARAMETERS), ids=list(BAD_PARAMETERS))
+def test_bad_parameters_fail_clearly_and_make_no_call(
     emu: Emulator, client: SecretManagerClient, case: str
 ) -> None:
+    """Before the ids and the key pair are known good, nothing can be ended: no call."""
     sid, token = execute(emu, client)
-    changes, code = BAD_INPUT[case]
+    changes, code = BAD_PARAMETERS[case]
     args = {"secretId": sid, "jobToken": token, **changes}
     emu.stats.reset()
     result = invoke(emu, args.pop("secretId"), args.pop("jobToken"), **args)
     assert result["ok"] is False
     assert result["outcome"] == "failed"
     assert result["error"]["code"] == code
-    assert result["error"]["message"]
-    assert job_calls(emu) == 0
+    assert result["error"]["message"] and result["error"]["action"]
+    assert sum(emu.stats.calls.values()) == 0
     assert client.get_secret_values(sid).active == VALUE
+
+
+BAD_CONFIGURATION = {
+    "unknown target kind": ({"target": {"kind": "oracle"}}, "UNKNOWN_TARGET_KIND"),
+    "store-only with settings": ({"target": {"kind": "store-only", "host": "x"}}, "INVALID_TARGET"),
+    "bad policy type": ({"policy": {"length": "long"}}, "INVALID_POLICY"),
+    "unknown policy knob": ({"policy": {"excludeVowels": True}}, "INVALID_POLICY"),
+    "policy too short": ({"policy": {"length": 2}}, "INVALID_POLICY"),
+}
+
+
+def assert_ended_untouched(emu: Emulator, client: SecretManagerClient, sid: str) -> None:
+    """The job was ended as failed, and nothing was generated, stored or promoted."""
+    assert emu.stats.calls["fail_rotation_job"] == 1
+    for op in ("update_pending_stage", "add_pending_stage", "complete_rotation_job"):
+        assert emu.stats.calls[op] == 0, op
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    chain = client.get_secret_values(sid)
+    assert chain.active == VALUE and chain.pending is None
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGURATION), ids=list(BAD_CONFIGURATION))
+def test_bad_configuration_ends_the_job_as_failed_and_changes_nothing(
+    emu: Emulator, client: SecretManagerClient, case: str
+) -> None:
+    sid, token = execute(emu, client)
+    changes, code = BAD_CONFIGURATION[case]
+    emu.stats.reset()
+    result = invoke(emu, sid, token, **changes)
+    assert result["ok"] is False
+    assert result["outcome"] == "failed"
+    assert result["job"] == "failed"
+    assert "leftForRetry" not in result
+    assert result["error"]["code"] == code
+    assert result["error"]["message"]
+    assert_ended_untouched(emu, client, sid)
 
 
 def _corrupt(
@@ -155,7 +169,7 @@ def _corrupt(
         (None, ["port"], "ROTATION_TARGET_NOT_TEXT"),
     ],
 )
-def test_bad_stored_values_fail_before_any_job_call(
+def test_bad_stored_values_end_the_job_untouched(
     emu: Emulator,
     client: SecretManagerClient,
     active: str | None,
@@ -167,7 +181,10 @@ def test_bad_stored_values_fail_before_any_job_call(
     emu.stats.reset()
     result = invoke(emu, sid, token)
     assert result["error"]["code"] == code, result
-    assert job_calls(emu) == 0
+    assert result["job"] == "failed"
+    assert emu.stats.calls["fail_rotation_job"] == 1
+    for op in ("update_pending_stage", "add_pending_stage", "complete_rotation_job"):
+        assert emu.stats.calls[op] == 0, op
 
 
 @pytest.mark.parametrize("status", ["DISABLE", "REVOKE", "DESTROYED"])
@@ -178,7 +195,10 @@ def test_refused_statuses(emu: Emulator, client: SecretManagerClient, status: st
     result = invoke(emu, sid, token)
     assert result["error"]["code"] == "SECRET_NOT_ROTATABLE"
     assert status in result["error"]["message"]
-    assert job_calls(emu) == 0
+    assert result["job"] in {"failed", "ended"}  # ended one way or the other, and said so
+    assert "leftForRetry" not in result
+    for op in ("update_pending_stage", "add_pending_stage", "complete_rotation_job"):
+        assert emu.stats.calls[op] == 0, op
 
 
 def test_unknown_secret_and_wrong_keys(emu: Emulator) -> None:
@@ -274,25 +294,34 @@ def test_lost_answer_to_complete_is_confirmed_not_undone(
     assert emu.stats.calls["fail_rotation_job"] == 0
 
 
-def test_complete_that_keeps_failing_reports_fail(
+def test_complete_that_keeps_failing_is_never_rolled_back(
     emu: Emulator, client: SecretManagerClient
 ) -> None:
+    """A 5xx may come from a gateway in front of a complete that still lands: the job is
+    left for a resume (never failed, never rolled back), and the resume converges."""
     sid, token = execute(emu, client)
-    emu.faults.add("complete_rotation_job", status=500, times=20)
-    result = invoke(emu, sid, token)
+    emu.faults.add("complete_rotation_job", status=500, times=200)
+    result = invoke(emu, sid, token, timeoutSeconds=6)
     assert result["ok"] is False
-    assert result["error"]["code"] == "API_UNAVAILABLE"
-    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
-    assert client.get_secret_values(sid).active == VALUE  # nothing promoted
+    assert result["error"]["code"] == "COMPLETE_UNCONFIRMED"
+    assert result["job"] == "running" and result["leftForRetry"] is True
+    assert result["leftForRetryReason"]
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    chain = client.get_secret_values(sid)
+    assert chain.active == VALUE and chain.pending is not None
+    emu.faults.clear()
+    again = invoke(emu, sid, token)
+    assert again["ok"] and again["outcome"] == "resumed", again
+    assert client.get_secret_values(sid).active == chain.pending
 
 
 def test_complete_unconfirmable_leaves_the_job_for_a_retry(
     emu: Emulator, client: SecretManagerClient
 ) -> None:
     sid, token = execute(emu, client)
-    emu.faults.add("complete_rotation_job", status=503, times=20)
-    emu.faults.add("get_secret_value", status=503, times=20, after=1)  # preflight read works
-    result = invoke(emu, sid, token)
+    emu.faults.add("complete_rotation_job", status=503, times=200)
+    emu.faults.add("get_secret_value", status=503, times=200)
+    result = invoke(emu, sid, token, timeoutSeconds=6)
     assert result["ok"] is False
     assert result["error"]["code"] == "COMPLETE_UNCONFIRMED"
     assert result["leftForRetry"] is True
@@ -378,6 +407,9 @@ def test_environment_supplies_ids_and_credentials(
 def test_handler_never_raises(emu: Emulator, client: SecretManagerClient) -> None:
     result = handler.main(None)  # type: ignore[arg-type]
     assert result["ok"] is False and result["error"]["code"] == "INVALID_INPUT"
-    sid = create_secret(client).secret_id
-    result = invoke(emu, sid, "tok", target={"kind": "webhook"})  # webhook without settings
+    sid, token = execute(emu, client)
+    result = invoke(emu, sid, token, target={"kind": "webhook"})  # webhook without settings
     assert result["ok"] is False and result["error"]["code"] == "INVALID_TARGET"
+    sid = create_secret(client).secret_id
+    result = invoke(emu, sid, "tok")  # no job: nothing to end
+    assert result["error"]["code"] == "JOB_NOT_FOUND" and result["job"] == "unknown"

@@ -21,9 +21,8 @@ from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings
 from rotation.targets import Change, Target, TargetContext
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
-from rotation.workflow import Rotation
-from tests.factories import job_token, rotatable_secret
-from tests.integration.test_handler import invoke
+from rotation.workflow import Outcome, Rotation
+from tests.factories import executed_job, invoke, started_job
 from tests.webhook_receiver import CredentialService, running
 
 HMAC_KEY = "handler-webhook-hmac-key-01"
@@ -36,27 +35,15 @@ def receiver(ca: trustme.CA) -> Any:
         yield service
 
 
-def webhook(service: CredentialService, ca_file: str) -> dict[str, Any]:
-    return {
-        "kind": "webhook",
-        "url": service.url("/hook"),
-        "testUrl": service.url("/check"),
-        "hmacKey": HMAC_KEY,
-        "caBundle": ca_file,
-    }
-
-
 def execute(emu: Emulator, client: SecretManagerClient) -> tuple[str, str]:
-    sid = rotatable_secret(emu, client, value=dict(VALUE), targets=("apiKey",)).secret_id
-    client.execute_rotation_job(sid)
-    return sid, job_token(client, sid)
+    return executed_job(emu, client, value=dict(VALUE), targets=("apiKey",))
 
 
 def test_webhook_rotation_end_to_end(
     emu: Emulator, client: SecretManagerClient, receiver: CredentialService, ca_file: str
 ) -> None:
     sid, token = execute(emu, client)
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["ok"], result
     assert [s["step"] for s in result["steps"]][3:] == [
         "pending", "probe", "set", "test", "complete", "verify", "finish",
@@ -74,7 +61,7 @@ def test_failed_test_rolls_back_then_reports_fail(
     sid, token = execute(emu, client)
     receiver.answer_next("test", 401)  # the probe: pending is not in place yet
     receiver.answer_next("test", 401)  # the real test after set: refused
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["ok"] is False
     assert result["error"]["code"] == "TARGET_TEST_FAILED"
     assert "leftForRetry" not in result
@@ -92,7 +79,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
     receiver.answer_next("test", 401)  # probe pending
     receiver.answer_next("test", 401)  # test: refused
     receiver.answer_next("rollback", 500)  # rollback refused: the service keeps pending
-    result = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    result = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert result["error"]["code"] == "ROTATION_INCOMPLETE"
     assert result["leftForRetry"] is True
     assert emu.stats.calls["fail_rotation_job"] == 0
@@ -100,7 +87,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
     assert pending is not None
     assert receiver.accepted == {"apiKey": pending["apiKey"]}  # stored as pending: not lost
     assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATING
-    again = invoke(emu, sid, token, target=webhook(receiver, ca_file))
+    again = invoke(emu, sid, token, target=receiver.target(ca_file))
     assert again["ok"] and again["outcome"] == "resumed", again
     assert [s["status"] for s in again["steps"] if s["step"] == "set"] == ["skipped"]
 
@@ -146,13 +133,19 @@ class Scripted(Target):
         self.calls.append("close")
 
 
-def run_scripted(emu: Emulator, client: SecretManagerClient, target: Scripted) -> Any:
-    sid = rotatable_secret(emu, client, value={"password": "initial-Pw-123"}).secret_id
-    client.execute_rotation_job(sid)
+def run_scripted(
+    emu: Emulator, client: SecretManagerClient, target: Scripted
+) -> tuple[str, Outcome]:
+    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
+    return sid, rotate_with(emu, sid, token, target)
+
+
+def rotate_with(emu: Emulator, sid: str, token: str, target: Scripted) -> Outcome:
+    """Run the workflow in-process with ``target`` standing in for the real system."""
     settings = Settings.load(
         {
             "secretId": sid,
-            "jobToken": job_token(client, sid),
+            "jobToken": token,
             "accessKey": emu.access_key,
             "secretKey": emu.secret_key,
             "secretManagerEndpoint": emu.endpoint,
@@ -167,8 +160,7 @@ def run_scripted(emu: Emulator, client: SecretManagerClient, target: Scripted) -
         return target
 
     with SecretManagerClient(settings.credentials, endpoint=settings.endpoint) as api:
-        outcome = Rotation(settings, api, target_builder=builder).run()
-    return sid, outcome
+        return Rotation(settings, api, target_builder=builder).run()
 
 
 def test_set_that_dies_midway_is_rolled_back(emu: Emulator, client: SecretManagerClient) -> None:
@@ -207,6 +199,31 @@ def test_unreachable_target_after_set_leaves_the_job(
 
 
 def test_probe_accepting_pending_skips_set(emu: Emulator, client: SecretManagerClient) -> None:
+    class AlreadySet(Scripted):
+        """Already holds whatever pending value it is shown, and refuses anything else."""
+
+        def probe(self, change: Change, stage: Stage) -> bool:
+            self.calls.append("probe")
+            value = change.stage(stage)
+            return value is not None and value["password"] in self.accepted
+
+    target = AlreadySet(accepted=set())
+    sid, token = started_job(emu, client, value={"username": "app", "password": "first-Pw-123"})
+    left = {"username": "app", "password": "left-by-crash-123"}
+    client.update_pending_stage(sid, token, left)
+    target.accepted = {"left-by-crash-123"}  # the crashed run had set it
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.ok and outcome.outcome == "resumed"
+    assert "set" not in target.calls
+    assert [s.status for s in outcome.steps if s.step == "set"] == ["skipped"]
+    assert outcome.warnings == []
+
+
+def test_a_target_that_accepts_any_password_is_never_trusted(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """PostgreSQL trust, a Redis nopass user: the probe says yes to everything."""
+
     class AcceptsAnything(Scripted):
         def probe(self, change: Change, stage: Stage) -> bool:
             self.calls.append("probe")
@@ -215,8 +232,8 @@ def test_probe_accepting_pending_skips_set(emu: Emulator, client: SecretManagerC
     target = AcceptsAnything(accepted=set())
     _, outcome = run_scripted(emu, client, target)
     assert outcome.ok
-    assert "set" not in target.calls
-    assert [s.status for s in outcome.steps if s.step == "set"] == ["skipped"]
+    assert "set" in target.calls
+    assert [w["code"] for w in outcome.warnings] == ["TARGET_AUTH_NOT_ENFORCED"]
 
 
 def test_a_target_may_ask_for_set_even_when_pending_works(

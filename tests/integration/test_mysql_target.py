@@ -17,12 +17,9 @@ import pymysql
 import pytest
 
 from emulator import Emulator
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets.base import (
-    Change,
     TargetConfigError,
-    TargetContext,
     TargetSetFailed,
     TargetTestFailed,
     TargetUnreachable,
@@ -30,7 +27,7 @@ from rotation.targets.base import (
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode
 from rotation.targets.mysql import MARIADB, MYSQL, build_mariadb, build_mysql, quote_account
 from tests.databases import MariaDB, free_port, password, unique
-from tests.factories import admin_secret, rotate_via_trigger
+from tests.factories import admin_secret, change, rotate_via_trigger, target_context
 
 ADMIN_SECRET_ID = "admin-secret-id"
 ALTERNATING = {"strategy": "alternating-users", "adminSecretId": ADMIN_SECRET_ID}
@@ -59,20 +56,8 @@ def build(
     *,
     admin: tuple[str, str] | None = None,
 ) -> DatabaseTarget:
-    def read_secret(secret_id: str) -> SecretValue:
-        assert admin is not None and secret_id == ADMIN_SECRET_ID
-        return SecretValue({"username": admin[0], "password": admin[1]})
-
-    ctx = TargetContext(
-        secret_id="test-secret",
-        deadline=Deadline.after(60),
-        read_secret=read_secret if admin is not None else None,
-    )
-    return build_mariadb(config or {}, active, ctx)
-
-
-def change(active: SecretValue, keys: tuple[str, ...] = ("password",), **pending: str) -> Change:
-    return Change("test-secret", active, active.replace(pending), keys)
+    admins = {ADMIN_SECRET_ID: admin} if admin is not None else None
+    return build_mariadb(config or {}, active, target_context(seconds=60, admins=admins))
 
 
 def make_admin(server: MariaDB) -> tuple[str, str]:
@@ -151,13 +136,7 @@ def test_single_user_falls_back_to_previous(mariadb: MariaDB) -> None:
     user, real, lost, new = unique("rotu"), password(), password(), password()
     mariadb.create_user(user, real)
     active = value(mariadb, user, lost)
-    rotation = Change(
-        "test-secret",
-        active,
-        active.replace({"password": new}),
-        ("password",),
-        previous=active.replace({"password": real}),
-    )
+    rotation = change(active, password=new, previous=active.replace({"password": real}))
     target = build(active)
     target.set(rotation)
     assert mariadb.logs_in(user, new)
@@ -273,7 +252,7 @@ def test_hostile_name_alternates(mariadb: MariaDB) -> None:
     old, new = password(), "Pw'\\\"%s`" + password()
     mariadb.create_user(user, old, grants=(f"SELECT ON `{db}`.*",))
     active = value(mariadb, user, old, **ALTERNATING)
-    rotation = change(active, ("username", "password"), username=clone, password=new)
+    rotation = change(active, keys=("username", "password"), username=clone, password=new)
     target = build(active, admin=admin)
 
     target.set(rotation)
@@ -341,7 +320,7 @@ def test_a_failing_test_query_fails_the_test(mariadb: MariaDB) -> None:
 
     passing = value(mariadb, user, old, dbname=db, testQuery="SELECT COUNT(*) FROM `" + db + "`.t")
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT)")
-    build(passing).test(Change("test-secret", passing, passing, ("password",)))
+    build(passing).test(change(passing))
 
 
 def test_unsupported_strategy_and_dual_password(mariadb: MariaDB) -> None:
@@ -376,7 +355,7 @@ def test_alternating_users_clone_and_resync(mariadb: MariaDB, role: str) -> None
     first = value(mariadb, base, pw0, dbname=db, **ALTERNATING)
     target = build(first, admin=admin)
     assert target.derive(first) == {"username": clone}
-    one = change(first, ("username", "password"), username=clone, password=pw1)
+    one = change(first, keys=("username", "password"), username=clone, password=pw1)
     assert not target.probe(one, Stage.PENDING)
     target.set(one)
     target.test(one)
@@ -399,7 +378,7 @@ def test_alternating_users_clone_and_resync(mariadb: MariaDB, role: str) -> None
     second = first.replace({"username": clone, "password": pw1})
     target = build(second, admin=admin)
     assert target.derive(second) == {"username": base}
-    two = change(second, ("username", "password"), username=base, password=pw2)
+    two = change(second, keys=("username", "password"), username=base, password=pw2)
     target.set(two)
     target.test(two)
     assert mariadb.logs_in(base, pw2, db) and not mariadb.logs_in(base, pw0)
@@ -415,7 +394,7 @@ def test_alternating_users_clone_and_resync(mariadb: MariaDB, role: str) -> None
     # 3: base -> clone again: exactly base's privileges now.
     third = first.replace({"password": pw2})
     target = build(third, admin=admin)
-    three = change(third, ("username", "password"), username=clone, password=pw3)
+    three = change(third, keys=("username", "password"), username=clone, password=pw3)
     target.set(three)
     target.test(three)
     assert normalized(mariadb.grants(clone), clone) == normalized(mariadb.grants(base), base)
@@ -432,7 +411,7 @@ def test_alternating_clone_follows_a_non_default_host(mariadb: MariaDB) -> None:
     mariadb.track_user(clone, "10.9.8.%")
     mariadb.create_user(base, password(), host="10.9.8.%", grants=("SELECT ON *.*",))
     active = value(mariadb, base, "unused-password", **ALTERNATING)
-    rotation = change(active, ("username", "password"), username=clone, password=password())
+    rotation = change(active, keys=("username", "password"), username=clone, password=password())
     build(active, admin=admin).set(rotation)
     assert mariadb.hosts(clone) == ["10.9.8.%"]
     assert normalized(mariadb.grants(clone, "10.9.8.%"), clone, "10.9.8.%") == normalized(
@@ -445,7 +424,7 @@ def test_alternating_needs_an_admin_that_logs_in(mariadb: MariaDB) -> None:
     mariadb.create_user(base, pw)
     active = value(mariadb, base, pw, **ALTERNATING)
     rotation = change(
-        active, ("username", "password"), username=base + "_clone", password=password()
+        active, keys=("username", "password"), username=base + "_clone", password=password()
     )
     target = build(active, admin=(unique("noadmin"), password()))
     with pytest.raises(TargetSetFailed, match="admin user was refused"):
@@ -467,9 +446,9 @@ def test_alternating_rollback_gives_the_previous_user_its_password_back(
     mariadb.create_user(clone, pw_previous, grants=("SELECT ON *.*",))
     active = value(mariadb, base, pw_active, **ALTERNATING)
     previous = active.replace({"username": clone, "password": pw_previous})
-    rotation = Change(
-        "test-secret", active, active.replace({"username": clone, "password": pw_pending}),
-        ("username", "password"), previous,
+    rotation = change(
+        active, keys=("username", "password"), previous=previous, username=clone,
+        password=pw_pending,
     )  # fmt: skip
     target = build(active, admin=admin)
     target.set(rotation)
@@ -504,11 +483,7 @@ def test_the_mysql_flavor_limits_user_names(mariadb: MariaDB) -> None:
     assert (MYSQL.kind, MYSQL.max_username_length) == ("mysql", 32)
     assert (MARIADB.kind, MARIADB.max_username_length) == ("mariadb", 80)
     active = value(mariadb, "u" * 30, password(), engine="mysql", **ALTERNATING)
-    ctx = TargetContext(
-        secret_id="test-secret",
-        deadline=Deadline.after(60),
-        read_secret=lambda _sid: SecretValue({"username": "admin", "password": password()}),
-    )
+    ctx = target_context(seconds=60, admins={ADMIN_SECRET_ID: ("admin", password())})
     target = build_mysql({}, active, ctx)
     with pytest.raises(TargetConfigError, match="32-character"):
         target.derive(active)
@@ -573,13 +548,30 @@ def test_e2e_alternating_users(emu: Emulator, mariadb: MariaDB) -> None:
 def test_e2e_complete_failing_rolls_back(emu: Emulator, mariadb: MariaDB) -> None:
     user, old = unique("rote2e"), password()
     mariadb.create_user(user, old)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old))
     assert activation.result is not None and activation.result["ok"] is False
     detail, chain = chain_of(emu, secret_id)
     assert detail.rotation_phase is RotationPhase.ROTATION_FAILED
     assert chain.active["password"] == old
     assert mariadb.logs_in(user, old)  # rolled back: active works again
+
+
+def test_e2e_complete_of_unknown_outcome_is_left_for_a_resume(
+    emu: Emulator, mariadb: MariaDB
+) -> None:
+    """5xx to every complete: it may land late, so nothing is rolled back; the database
+    keeps the pending password, which Secret Manager stores as pending."""
+    user, old = unique("rote2e"), password()
+    mariadb.create_user(user, old)
+    emu.faults.add("complete_rotation_job", status=503, times=500)
+    secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old), timeout_ms=5000)
+    assert activation.result is not None
+    assert activation.result["error"]["code"] == "COMPLETE_UNCONFIRMED"
+    assert activation.result["leftForRetry"] is True
+    detail, chain = chain_of(emu, secret_id)
+    assert detail.rotation_phase is RotationPhase.ROTATING
+    assert mariadb.logs_in(user, chain.pending["password"])
 
 
 def test_e2e_target_down_changes_nothing(emu: Emulator, mariadb: MariaDB) -> None:

@@ -193,7 +193,7 @@ def test_a_failure_reaches_slack_and_a_signed_json_receiver(
     [slack] = slack_box.posts
     text = slack.payload["text"]
     assert "app-db" in text and "sid-1" in text and "TARGET_UNREACHABLE" in text
-    assert "What to do:" in text and "python -m rotation retry sid-1" in text
+    assert "What to do:" in text and "python -m rotation check sid-1" in text
     assert "[REDACTED]" in text and leaked not in slack.body.decode()
     [signed] = json_box.posts
     assert signed.signed_with(KEY)
@@ -202,7 +202,7 @@ def test_a_failure_reaches_slack_and_a_signed_json_receiver(
         body["event"] == "rotation.failed" and signed.headers["X-Rotation-Event"] == body["event"]
     )
     assert body["secretId"] == "sid-1" and body["secretName"] == "app-db"
-    assert body["code"] == "TARGET_UNREACHABLE" and "retry" in body["advice"]
+    assert body["code"] == "TARGET_UNREACHABLE" and "check sid-1" in body["advice"]
     assert body["leftForRetry"] is False and isinstance(body["sentAt"], int)
     assert leaked not in signed.body.decode()
     sent = [line for line in _log_lines(leak_guard) if line["event"] == "notify.sent"]

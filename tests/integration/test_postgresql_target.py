@@ -26,12 +26,9 @@ import pytest
 
 from emulator import Emulator
 from rotation import logs
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets.base import (
-    Change,
     TargetConfigError,
-    TargetContext,
     TargetSetFailed,
     TargetTestFailed,
     TargetUnreachable,
@@ -39,7 +36,7 @@ from rotation.targets.base import (
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode, Strategy
 from rotation.targets.postgresql import ENGINE, build_postgresql, scram_verifier
 from tests.databases import PgCluster, free_port, password, unique
-from tests.factories import admin_secret, rotate_via_trigger
+from tests.factories import admin_secret, change, rotate_via_trigger, target_context
 
 ADMIN_ID = "admin-secret-1"
 ALTERNATING = {"strategy": "alternating-users", "adminSecretId": ADMIN_ID}
@@ -78,22 +75,6 @@ def new_role(pg: PgCluster, prefix: str = "app", *, extra: str = "") -> tuple[st
     return name, pw
 
 
-def change(
-    active: dict[str, Any],
-    pending: dict[str, Any],
-    *,
-    previous: dict[str, Any] | None = None,
-    keys: tuple[str, ...] = ("password",),
-) -> Change:
-    return Change(
-        secret_id="s1",
-        active=SecretValue(active),
-        pending=SecretValue(pending),
-        keys=keys,
-        previous=SecretValue(previous) if previous is not None else None,
-    )
-
-
 Build = Callable[..., DatabaseTarget]
 
 
@@ -101,18 +82,10 @@ Build = Callable[..., DatabaseTarget]
 def build(pg_cluster: PgCluster) -> Build:
     """Builds the target the way the workflow does: target parameter, active value, context
     (``read_secret`` answers the admin secret with the cluster's superuser)."""
-
-    def read_secret(secret_id: str) -> SecretValue:
-        assert secret_id == ADMIN_ID
-        return SecretValue({"username": pg_cluster.superuser, "password": pg_cluster.superpass})
+    admins = {ADMIN_ID: (pg_cluster.superuser, pg_cluster.superpass)}
 
     def factory(active: dict[str, Any], config: dict[str, Any] | None = None) -> DatabaseTarget:
-        ctx = TargetContext(
-            secret_id="s1",
-            deadline=Deadline.after(30),
-            register_secret=logs.REDACTOR.register,
-            read_secret=read_secret,
-        )
+        ctx = target_context(admins=admins)
         return build_postgresql(config or {}, SecretValue(active), ctx)
 
     return factory
@@ -629,12 +602,12 @@ def test_e2e_alternating_users_twice(
 
 def test_e2e_complete_failing_rolls_the_password_back(pg_cluster: PgCluster, emu: Emulator) -> None:
     user, old = new_role(pg_cluster)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     value = pg_value(pg_cluster, user, old)
     sid, activation = rotate_via_trigger(emu, value)
     result = activation.result
     assert result is not None and result["ok"] is False
-    assert result["error"]["code"] == "API_UNAVAILABLE"
+    assert result["error"]["code"] == "API_ERROR"
     assert [s["step"] for s in result["steps"]][-4:] == ["complete", "rollback", "probe", "fail"]
     assert phase_of(emu, sid) is RotationPhase.ROTATION_FAILED
     assert chain_of(emu, sid).active == value

@@ -29,11 +29,9 @@ import trustme
 
 from emulator import Emulator
 from rotation import logs
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import RotationPhase, SecretValue, Stage
 from rotation.targets import build_target
 from rotation.targets.base import (
-    Change,
     TargetConfigError,
     TargetContext,
     TargetError,
@@ -44,7 +42,7 @@ from rotation.targets.base import (
 from rotation.targets.database import DatabaseTarget, Strategy
 from rotation.targets.redis import ENGINE, RedisEngine, build_redis, password_hash
 from tests.databases import REDIS, Redis, free_port, password, started, unique
-from tests.factories import admin_secret, rotate_via_trigger
+from tests.factories import admin_secret, change, rotate_via_trigger, target_context
 
 HOST, PORT = REDIS
 
@@ -79,35 +77,9 @@ def value_for(user: str, pw: str, **extra: Any) -> dict[str, Any]:
             "ssl": "disable", **extra}  # fmt: skip
 
 
-def context(
-    *, seconds: float = 30.0, admins: dict[str, tuple[str, str]] | None = None
-) -> TargetContext:
-    known = admins or {}
-
-    def read_secret(secret_id: str) -> SecretValue:
-        user, pw = known[secret_id]
-        return SecretValue({"username": user, "password": pw})
-
-    return TargetContext(
-        secret_id="redis-test", deadline=Deadline.after(seconds), read_secret=read_secret
-    )
-
-
 def target_for(value: dict[str, Any], ctx: TargetContext | None = None, **config: Any) -> Any:
     """The target as the workflow builds it: through the kind registry."""
-    return build_target(config, SecretValue(value), ctx or context())
-
-
-def change_to(
-    active: dict[str, Any], pending_pw: str, previous: dict[str, Any] | None = None
-) -> Change:
-    return Change(
-        secret_id="redis-test",
-        active=SecretValue(active),
-        pending=SecretValue({**active, "password": pending_pw}),
-        keys=("password",),
-        previous=SecretValue(previous) if previous is not None else None,
-    )
+    return build_target(config, SecretValue(value), ctx or target_context())
 
 
 def logs_in(user: str, pw: str, *, port: int = PORT) -> bool:
@@ -157,17 +129,17 @@ def test_single_user_changes_its_own_password(
     user, old = rich_user
     before = rules(redis_server, user)
     target = target_for(value_for(user, old))
-    change = change_to(value_for(user, old), new := new_password())
-    assert target.probe(change, Stage.ACTIVE) and not target.probe(change, Stage.PENDING)
+    ch = change(value_for(user, old), password=(new := new_password()))
+    assert target.probe(ch, Stage.ACTIVE) and not target.probe(ch, Stage.PENDING)
 
-    target.set(change)
+    target.set(ch)
 
-    assert target.probe(change, Stage.PENDING) and not target.probe(change, Stage.ACTIVE)
+    assert target.probe(ch, Stage.PENDING) and not target.probe(ch, Stage.ACTIVE)
     assert logs_in(user, new) and not logs_in(user, old)
     assert hashes(redis_server, user) == [password_hash(new)]  # replaced, not added
-    target.test(change)
+    target.test(ch)
     assert rules(redis_server, user) == before
-    target.finish(change)  # single-user: nothing left to retire
+    target.finish(ch)  # single-user: nothing left to retire
     assert logs_in(user, new)
     target.close()
 
@@ -178,15 +150,15 @@ def test_single_user_rollback_restores_active(
     user, old = rich_user
     before = rules(redis_server, user)
     target = target_for(value_for(user, old))
-    change = change_to(value_for(user, old), new_password())
-    target.set(change)
+    ch = change(value_for(user, old), password=new_password())
+    target.set(ch)
 
-    target.rollback(change)
+    target.rollback(ch)
 
-    assert target.probe(change, Stage.ACTIVE) and not target.probe(change, Stage.PENDING)
+    assert target.probe(ch, Stage.ACTIVE) and not target.probe(ch, Stage.PENDING)
     assert hashes(redis_server, user) == [password_hash(old)]
     assert rules(redis_server, user) == before
-    target.rollback(change)  # pending no longer logs in: nothing to undo, no error
+    target.rollback(ch)  # pending no longer logs in: nothing to undo, no error
     assert logs_in(user, old)
 
 
@@ -197,11 +169,11 @@ def test_single_user_falls_back_to_previous(
     holds what is now ``previous``; ``active`` is refused."""
     user, on_server = rich_user
     active = value_for(user, new_password())
-    change = change_to(active, new := new_password(), previous=value_for(user, on_server))
+    ch = change(active, password=(new := new_password()), previous=value_for(user, on_server))
     target = target_for(active)
-    assert not target.probe(change, Stage.ACTIVE)
+    assert not target.probe(ch, Stage.ACTIVE)
 
-    target.set(change)
+    target.set(ch)
 
     assert logs_in(user, new) and not logs_in(user, on_server)
     assert hashes(redis_server, user) == [password_hash(new)]
@@ -212,9 +184,9 @@ def test_wrong_credentials_fail_the_set_with_our_message(
 ) -> None:
     user, pw = rich_user
     wrong = value_for(user, new_password())
-    change = change_to(wrong, pending := new_password())
+    ch = change(wrong, password=(pending := new_password()))
     with pytest.raises(TargetSetFailed) as caught:
-        target_for(wrong).set(change)
+        target_for(wrong).set(ch)
     assert "refused the active and previous credentials" in str(caught.value)
     assert_clean(caught.value, pw, pending, wrong["password"])
     assert logs_in(user, pw)
@@ -226,25 +198,25 @@ def test_a_user_without_acl_permission_needs_an_admin(redis_server: Redis) -> No
     admin, admin_pw = unique("rot_admin"), new_password()
     redis_server.create_user(admin, admin_pw)
     before = rules(redis_server, user)
-    change = change_to(value_for(user, old), new := new_password())
+    ch = change(value_for(user, old), password=(new := new_password()))
 
     with pytest.raises(TargetSetFailed) as caught:
-        target_for(value_for(user, old)).set(change)
+        target_for(value_for(user, old)).set(ch)
     message = str(caught.value)
     assert "may not run ACL SETUSER" in message
     assert "adminSecretId" in message and "+acl|setuser" in message
     assert_clean(caught.value, old, new)
     assert logs_in(user, old) and hashes(redis_server, user) == [password_hash(old)]
 
-    ctx = context(admins={"admin-secret": (admin, admin_pw)})
+    ctx = target_context(admins={"admin-secret": (admin, admin_pw)})
     target = target_for(value_for(user, old), ctx, adminSecretId="admin-secret")
-    target.set(change)
+    target.set(ch)
     assert logs_in(user, new) and not logs_in(user, old)
     assert hashes(redis_server, user) == [password_hash(new)]
-    target.test(change)
+    target.test(ch)
     assert rules(redis_server, user) == before
 
-    target.rollback(change)  # through the admin too
+    target.rollback(ch)  # through the admin too
     assert logs_in(user, old) and not logs_in(user, new)
     assert rules(redis_server, user) == before
     assert logs_in(admin, admin_pw)  # the admin itself is untouched
@@ -255,10 +227,10 @@ def test_the_admin_does_not_create_a_user_that_is_not_there(redis_server: Redis)
     redis_server.create_user(admin, admin_pw)
     ghost = unique("rot_ghost")
     redis_server.users.append(ghost)  # dropped at teardown, should it appear after all
-    ctx = context(admins={"admin-secret": (admin, admin_pw)})
+    ctx = target_context(admins={"admin-secret": (admin, admin_pw)})
     target = target_for(value_for(ghost, new_password()), ctx, adminSecretId="admin-secret")
     with pytest.raises(TargetSetFailed, match="no such ACL user"):
-        target.set(change_to(value_for(ghost, new_password()), new_password()))
+        target.set(change(value_for(ghost, new_password()), password=new_password()))
     assert redis_server.acl(ghost) == {}
 
 
@@ -267,10 +239,10 @@ def test_an_admin_without_acl_permission_is_told_so(redis_server: Redis) -> None
     redis_server.create_user(user, old, READ_ONLY_RULES)
     weak, weak_pw = unique("rot_weak"), new_password()
     redis_server.create_user(weak, weak_pw, READ_ONLY_RULES)
-    ctx = context(admins={"admin-secret": (weak, weak_pw)})
+    ctx = target_context(admins={"admin-secret": (weak, weak_pw)})
     target = target_for(value_for(user, old), ctx, adminSecretId="admin-secret")
     with pytest.raises(TargetSetFailed, match=r"the admin user may not run ACL SETUSER"):
-        target.set(change_to(value_for(user, old), new_password()))
+        target.set(change(value_for(user, old), password=new_password()))
     assert logs_in(user, old)
 
 
@@ -284,22 +256,22 @@ def test_dual_password_keeps_both_until_finish(
     before = rules(redis_server, user)
     target = target_for(value_for(user, old, strategy="dual-password"))
     assert target.strategy is Strategy.DUAL_PASSWORD
-    change = change_to(value_for(user, old, strategy="dual-password"), new := new_password())
+    ch = change(value_for(user, old, strategy="dual-password"), password=(new := new_password()))
 
-    target.set(change)
+    target.set(ch)
 
     assert logs_in(user, old) and logs_in(user, new)
     assert hashes(redis_server, user) == sorted([password_hash(old), password_hash(new)])
-    target.test(change)
+    target.test(ch)
 
-    target.finish(change)  # after Secret Manager's complete: the new one logs in alone
+    target.finish(ch)  # after Secret Manager's complete: the new one logs in alone
 
     assert logs_in(user, new) and not logs_in(user, old)
     assert hashes(redis_server, user) == [password_hash(new)]
     assert rules(redis_server, user) == before
     # Idempotent by design: a retried finish finds the old password gone, which is what
     # it was asked to bring about, and succeeds.
-    target.finish(change)
+    target.finish(ch)
     assert hashes(redis_server, user) == [password_hash(new)]
 
 
@@ -309,15 +281,15 @@ def test_dual_password_rollback_removes_only_pending(
     user, old = rich_user
     before = rules(redis_server, user)
     target = target_for(value_for(user, old), strategy="dual-password")
-    change = change_to(value_for(user, old), new := new_password())
-    target.set(change)
+    ch = change(value_for(user, old), password=(new := new_password()))
+    target.set(ch)
 
-    target.rollback(change)
+    target.rollback(ch)
 
     assert logs_in(user, old) and not logs_in(user, new)
     assert hashes(redis_server, user) == [password_hash(old)]
     assert rules(redis_server, user) == before
-    target.rollback(change)  # again, or after a set that never happened: no error
+    target.rollback(ch)  # again, or after a set that never happened: no error
     assert hashes(redis_server, user) == [password_hash(old)]
 
 
@@ -326,7 +298,7 @@ def test_dual_password_needs_acl_permission_or_an_admin(redis_server: Redis) -> 
     redis_server.create_user(user, old, READ_ONLY_RULES)
     target = target_for(value_for(user, old), strategy="dual-password")
     with pytest.raises(TargetSetFailed) as caught:
-        target.set(change_to(value_for(user, old), new := new_password()))
+        target.set(change(value_for(user, old), password=(new := new_password())))
     message = str(caught.value)
     assert "may not run ACL SETUSER" in message and "+acl|setuser" in message
     assert "adminSecretId" in message
@@ -339,12 +311,12 @@ def test_dual_password_through_an_admin(redis_server: Redis) -> None:
     redis_server.create_user(user, old, READ_ONLY_RULES)
     admin, admin_pw = unique("rot_admin"), new_password()
     redis_server.create_user(admin, admin_pw)
-    ctx = context(admins={"adm": (admin, admin_pw)})
+    ctx = target_context(admins={"adm": (admin, admin_pw)})
     target = target_for(value_for(user, old), ctx, strategy="dual-password", adminSecretId="adm")
-    change = change_to(value_for(user, old), new := new_password())
-    target.set(change)
+    ch = change(value_for(user, old), password=(new := new_password()))
+    target.set(ch)
     assert logs_in(user, old) and logs_in(user, new)
-    target.finish(change)
+    target.finish(ch)
     assert hashes(redis_server, user) == [password_hash(new)]
 
 
@@ -355,10 +327,12 @@ def test_dual_password_finish_also_retires_a_leftover_previous(
     user, previous = rich_user
     active = new_password()
     target = target_for(value_for(user, previous), strategy="dual-password")
-    first = change_to(value_for(user, previous), active)
+    first = change(value_for(user, previous), password=active)
     target.set(first)  # ... and the finish that would have removed `previous` never ran
-    second = change_to(
-        value_for(user, active), new := new_password(), previous=value_for(user, previous)
+    second = change(
+        value_for(user, active),
+        password=(new := new_password()),
+        previous=value_for(user, previous),
     )
     target.set(second)
     assert logs_in(user, previous) and logs_in(user, active) and logs_in(user, new)
@@ -386,18 +360,18 @@ def test_a_password_with_spaces_quotes_and_angle_brackets(
     before = rules(redis_server, user)
     awkward = secret(password() + AWKWARD)
     value = value_for(user, old, strategy=strategy)
-    change = change_to(value, awkward)
+    ch = change(value, password=awkward)
     target = target_for(value)
 
-    target.set(change)
-    target.test(change)
-    target.finish(change)
+    target.set(ch)
+    target.test(ch)
+    target.finish(ch)
 
     assert logs_in(user, awkward) and not logs_in(user, old)
     assert hashes(redis_server, user) == [password_hash(awkward)]
     assert rules(redis_server, user) == before
 
-    back = change_to(value_for(user, awkward, strategy=strategy), old)
+    back = change(value_for(user, awkward, strategy=strategy), password=old)
     target.set(back)  # and from it again, logging in with it
     target.finish(back)
     assert logs_in(user, old) and hashes(redis_server, user) == [password_hash(old)]
@@ -412,10 +386,10 @@ def test_tls_against_a_plain_text_server_never_falls_back(
 ) -> None:
     user, pw = rich_user
     value = value_for(user, pw, ssl=mode)
-    target = target_for(value, context(seconds=1.5))  # the handshake hangs: cap the wait
+    target = target_for(value, target_context(seconds=1.5))  # the handshake hangs: cap the wait
     started = time.monotonic()
     with pytest.raises(TargetUnreachable) as caught:
-        target.probe(change_to(value, new_password()), Stage.ACTIVE)
+        target.probe(change(value, password=new_password()), Stage.ACTIVE)
     assert time.monotonic() - started < 5
     assert f"ssl is {mode}" in str(caught.value)
     assert_clean(caught.value, pw)
@@ -425,22 +399,22 @@ def test_a_closed_port_is_unreachable_at_once(rich_user: tuple[str, str]) -> Non
     user, pw = rich_user
     value = {**value_for(user, pw), "port": free_port()}
     target = target_for(value)
-    change = change_to(value, new_password())
+    ch = change(value, password=new_password())
     started = time.monotonic()
     with pytest.raises(TargetUnreachable, match=r"could not connect to redis at 127\.0\.0\.1"):
-        target.probe(change, Stage.ACTIVE)
+        target.probe(ch, Stage.ACTIVE)
     with pytest.raises(TargetUnreachable):
-        target.set(change)
+        target.set(ch)
     assert time.monotonic() - started < 1.0  # no retries with backoff
 
 
 def test_a_refused_login_is_not_an_outage(rich_user: tuple[str, str]) -> None:
     user, pw = rich_user
-    change = change_to(value_for(user, pw), pending := new_password())
+    ch = change(value_for(user, pw), password=(pending := new_password()))
     target = target_for(value_for(user, pw))
-    assert target.probe(change, Stage.PENDING) is False  # refused, not raised
+    assert target.probe(ch, Stage.PENDING) is False  # refused, not raised
     with pytest.raises(TargetTestFailed, match="refused the pending credential") as caught:
-        target.test(change)
+        target.test(ch)
     assert_clean(caught.value, pw, pending)
 
 
@@ -449,13 +423,13 @@ def test_a_failing_test_query_fails_the_test(
 ) -> None:
     user, pw = rich_user
     value = value_for(user, pw, testQuery="NO_SUCH_COMMAND app:x")
-    change = change_to(value, pw)  # test() logs in with "pending": here the same password
+    ch = change(value, password=pw)  # test() logs in with "pending": here the same password
     with pytest.raises(TargetTestFailed, match=r"testQuery failed \(ResponseError\)") as caught:
-        target_for(value).test(change)
+        target_for(value).test(ch)
     assert_clean(caught.value, pw)
     forbidden = value_for(user, pw, testQuery="GET other:key")  # outside ~app:*
     with pytest.raises(TargetTestFailed, match="may not run testQuery"):
-        target_for(forbidden).test(change_to(forbidden, pw))
+        target_for(forbidden).test(change(forbidden, password=pw))
 
 
 def test_a_test_query_with_quoted_arguments_passes(
@@ -463,7 +437,7 @@ def test_a_test_query_with_quoted_arguments_passes(
 ) -> None:
     user, pw = rich_user
     value = value_for(user, pw, testQuery="EXISTS 'app:health check' \"app:other key\"")
-    target_for(value).test(change_to(value, pw))
+    target_for(value).test(change(value, password=pw))
 
 
 def test_dbname_selects_the_logical_database(
@@ -472,19 +446,19 @@ def test_dbname_selects_the_logical_database(
     user, pw = rich_user  # RICH_RULES has no +select
     value = value_for(user, pw, dbname="3")
     with pytest.raises(TargetUnreachable, match=r"may not SELECT database 3 \(give it \+select"):
-        target_for(value).probe(change_to(value, new_password()), Stage.ACTIVE)
+        target_for(value).probe(change(value, password=new_password()), Stage.ACTIVE)
     free, free_pw = unique("rot_redis"), new_password()
     redis_server.create_user(free, free_pw)  # +@all
     value = value_for(free, free_pw, dbname="3")
     target = target_for(value)
-    change = change_to(value, new := new_password())
-    assert target.probe(change, Stage.ACTIVE)
-    target.set(change)
-    target.test(change)
+    ch = change(value, password=(new := new_password()))
+    assert target.probe(ch, Stage.ACTIVE)
+    target.set(ch)
+    target.test(ch)
     assert logs_in(free, new)
     beyond = value_for(free, new, dbname="100000")  # more than the server's databases
     with pytest.raises(TargetUnreachable, match=r"refused the session \(ResponseError\)"):
-        target_for(beyond).probe(change_to(beyond, new_password()), Stage.ACTIVE)
+        target_for(beyond).probe(change(beyond, password=new_password()), Stage.ACTIVE)
 
 
 @pytest.mark.parametrize(
@@ -500,7 +474,7 @@ def test_dbname_selects_the_logical_database(
 )
 def test_bad_settings_stop_before_anything_runs(extra: dict[str, Any], words: str) -> None:
     with pytest.raises(TargetConfigError, match=words):
-        build_redis({}, SecretValue(value_for("app", "Pw-not-used-1", **extra)), context())
+        build_redis({}, SecretValue(value_for("app", "Pw-not-used-1", **extra)), target_context())
 
 
 def test_ensure_alternate_is_refused() -> None:
@@ -619,16 +593,16 @@ def test_verified_tls_rotation_saved_to_the_acl_file(tls_redis: TlsRedis, strate
     tls_redis.create_user(user, old)
     assert password_hash(old) in tls_redis.saved(user)
     value = tls_value(tls_redis, user, old, strategy=strategy)
-    change = change_to(value, new := new_password())
+    ch = change(value, password=(new := new_password()))
     target = target_for(value)
-    assert target.probe(change, Stage.ACTIVE)
+    assert target.probe(ch, Stage.ACTIVE)
 
-    target.set(change)
-    target.test(change)
+    target.set(ch)
+    target.test(ch)
     saved = tls_redis.saved(user)
     assert password_hash(new) in saved  # on disk before complete: a restart keeps it
     assert (password_hash(old) in saved) is (strategy == "dual-password")
-    target.finish(change)
+    target.finish(ch)
 
     saved = tls_redis.saved(user)
     assert password_hash(new) in saved and password_hash(old) not in saved
@@ -640,21 +614,21 @@ def test_tls_modes_against_a_tls_server(tls_redis: TlsRedis) -> None:
     user, pw = unique("rot_tls"), new_password()
     tls_redis.create_user(user, pw)
     value = tls_value(tls_redis, user, pw)
-    change = change_to(value, new_password())
+    ch = change(value, password=new_password())
     require = {k: v for k, v in value.items() if k != "sslRootCert"} | {"ssl": "require"}
-    assert target_for(require).probe(change_to(require, new_password()), Stage.ACTIVE)
+    assert target_for(require).probe(change(require, password=new_password()), Stage.ACTIVE)
     # verify-full without the private CA: the certificate is not trusted. No fallback.
     untrusted = {k: v for k, v in value.items() if k != "sslRootCert"}
     with pytest.raises(TargetUnreachable, match="ssl is verify-full"):
-        target_for(untrusted).probe(change_to(untrusted, new_password()), Stage.ACTIVE)
+        target_for(untrusted).probe(change(untrusted, password=new_password()), Stage.ACTIVE)
     # verify-full with a name the certificate does not carry.
     elsewhere = value | {"host": "127.0.0.2"}
     with pytest.raises(TargetUnreachable):
-        target_for(elsewhere).probe(change_to(elsewhere, new_password()), Stage.ACTIVE)
+        target_for(elsewhere).probe(change(elsewhere, password=new_password()), Stage.ACTIVE)
     # plain text against the TLS port is no login either.
     plain = value | {"ssl": "disable"}
     with pytest.raises(TargetUnreachable):
-        target_for(plain, context(seconds=1.5)).probe(change, Stage.ACTIVE)
+        target_for(plain, target_context(seconds=1.5)).probe(ch, Stage.ACTIVE)
 
 
 def test_a_user_that_may_not_save_the_acl_is_stopped(tls_redis: TlsRedis) -> None:
@@ -663,15 +637,15 @@ def test_a_user_that_may_not_save_the_acl_is_stopped(tls_redis: TlsRedis) -> Non
     user, old = unique("rot_nosave"), new_password()
     tls_redis.create_user(user, old, ("~*", "+@read", "+ping", "+acl|setuser"))
     value = tls_value(tls_redis, user, old)
-    change = change_to(value, new := new_password())
+    ch = change(value, password=(new := new_password()))
     target = target_for(value)
     with pytest.raises(TargetSetFailed) as caught:
-        target.set(change)
+        target.set(ch)
     assert "may not run ACL SAVE" in str(caught.value)
     assert "in memory only" in str(caught.value) and "+acl|save" in str(caught.value)
     assert_clean(caught.value, old, new)
     with pytest.raises(TargetSetFailed):  # it restores active, and cannot save that either
-        target.rollback(change)
+        target.rollback(ch)
     assert tls_redis.logs_in(user, old) and not tls_redis.logs_in(user, new)
     assert password_hash(old) in tls_redis.saved(user)  # the file never changed
 
@@ -744,11 +718,11 @@ def test_a_failed_complete_rolls_the_user_back(
 ) -> None:
     user, old = rich_user
     before = rules(redis_server, user)
-    emu.faults.add("complete_rotation_job", status=500, times=50)
+    emu.faults.add("complete_rotation_job", status=400, times=50)  # refused: not done
     sid, activation = rotate_via_trigger(emu, value_for(user, old), target=target)
     result = result_of(activation)
     assert result["ok"] is False and "leftForRetry" not in result, result
-    assert result["error"]["code"] == "API_UNAVAILABLE"  # complete never went through
+    assert result["error"]["code"] == "API_ERROR"  # complete never went through
     steps = [s["step"] for s in result["steps"]]
     assert "rollback" in steps and "finish" not in steps
     assert phase(emu, sid) is RotationPhase.ROTATION_FAILED
@@ -799,10 +773,10 @@ def test_every_error_is_a_target_error_without_secrets(rich_user: tuple[str, str
     user, pw = rich_user
     calls: list[Callable[[], object]] = []
     closed = {**value_for(user, pw), "port": free_port()}
-    calls.append(lambda: target_for(closed).set(change_to(closed, new_password())))
+    calls.append(lambda: target_for(closed).set(change(closed, password=new_password())))
     wrong = value_for(user, new_password(), strategy="dual-password")
-    calls.append(lambda: target_for(wrong).set(change_to(wrong, new_password())))
-    calls.append(lambda: target_for(wrong).rollback(change_to(wrong, new_password())))
+    calls.append(lambda: target_for(wrong).set(change(wrong, password=new_password())))
+    calls.append(lambda: target_for(wrong).rollback(change(wrong, password=new_password())))
     for call in calls:
         with pytest.raises(TargetError) as caught:
             call()
@@ -820,12 +794,12 @@ def test_no_file_descriptor_is_left_open(rich_user: tuple[str, str]) -> None:
     value = value_for(user, pw)
     for _ in range(5):
         target = target_for(value)
-        target.probe(change_to(value, new_password()), Stage.ACTIVE)  # ok
-        target.probe(change_to(value, new_password()), Stage.PENDING)  # refused
+        target.probe(change(value, password=new_password()), Stage.ACTIVE)  # ok
+        target.probe(change(value, password=new_password()), Stage.PENDING)  # refused
         bad = value_for(user, pw, testQuery="NO_SUCH_COMMAND")
         with pytest.raises(TargetTestFailed):
-            target_for(bad).test(change_to(bad, pw))
+            target_for(bad).test(change(bad, password=pw))
         closed = {**value, "port": free_port()}
         with pytest.raises(TargetUnreachable):
-            target_for(closed).probe(change_to(closed, pw), Stage.ACTIVE)
+            target_for(closed).probe(change(closed, password=pw), Stage.ACTIVE)
     assert len(os.listdir(fds)) <= before

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from emulator import Emulator, ProcessAction
 from emulator.secretmanager.models import ceil_to_hour
 from rotation.ncp.models import RotationPhase
-from tests.factories import create_secret
+from tests.factories import ManualClock, create_secret
 
 DAY = 86_400_000
 
@@ -41,7 +41,8 @@ def test_schedule_fires_under_frozen_time() -> None:
         assert len(seen) == 1
         assert seen[0]["secretId"] == secret.secret_id and seen[0]["jobToken"]
         detail = client.get_secret(secret.secret_id)
-        assert detail.rotation_phase is RotationPhase.ROTATING  # the action did nothing
+        assert detail.rotation_phase is RotationPhase.NONE  # the action never called Start
+        assert emu.backend.secrets[secret.secret_id].live_job is not None  # yet the job lives
         assert detail.next_rotation_date == secret.register_date + 60 * DAY  # type: ignore[operator]
         assert emu.scheduler.tick() == []  # one job at a time
         kinds = [e["actionType"] for e in client.get_secret_logs(secret.secret_id).entries]
@@ -69,17 +70,6 @@ def test_revoked_secret_is_destroyed_when_its_date_passes() -> None:
         frozen.tick(timedelta(days=7))
         emu.scheduler.tick()
         assert client.get_secret(secret.secret_id).status.value == "DESTROYED"
-
-
-class ManualClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, days: float) -> None:
-        self.now += days * 86_400
 
 
 RECORDER = textwrap.dedent(

@@ -24,8 +24,7 @@ from rotation.ncp.errors import (
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, Timeouts
-from tests.conftest import FAST_RETRY
-from tests.factories import create_secret, started_job
+from tests.factories import FAST_RETRY, create_secret, started_job
 
 NO_RETRY = RetryPolicy(attempts=1)
 
@@ -220,3 +219,16 @@ def test_fault_after_lets_the_first_requests_through(
     with pytest.raises(BadRequest):
         client.list_triggers()
     client.list_triggers()  # used up
+
+
+def test_paths_are_built_from_templates_and_errors_show_the_template(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    with pytest.raises(ValueError, match="secretId"):
+        client.get_secret("")
+    assert emu.stats.calls["get_secret_detail"] == 0, "refused before anything was sent"
+    with pytest.raises(NotFound) as info:
+        client.get_secret("no/such?secret")
+    assert emu.stats.calls["get_secret_detail"] == 1, "one quoted segment, the detail route"
+    assert info.value.path == "/api/v1/secrets/{secretId}"
+    assert "(GET /api/v1/secrets/{secretId})" in str(info.value)

@@ -20,13 +20,10 @@ import pytest
 import requests
 import trustme
 
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import (
-    Change,
     Target,
     TargetConfigError,
-    TargetContext,
     TargetError,
     TargetRollbackFailed,
     TargetSetFailed,
@@ -34,6 +31,7 @@ from rotation.targets.base import (
     TargetUnreachable,
 )
 from rotation.targets.webhook import WebhookTarget, build_webhook
+from tests.factories import SECRET_ID, change, target_context
 from tests.webhook_receiver import (
     MAX_SKEW_MS,
     QUERY_TOKEN,
@@ -51,7 +49,7 @@ SECRETS = (HMAC_KEY, ACTIVE_KEY, PENDING_KEY, PREVIOUS_KEY, QUERY_TOKEN)
 ACTIVE = SecretValue({"apiKey": ACTIVE_KEY, "user": "svc-reporting"})
 PENDING = SecretValue({"apiKey": PENDING_KEY, "user": "svc-reporting"})
 PREVIOUS = SecretValue({"apiKey": PREVIOUS_KEY, "user": "svc-reporting"})
-CHANGE = Change(secret_id="s1", active=ACTIVE, pending=PENDING, keys=("apiKey",), previous=PREVIOUS)
+CHANGE = change(ACTIVE, PENDING, keys=("apiKey",), previous=PREVIOUS)
 
 
 @pytest.fixture
@@ -70,14 +68,7 @@ def registered() -> list[str]:
 
 @pytest.fixture
 def config(service: CredentialService, ca_file: str) -> dict[str, Any]:
-    return {
-        "kind": "webhook",
-        "url": service.url("/hook"),
-        "testUrl": service.url("/check"),
-        "hmacKey": HMAC_KEY,
-        "caBundle": ca_file,
-        "timeoutSeconds": 5,
-    }
+    return service.target(ca_file, timeoutSeconds=5)
 
 
 Build = Callable[..., WebhookTarget]
@@ -89,9 +80,7 @@ def build(registered: list[str]) -> Iterator[Build]:
     made: list[WebhookTarget] = []
 
     def factory(config: dict[str, Any], *, deadline: float = 30) -> WebhookTarget:
-        ctx = TargetContext(
-            secret_id="s1", deadline=Deadline.after(deadline), register_secret=registered.append
-        )
+        ctx = target_context(seconds=deadline, register_secret=registered.append)
         target = build_webhook(config, ACTIVE, ctx)
         made.append(target)
         return target
@@ -171,7 +160,7 @@ def test_bodies_are_compact_signed_json(target: WebhookTarget, service: Credenti
     probe, set_, rollback, finish = service.received
     assert probe.payload == {
         "action": "test",
-        "secretId": "s1",
+        "secretId": SECRET_ID,
         "stage": "ACTIVE",
         "credentials": {"apiKey": ACTIVE_KEY},
         "sentAt": probe.payload["sentAt"],
@@ -180,7 +169,7 @@ def test_bodies_are_compact_signed_json(target: WebhookTarget, service: Credenti
     assert rollback.payload["credentials"] == {"apiKey": ACTIVE_KEY}
     assert finish.payload["credentials"] == {"apiKey": PENDING_KEY}
     for r in service.received:
-        assert next(iter(r.payload)) == "action" and r.payload["secretId"] == "s1"
+        assert next(iter(r.payload)) == "action" and r.payload["secretId"] == SECRET_ID
         assert set(r.payload) <= {"action", "secretId", "stage", "credentials", "sentAt"}
         assert r.body == json.dumps(r.payload, separators=(",", ":")).encode()
         assert r.headers["Content-Type"] == "application/json"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from rotation.cli import VERSION, build_parser, main
-from rotation.cli.advice import ADVICE, advice_for
+from rotation.cli.advice import FALLBACK, LOCAL, advice_for
 from rotation.cli.args import describe_extras, safe_message
+from rotation.codes import CODES
 from tests.leaks import LeakGuard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,16 +108,15 @@ def test_messages_keep_option_names_and_drop_values() -> None:
     assert "hunter2" not in describe_extras(["--token=hunter2"])
 
 
-def test_every_code_in_the_readme_table_has_its_own_advice() -> None:
+def test_advice_comes_from_the_code_registry() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
     rows = [line for line in lines if line.startswith("| `")]
     codes = {c for row in rows for c in re.findall(r"`([A-Z][A-Z_]+)`", row.split("|")[1])}
     assert {"ROTATION_INCOMPLETE", "TARGET_UNREACHABLE"} <= codes  # the table was found
-    assert sorted(codes - set(ADVICE)) == []
     for code in codes:
-        assert "{cli}" not in advice_for(code) and "python -m rotation" in advice_for(code)
-    assert "resume" in advice_for("ROTATION_INCOMPLETE") and "cancel" in advice_for(
-        "ROTATION_INCOMPLETE"
-    )
-    assert advice_for("INVALID_SOMETHING_NEW") == advice_for("INVALID_INPUT")
-    assert "README" in advice_for("NEVER_SEEN_BEFORE") and "README" in advice_for(None)
+        assert advice_for(code) == CODES[code].action != FALLBACK, code
+    assert "resume" in advice_for("ROTATION_INCOMPLETE")
+    assert "notify" in advice_for("INVALID_NOTIFY") and "INVALID_NOTIFY" in LOCAL
+    assert advice_for("INVALID_SOMETHING_NEW").startswith("fix the action's parameters")
+    assert advice_for("NEVER_SEEN_BEFORE") == advice_for(None) == FALLBACK
+    assert "README" in FALLBACK

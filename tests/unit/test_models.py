@@ -7,6 +7,8 @@ import pytest
 from rotation.ncp.errors import ResponseFormatError
 from rotation.ncp.models import (
     CreateSecretRequest,
+    KmsKey,
+    ProtectionKeyType,
     RandomSecretOptions,
     RotationPhase,
     SecretChain,
@@ -16,6 +18,7 @@ from rotation.ncp.models import (
     SecretValueError,
     Stage,
     StageValue,
+    Trigger,
 )
 
 # The response example of seed 002 (Get Secret Detail), verbatim.
@@ -70,9 +73,104 @@ def test_unknown_fields_are_kept_not_fatal() -> None:
 
 
 @pytest.mark.parametrize("field", ["secretStatus", "rotationPhase"])
-def test_unknown_state_values_are_errors(field: str) -> None:
+def test_unknown_state_values_are_kept_raw_and_noted(field: str) -> None:
+    detail = SecretDetail.from_api({**SEED_DETAIL, field: "SOMETHING_NEW"})
+    value = detail.status if field == "secretStatus" else detail.rotation_phase
+    assert value.value == "SOMETHING_NEW" and str(value) == "SOMETHING_NEW"
+    assert not value.known and value.name == "UNKNOWN"
+    assert value not in (*SecretStatus, *RotationPhase)  # never taken for a documented one
+    assert detail.notes == (f"{field}: undocumented value 'SOMETHING_NEW'",)
+    assert not detail.rotating
+
+
+def test_an_unknown_status_is_not_a_refusal_and_case_does_not_matter() -> None:
+    refused = {SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED}
+    assert SecretStatus("LOCKED_FOR_AUDIT") not in refused
+    assert SecretStatus("disable ") is SecretStatus.DISABLE
+    assert RotationPhase("rotating") is RotationPhase.ROTATING
+    assert RotationPhase.ROTATION_FAILED.known
+
+
+def test_extra_fields_and_bad_optional_fields_are_noted_not_fatal() -> None:
+    data = {
+        **SEED_DETAIL,
+        "lastRotationResultId": "r-1",
+        "registerDate": "yesterday",
+        "autoRotationYN": "maybe",
+        "trigger": {"name": "no id"},
+        "protectionKey": {"kmsKeyTag": "tag-1", "kmsBoundaryType": "ISOLATED"},
+        "newA": 1,
+        "newB": None,
+    }
+    detail = SecretDetail.from_api(data)
+    assert detail.last_rotation_result_id == "r-1"
+    assert detail.register_date is None and detail.auto_rotation is False
+    assert detail.trigger is None  # malformed optional object: dropped, the detail still reads
+    assert detail.protection_key is not None
+    assert detail.protection_key.type is ProtectionKeyType.USER_MANAGED_KEY  # implied by a tag
+    assert detail.protection_key.extra == {"kmsBoundaryType": "ISOLATED"}
+    assert detail.extra == {"newA": 1, "newB": None}
+    notes = "\n".join(detail.notes)
+    for expected in ("registerDate", "autoRotationYN", "trigger: ignored", "newA, newB"):
+        assert expected in notes
+    assert "protectionKey.undocumented fields: kmsBoundaryType" in notes
+
+
+@pytest.mark.parametrize("field", ["secretId", "secretName", "secretStatus"])
+def test_a_missing_required_field_is_an_error(field: str) -> None:
+    data = {k: v for k, v in SEED_DETAIL.items() if k != field}
     with pytest.raises(ResponseFormatError, match=field):
-        SecretDetail.from_api({**SEED_DETAIL, field: "SOMETHING_NEW"})
+        SecretDetail.from_api(data)
+
+
+# The response example of Get Protection Key List, field for field
+# (https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist).
+DOCS_KEY_LIST = [
+    {
+        "keyId": 0,
+        "keyTag": "",
+        "keyName": "Secret Manager Default Key",
+        "keyStatus": "",
+        "keyType": "",
+        "kmsBoundaryType": "",
+    },
+    {
+        "keyId": "123",
+        "keyTag": "a8e99ef1ba49b9c1",
+        "keyName": "app-key",
+        "keyStatus": "ENABLE",
+        "keyType": "AES256",
+        "kmsBoundaryType": "ISOLATED",
+    },
+]
+
+
+def test_protection_key_list_items_read_as_documented() -> None:
+    default, key = (KmsKey.from_api(i) for i in DOCS_KEY_LIST)
+    assert default.key_name == "Secret Manager Default Key" and default.key_tag is None
+    assert default.key_id == "0" and not default.notes
+    assert (key.key_id, key.key_tag, key.key_name) == ("123", "a8e99ef1ba49b9c1", "app-key")
+    assert (key.key_status, key.key_type, key.kms_boundary_type) == ("ENABLE", "AES256", "ISOLATED")
+    assert key.kms_key_tag == key.key_tag  # the name Create Secret sends it under
+    odd = KmsKey.from_api({"keyTag": "t", "rotationSchedule": "x"})
+    assert odd.key_tag == "t" and odd.key_name is None and odd.extra == {"rotationSchedule": "x"}
+
+
+def test_trigger_list_items_tolerate_shapes_and_extras() -> None:
+    trigger = Trigger.from_api(
+        {
+            "id": "t1",
+            "name": "rotate",
+            "linkedSecretList": ["s1", {"secretId": "s2"}, 7, None],
+            "actionList": [{"name": "a1", "description": "d"}, "a2", {"nope": 1}],
+            "newField": True,
+        }
+    )
+    assert trigger.linked_secrets == ("s1", "s2", "7")
+    assert [a.name for a in trigger.actions] == ["a1", "a2"]
+    assert trigger.extra == {"newField": True}
+    assert trigger.description is None and trigger.platform is None
+    assert any("unreadable" in n for n in trigger.notes)
 
 
 def test_missing_rotation_phase_reads_as_none() -> None:
@@ -131,6 +229,10 @@ def test_stage_value_parses() -> None:
         {"decryptedSecretValue": {"value": '{"k":"v"}', "valueStage": "PENDING"}}
     )
     assert value.stage is Stage.PENDING and value.value == {"k": "v"}
+    asked = StageValue.from_api({"decryptedSecretValue": {"value": '{"k":"v"}'}}, Stage.ACTIVE)
+    assert asked.stage is Stage.ACTIVE  # valueStage absent: the stage the request named
+    with pytest.raises(ResponseFormatError, match="valueStage"):
+        StageValue.from_api({"decryptedSecretValue": {"value": '{"k":"v"}'}})
 
 
 def test_secret_value_helpers() -> None:

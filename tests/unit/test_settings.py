@@ -136,3 +136,134 @@ def test_repr_hides_the_token_and_the_secret_key() -> None:
     assert "tok-visible?" not in text
     assert "sk-visible?" not in text
     assert "sid-1" in text
+
+
+# -- where the secret id and the job token come from (issue 10, item 3) ----------------------
+
+CREDS = {"accessKey": "ak", "secretKey": "sk"}
+
+
+@pytest.mark.parametrize(
+    ("sid_name", "token_name"),
+    [
+        ("secretId", "jobToken"),
+        ("SECRET_ID", "JOB_TOKEN"),
+        ("SECRETID", "JOBTOKEN"),
+        ("secret_id", "job_token"),
+        ("__OW_SECRETID", "__OW_JOBTOKEN"),
+        ("__OW_SECRET_ID", "__OW_JOB_TOKEN"),
+        ("NCP_SECRET_ID", "NCP_JOB_TOKEN"),
+        ("__ow_secretId", "Job-Token"),
+    ],
+)
+def test_ids_from_any_plausible_environment_name(sid_name: str, token_name: str) -> None:
+    s = Settings.load(CREDS, {sid_name: "a", token_name: "b", "PATH": "/bin"})
+    assert (s.secret_id, s.job_token) == ("a", "b")
+    assert s.ids_from == f"environment {sid_name} + environment {token_name}"
+
+
+@pytest.mark.parametrize("key", ["event", "data", "body", "payload", "detail", "params"])
+def test_ids_one_level_down_in_an_event(key: str) -> None:
+    s = Settings.load({**CREDS, key: {"secretId": "a", "job_token": "b"}}, {})
+    assert (s.secret_id, s.job_token) == ("a", "b")
+    assert s.ids_from == f"parameters.{key}.secretId + parameters.{key}.job_token"
+
+
+def test_an_event_may_be_json_text() -> None:
+    s = Settings.load({**CREDS, "body": '{"SecretId": "a", "JobToken": "b"}'}, {})
+    assert (s.secret_id, s.job_token) == ("a", "b")
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**CREDS, "body": "{not json"}, {})
+    assert info.value.code == "MISSING_SECRET_ID"
+
+
+def test_ids_come_as_a_pair_from_one_place() -> None:
+    # A warm container keeps __OW_* of an earlier activation: a fresh pair in the
+    # parameters must not be mixed with it, whichever is found first.
+    stale = {"__OW_SECRETID": "old-sid", "__OW_JOBTOKEN": "old-tok"}
+    s = Settings.load({**CREDS, "event": {"secretId": "new", "jobToken": "tok"}}, stale)
+    assert (s.secret_id, s.job_token) == ("new", "tok")
+    s = Settings.load({**CREDS, "secretId": "p", "event": {"secretId": "e", "jobToken": "t"}}, {})
+    assert (s.secret_id, s.job_token) == ("e", "t")  # the event holds both; the top one only one
+    mixed = Settings.load({**CREDS, "secretId": "p"}, {"JOB_TOKEN": "t"})
+    assert (mixed.secret_id, mixed.job_token) == ("p", "t")
+    assert mixed.ids_from == "parameters.secretId + environment JOB_TOKEN"
+
+
+def test_a_non_text_id_anywhere_is_refused() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**CREDS, "data": {"secretId": 7, "jobToken": "t"}}, {})
+    assert info.value.code == "INVALID_SECRET_ID" and "parameters.data" in str(info.value)
+
+
+def test_missing_ids_list_the_names_present_never_the_values() -> None:
+    env = {f"VAR_{i:03}": f"value-{i}" for i in range(150)}
+    env.update({"__OW_ACTIVATION_ID": "act-value", "TRIGGER_EVENT": "ev-value", "PATH": "/x"})
+    args = {**CREDS, "secretIdentifier": "sid-value", "event": {"jobTokn": "tok-value"}}
+    with pytest.raises(SettingsError) as info:
+        Settings.load(args, env)
+    message = str(info.value)
+    assert info.value.code == "MISSING_SECRET_ID"
+    for name in ("secretIdentifier", "event.jobTokn", "accessKey", "__OW_ACTIVATION_ID"):
+        assert name in message
+    assert "TRIGGER_EVENT" in message and "__OW_SECRETID" in message  # looked-for names too
+    assert "value" not in message.replace("VAR_", "")  # no value, not even a short one
+    assert "sk" not in message.split()  # the secret key's value is never listed
+    assert "and 93 more" in message  # 153 variables, the relevant ones first, 60 listed
+    assert message.index("__OW_ACTIVATION_ID") < message.index("PATH")
+
+
+def test_missing_job_token_says_where_it_looked() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**CREDS, "secretId": "a"}, {"HOME": "/root"})
+    message = str(info.value)
+    assert info.value.code == "MISSING_JOB_TOKEN"
+    assert "__OW_JOBTOKEN" in message and "HOME" in message and "/root" not in message
+
+
+# -- which host (issue 10, item 5) --------------------------------------------------------------
+
+
+def test_default_hosts_are_the_regions_then_global() -> None:
+    s = load(BASE)
+    assert s.region == "KR"
+    assert s.endpoints == (
+        "https://ocapi-kr.ncloud.com/secretmanager",
+        "https://secretmanager.apigw.ntruss.com",
+    )
+    assert s.endpoint == s.endpoints[0]
+    jp = load(BASE, NCLOUD_REGION="jpn")
+    assert (jp.region, jp.endpoints) == ("JPN", ("https://ocapi-jp.ncloud.com/secretmanager",))
+    assert load({**BASE, "region": "JP"}).region == "JPN"
+
+
+def test_a_configured_endpoint_is_the_only_host() -> None:
+    s = load({**BASE, "secretManagerEndpoint": "https://secretmanager.apigw.ntruss.com/"})
+    assert s.endpoints == ("https://secretmanager.apigw.ntruss.com",)
+
+
+def test_an_unknown_region_is_bad_input() -> None:
+    with pytest.raises(SettingsError) as info:
+        load(BASE, NCLOUD_REGION="SGN")
+    assert info.value.code == "INVALID_REGION" and "KR or JPN" in str(info.value)
+
+
+def test_a_secrets_own_parameters_replace_the_shared_ones() -> None:
+    """One action, many secrets: ``bySecretId`` picks this secret's target and policy."""
+    args = {
+        "secretId": "sid-a",
+        "jobToken": "tok",
+        "accessKey": "ak",
+        "secretKey": "sk",
+        "target": {"kind": "postgresql", "testQuery": "SELECT 1"},
+        "policy": {"length": 40},
+        "bySecretId": {"sid-a": {"target": {"kind": "redis"}}, "sid-b": {"policy": {}}},
+    }
+    settings = Settings.load(args, {})
+    assert settings.target == {"kind": "redis"}  # replaced whole, no testQuery inherited
+    assert settings.policy == {"length": 40}
+    other = Settings.load({**args, "secretId": "sid-c"}, {})
+    assert other.target == {"kind": "postgresql", "testQuery": "SELECT 1"}
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**args, "bySecretId": ["not", "an", "object"]}, {})
+    assert info.value.code == "INVALID_PARAMETER"

@@ -1,0 +1,356 @@
+"""Every result code the action can return, defined once: what it means, what to do.
+
+Why one registry: an operator reads a code in a result, a log line or an alert and needs
+the same meaning and the same next step wherever it came from. The README's table is
+printed from here (``python -m rotation.codes``) and a test keeps the two equal, and
+another test fails when code anywhere in ``rotation/`` raises a code that is not here.
+
+Every error that carries a code derives from :class:`CodedError`; the workflow turns any
+of them into the result's ``error`` without knowing which module raised it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    name: str
+    #: Which part of the run it comes from, for the README's grouping.
+    group: str
+    meaning: str
+    #: What the operator should do, as a command where there is one.
+    action: str
+
+
+CODES: dict[str, Code] = {}
+
+
+def _code(name: str, group: str, meaning: str, action: str) -> str:
+    CODES[name] = Code(name, group, meaning, action)
+    return name
+
+
+def advice(code: str | None) -> str:
+    """What to do about ``code``; a generic pointer for a code we do not know."""
+    known = CODES.get(code or "")
+    return known.action if known else "read the action's log (python -m rotation history)"
+
+
+class CodedError(Exception):
+    """Base of every error that ends a rotation with a code. The message is ours and
+    secret-free (never driver or server text that may quote a statement)."""
+
+    code: str = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+_FIX_PARAMS = "fix the action's parameters (python -m deploy, or the console), then retry"
+_RESUME = "python -m rotation resume SECRET_ID (runs the action again with the job's token)"
+_RETRY = "fix the cause, then python -m rotation retry SECRET_ID"
+
+# -- the invocation's parameters: nothing was called --------------------------------------
+INVALID_INPUT = _code(
+    "INVALID_INPUT", "parameters", "the action's parameters are not a JSON object", _FIX_PARAMS
+)
+MISSING_SECRET_ID = _code(
+    "MISSING_SECRET_ID",
+    "parameters",
+    "no secret id in the parameters or the environment (the message lists the names seen)",
+    "link the secret to the trigger (python -m deploy) or pass secretId",
+)
+MISSING_JOB_TOKEN = _code(
+    "MISSING_JOB_TOKEN",
+    "parameters",
+    "no job token in the parameters or the environment (the message lists the names seen)",
+    "run the action from the rotation trigger, or pass jobToken (python -m rotation resume)",
+)
+INVALID_JOB_TOKEN = _code(
+    "INVALID_JOB_TOKEN", "parameters", "the job token is not a string", _FIX_PARAMS
+)
+INVALID_REGION = _code(
+    "INVALID_REGION",
+    "parameters",
+    "region (or NCLOUD_REGION) is not KR or JPN",
+    _FIX_PARAMS,
+)
+INVALID_PARAMETER = _code(
+    "INVALID_PARAMETER", "parameters", "a parameter has the wrong type or shape", _FIX_PARAMS
+)
+INVALID_SECRET_ID = _code(
+    "INVALID_SECRET_ID", "parameters", "the secret id contains '/' or spaces", _FIX_PARAMS
+)
+MISSING_CREDENTIALS = _code(
+    "MISSING_CREDENTIALS",
+    "parameters",
+    "no API key pair (accessKey/secretKey or NCLOUD_ACCESS_KEY/NCLOUD_SECRET_KEY)",
+    "set the action's accessKey and secretKey parameters (python -m deploy)",
+)
+INVALID_ENDPOINT = _code(
+    "INVALID_ENDPOINT",
+    "parameters",
+    "secretManagerEndpoint is not an absolute https URL without a query",
+    _FIX_PARAMS,
+)
+INVALID_DEADLINE = _code(
+    "INVALID_DEADLINE", "parameters", "__OW_DEADLINE is not epoch milliseconds", _FIX_PARAMS
+)
+INVALID_TIMEOUT = _code(
+    "INVALID_TIMEOUT", "parameters", "timeoutSeconds is not a number in 0-3600", _FIX_PARAMS
+)
+
+# -- target and policy: the job is ended as failed, the target untouched ------------------
+UNKNOWN_TARGET_KIND = _code(
+    "UNKNOWN_TARGET_KIND",
+    "configuration",
+    "target.kind (or the value's engine key) names no known target kind",
+    "fix target.kind or the value's engine key, then python -m rotation retry SECRET_ID",
+)
+INVALID_TARGET = _code(
+    "INVALID_TARGET",
+    "configuration",
+    "the target configuration is wrong (the message says which setting)",
+    "fix the target parameters (python -m rotation check SECRET_ID), then retry",
+)
+INVALID_POLICY = _code(
+    "INVALID_POLICY",
+    "configuration",
+    "the value policy is wrong, or generates values the target refuses",
+    "fix the policy parameters (python -m rotation check SECRET_ID), then retry",
+)
+
+# -- the stored value: the job is ended as failed, the target untouched -------------------
+VALUE_NOT_JSON_OBJECT = _code(
+    "VALUE_NOT_JSON_OBJECT",
+    "value",
+    "the secret value is not a JSON object of key/value pairs",
+    "python -m rotation secret update SECRET_ID (a JSON object), then retry",
+)
+VALUE_MISSING = _code(
+    "VALUE_MISSING", "value", "the secret has no active value", "store a value, then retry"
+)
+NO_ROTATION_TARGETS = _code(
+    "NO_ROTATION_TARGETS",
+    "value",
+    "the secret names no rotation targets",
+    "python -m rotation secret update SECRET_ID --targets KEY, then retry",
+)
+ROTATION_TARGET_MISSING = _code(
+    "ROTATION_TARGET_MISSING",
+    "value",
+    "a rotation target is not a key of the secret value",
+    "add the key to the value or remove it from rotationTargets, then retry",
+)
+ROTATION_TARGET_NOT_TEXT = _code(
+    "ROTATION_TARGET_NOT_TEXT",
+    "value",
+    "a rotation target holds something other than a string",
+    "store a string under that key (python -m rotation secret update), then retry",
+)
+LINKED_SECRET_EMPTY = _code(
+    "LINKED_SECRET_EMPTY",
+    "value",
+    "the admin secret the target names has no active value",
+    "store the admin credential in that secret, then retry",
+)
+
+# -- the secret and the job ---------------------------------------------------------------
+SECRET_NOT_ROTATABLE = _code(
+    "SECRET_NOT_ROTATABLE",
+    "job",
+    "the secret is DISABLE, REVOKE or DESTROYED; only an enabled secret rotates",
+    "enable the secret if it should rotate; otherwise turn auto rotation off (rotation pause)",
+)
+SECRET_NOT_FOUND = _code(
+    "SECRET_NOT_FOUND",
+    "job",
+    "Secret Manager knows no such secret at this endpoint (both hosts were tried when the "
+    "endpoint was not set)",
+    "check the secret id and secretManagerEndpoint (regional or global host)",
+)
+JOB_NOT_FOUND = _code(
+    "JOB_NOT_FOUND",
+    "job",
+    "Secret Manager does not accept this job token (unknown or expired)",
+    "nothing to undo; python -m rotation status SECRET_ID shows the job, rotate to start anew",
+)
+JOB_NOT_RUNNING = _code(
+    "JOB_NOT_RUNNING",
+    "job",
+    "the job had already ended when the action started (a reason, not an error: skipped)",
+    "nothing to do",
+)
+JOB_ENDED = _code(
+    "JOB_ENDED",
+    "job",
+    "the job ended while this run worked on it (another run completed, failed or cancelled "
+    "it); the target was brought onto the stored active value",
+    "python -m rotation history SECRET_ID to see who ended it; nothing to undo",
+)
+JOB_TOKEN_REJECTED = _code(
+    "JOB_TOKEN_REJECTED",
+    "job",
+    "Secret Manager answered 403 to a job call: the job token is no longer valid, or the "
+    "sub-account may not act on rotation jobs",
+    "python -m rotation status SECRET_ID; if the job runs, resume it; else check the "
+    "sub-account policy NCP_SECRETMANAGER_MANAGER",
+)
+
+# -- the API ------------------------------------------------------------------------------
+AUTHENTICATION_FAILED = _code(
+    "AUTHENTICATION_FAILED",
+    "api",
+    "the API gateway refused the key pair (401/403)",
+    "check the access key pair, its sub-account policy NCP_SECRETMANAGER_MANAGER, the clock",
+)
+API_UNAVAILABLE = _code(
+    "API_UNAVAILABLE",
+    "api",
+    "Secret Manager kept answering 429/5xx or could not be reached, after retries",
+    "check the route out of the action's VPC (NAT Gateway), then " + _RETRY,
+)
+API_ERROR = _code(
+    "API_ERROR", "api", "Secret Manager refused a request (4xx) or answered oddly", _RETRY
+)
+DEADLINE_EXCEEDED = _code(
+    "DEADLINE_EXCEEDED",
+    "api",
+    "the action's time ran out before the step finished",
+    "raise the action's timeout (python -m deploy), then " + _RETRY,
+)
+
+# -- the pending value --------------------------------------------------------------------
+PENDING_MISMATCH = _code(
+    "PENDING_MISMATCH",
+    "pending",
+    "Secret Manager stored another pending value than the one sent",
+    _RETRY,
+)
+PENDING_INVALID = _code(
+    "PENDING_INVALID",
+    "pending",
+    "the pending value does not change exactly the rotation targets",
+    _RETRY,
+)
+PENDING_MISSING = _code(
+    "PENDING_MISSING",
+    "pending",
+    "the pending value was gone when read back (another writer, or the job ended)",
+    "python -m rotation history SECRET_ID; then " + _RETRY,
+)
+
+# -- the target ---------------------------------------------------------------------------
+TARGET_ERROR = _code("TARGET_ERROR", "target", "the target failed in an unclassified way", _RETRY)
+TARGET_UNREACHABLE = _code(
+    "TARGET_UNREACHABLE",
+    "target",
+    "the target could not be reached (the message names host and port) or refused TLS",
+    "check the network route and TLS settings (python -m rotation check SECRET_ID), then retry",
+)
+TARGET_LOGIN_REFUSED = _code(
+    "TARGET_LOGIN_REFUSED",
+    "target",
+    "the target refused every stored credential: the stored value no longer matches it",
+    "set the stored value on the database by hand, or store the database's password "
+    "(python -m rotation secret update), then retry",
+)
+TARGET_ACCOUNT_LOCKED = _code(
+    "TARGET_ACCOUNT_LOCKED",
+    "target",
+    "the database account is locked",
+    "unlock it (ALTER USER ... ACCOUNT UNLOCK), then " + _RETRY,
+)
+TARGET_SET_FAILED = _code(
+    "TARGET_SET_FAILED",
+    "target",
+    "the target refused the new credential (a password rule, a privilege); it was rolled "
+    "back and the job failed; the refused value is replaced on retry",
+    "fix the rule or the policy, then python -m rotation retry SECRET_ID",
+)
+TARGET_TEST_FAILED = _code(
+    "TARGET_TEST_FAILED",
+    "target",
+    "the new credential did not work on the target; it was rolled back and the job failed",
+    _RETRY,
+)
+TARGET_ROLLBACK_FAILED = _code(
+    "TARGET_ROLLBACK_FAILED",
+    "target",
+    "the target refused to take the old credential back",
+    _RESUME,
+)
+
+# -- left running on purpose (leftForRetry) -----------------------------------------------
+ROTATION_INCOMPLETE = _code(
+    "ROTATION_INCOMPLETE",
+    "left running",
+    "the target may hold the pending credential (stored as pending while the job runs), so "
+    "the job was left running",
+    _RESUME + "; do not cancel the job",
+)
+COMPLETE_UNCONFIRMED = _code(
+    "COMPLETE_UNCONFIRMED",
+    "left running",
+    "complete was sent but its outcome could not be read before the deadline; the target "
+    "keeps the pending credential, stored as pending or already as active",
+    _RESUME + "; do not cancel the job",
+)
+FAIL_NOT_RECORDED = _code(
+    "FAIL_NOT_RECORDED",
+    "left running",
+    "the rotation failed and Secret Manager could not be reached to end the job (the "
+    "message has the first error)",
+    "fix the cause, then " + _RESUME,
+)
+
+# -- warnings (in the result's warnings, the rotation still ends) ------------------------
+TARGET_AUTH_NOT_ENFORCED = _code(
+    "TARGET_AUTH_NOT_ENFORCED",
+    "warning",
+    "the target accepted a random wrong password (trust auth, nopass): set was not skipped, "
+    "but the test proves nothing",
+    "require password authentication on the target (pg_hba.conf, Redis ACL)",
+)
+RECONCILED = _code(
+    "RECONCILED",
+    "warning",
+    "after complete, the stored active value was not the one this run set (another writer); "
+    "the target was made to accept the stored one",
+    "python -m rotation history SECRET_ID to find the other writer",
+)
+FINISH_FAILED = _code(
+    "FINISH_FAILED",
+    "warning",
+    "the rotation completed but the replaced credential could not be retired",
+    "remove the old password by hand, or let the next rotation retire it",
+)
+NOTIFY_FAILED = _code(
+    "NOTIFY_FAILED",
+    "warning",
+    "a notification could not be delivered (the rotation's outcome is unchanged)",
+    "check the notify webhook URL",
+)
+
+INTERNAL_ERROR = _code(
+    "INTERNAL_ERROR",
+    "internal",
+    "an unexpected error in the action (its class is in the message, the trace in the log)",
+    "report it with the activation's log; " + _RESUME,
+)
+
+
+def markdown_table() -> str:
+    """The README's table, in registry order."""
+    rows = ["| code | meaning | what to do |", "|---|---|---|"]
+    rows += [f"| `{c.name}` | {c.meaning} | {c.action} |" for c in CODES.values()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")
