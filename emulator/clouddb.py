@@ -8,7 +8,8 @@ runs the real ``ALTER USER`` / ``ALTER ROLE`` as that admin, so a test proves a 
 
 Documented behaviour is followed; where the docs are silent, the strictest reasonable
 choice. Each assumption says which part is **documented** (with the page) and which is a
-**guess** (references: ``../shared/reference/ncp-clouddb-api.md``):
+**guess** (the API's pages start at
+https://api.ncloud-docs.com/docs/en/database-vmysql-getcloudmysqluserlist):
 
 C1 Documented: ``responseFormatType`` is ``xml`` (default) or ``json``
    (https://api.ncloud-docs.com/docs/en/database-vmysql-changecloudmysqluserlist). Guess

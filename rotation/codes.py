@@ -301,14 +301,6 @@ COMPLETE_UNCONFIRMED = _code(
     "keeps the pending credential, stored as pending or already as active",
     _RESUME + "; do not cancel the job",
 )
-FAIL_NOT_RECORDED = _code(
-    "FAIL_NOT_RECORDED",
-    "left running",
-    "the rotation failed and Secret Manager could not be reached to end the job (the "
-    "message has the first error)",
-    "fix the cause, then " + _RESUME,
-)
-
 # -- warnings (in the result's warnings, the rotation still ends) ------------------------
 TARGET_AUTH_NOT_ENFORCED = _code(
     "TARGET_AUTH_NOT_ENFORCED",
@@ -330,13 +322,6 @@ FINISH_FAILED = _code(
     "the rotation completed but the replaced credential could not be retired",
     "remove the old password by hand, or let the next rotation retire it",
 )
-NOTIFY_FAILED = _code(
-    "NOTIFY_FAILED",
-    "warning",
-    "a notification could not be delivered (the rotation's outcome is unchanged)",
-    "check the notify webhook URL",
-)
-
 INTERNAL_ERROR = _code(
     "INTERNAL_ERROR",
     "internal",

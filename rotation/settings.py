@@ -1,6 +1,6 @@
 """One frozen object from the action's parameters and its environment.
 
-Args first, the environment second, for every setting (DESIGN.md, Contracts).
+Args first, the environment second, for every setting (ARCHITECTURE.md, "Settings").
 
 The secret id and the job token come from wherever the runtime put them, and NCP does not
 say where. Its API pages say both are "automatically injected ... visible as an environment

@@ -248,8 +248,13 @@ class Rotation:
         with self.step("guard", "rotation.guard") as info:
             detail = self.read_detail_on_some_host()
             info.update(
-                secret_status=str(detail.status.value), rotation_phase=str(detail.rotation_phase)
+                secret_status=str(detail.status.value),
+                rotation_phase=str(detail.rotation_phase.value),
             )
+            if detail.notes:  # an answer NCP's pages do not describe: say so, carry on
+                logs.log.warning(
+                    "ncp.answer.unexpected", operation="get_secret_detail", notes=detail.notes
+                )
             if detail.status in REFUSED_STATUSES:
                 raise RotationFailure(
                     codes.SECRET_NOT_ROTATABLE,
@@ -533,7 +538,12 @@ class Rotation:
             if accepted and not self.target.reapply and self.auth_enforced(change):
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
-            self.target.set(change)
+            try:
+                self.target.set(change)
+            except TargetError as exc:
+                if exc.untouched:  # refused before any session: nothing of ours to undo
+                    self.touched = False
+                raise
 
     def check(self, change: Change) -> None:
         assert self.target is not None

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import handler
 from emulator import Activation, Emulator
 from rotation import logs
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.models import CreateSecretRequest, SecretDetail, SecretValue
+from rotation.ncp.models import CreateSecretRequest, SecretDetail, SecretValue, Stage
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.transport import RetryPolicy
-from rotation.targets.base import Change, TargetContext
+from rotation.settings import Settings
+from rotation.targets.base import Change, Target, TargetContext
+from rotation.workflow import Outcome, Rotation
 
 _counter = iter(range(1, 1_000_000))
 
@@ -198,3 +201,80 @@ class ManualClock:
 
     def advance(self, days: float) -> None:
         self.now += days * 86_400
+
+
+# -- a scripted target, for states no real system produces on demand ----------------------
+
+
+@dataclass
+class Scripted(Target):
+    """Accepts a set of credentials; each method can be told to raise, or to run a hook
+    first (``hooks["set"](change)``: another writer acting while this step runs)."""
+
+    accepted: set[str]
+    kind: str = "scripted"
+    external: bool = True
+    raise_on: dict[str, Exception] = field(default_factory=dict)
+    hooks: dict[str, Callable[[Change], None]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def _maybe_raise(self, name: str, change: Change | None = None) -> None:
+        self.calls.append(name)
+        if name in self.hooks and change is not None:
+            self.hooks[name](change)
+        if name in self.raise_on:
+            raise self.raise_on[name]
+
+    def probe(self, change: Change, stage: Stage) -> bool:
+        self._maybe_raise(f"probe-{stage.value.lower()}", change)
+        value = change.stage(stage)
+        return value is not None and value["password"] in self.accepted
+
+    def set(self, change: Change) -> None:
+        self._maybe_raise("set", change)
+        self.accepted = {change.pending["password"]}
+
+    def test(self, change: Change) -> None:
+        self._maybe_raise("test", change)
+
+    def rollback(self, change: Change) -> None:
+        self._maybe_raise("rollback", change)
+        self.accepted = {change.active["password"]}
+
+    def finish(self, change: Change) -> None:
+        self._maybe_raise("finish", change)
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def run_scripted(
+    emu: Emulator, client: SecretManagerClient, target: Scripted
+) -> tuple[str, Outcome]:
+    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
+    return sid, rotate_with(emu, sid, token, target)
+
+
+def rotate_with(
+    emu: Emulator, sid: str, token: str, target: Scripted, *, timeout: float = 20
+) -> Outcome:
+    """Run the workflow in-process with ``target`` standing in for the real system."""
+    settings = Settings.load(
+        {
+            "secretId": sid,
+            "jobToken": token,
+            "accessKey": emu.access_key,
+            "secretKey": emu.secret_key,
+            "secretManagerEndpoint": emu.endpoint,
+            "timeoutSeconds": timeout,
+        },
+        {},
+    )
+
+    def builder(
+        config: Mapping[str, Any] | None, active: SecretValue, ctx: TargetContext
+    ) -> Scripted:
+        return target
+
+    with SecretManagerClient(settings.credentials, endpoint=settings.endpoint) as api:
+        return Rotation(settings, api, target_builder=builder).run()

@@ -1,7 +1,7 @@
 """Secret Manager state and rules, with no HTTP in sight (the moto split: see ``routes``).
 
-Everything documented is implemented as documented (``../shared/seeds`` first, then
-``../shared/reference/ncp-secret-manager-api.md`` and ``ncp-facts-checked.md``). Where the
+Everything documented is implemented as documented (NCP's API pages, from
+https://api.ncloud-docs.com/docs/en/secretmanager-api-overview, each cited below). Where the
 public docs are silent this module picks the *strictest reasonable* behaviour, so code that
 passes here does not lean on leniency the real service may not have. Each assumption says
 which part is **documented** (with the page) and which is a **guess**:

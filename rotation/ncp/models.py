@@ -6,12 +6,12 @@ Three rules shape this module:
   once, into :class:`SecretValue`; nothing else in the project calls ``json.loads`` on a
   secret. ``SecretValue`` masks itself in ``repr``/``str``, so a value that lands in an
   f-string, a log call or a test failure shows its keys, never its contents.
-* Fields are named as NCP's pages name them (seed 002 for Get Secret Detail,
+* Fields are named as NCP's pages name them (Get Secret Detail: https://api.ncloud-docs.com/docs/en/secretmanager-getsecretdetail,
   https://api.ncloud-docs.com/docs/en/secretmanager-getprotectionkeylist for the key list,
-  and so on: ``../shared/reference``).
+  and so on: each page is https://api.ncloud-docs.com/docs/en/secretmanager-<operation>).
 * The API grows and the docs are thin, so answers are read leniently. A field we do not know
   is kept in ``extra``; a missing optional field is ``None``; an optional field of the wrong
-  type is ``None``; an enum value we do not know (a ``rotationPhase`` other than the seed's
+  type is ``None``; an enum value we do not know (a ``rotationPhase`` other than the documented
   NONE / ROTATING / ROTATION_FAILED, a new ``secretStatus``) is kept as the raw string in an
   *unknown* member (``.value`` is the raw text, ``.known`` is False). Every such surprise is
   listed in the model's ``notes`` and logged once (``ncp.answer.unexpected``), so the first
@@ -69,7 +69,7 @@ class OpenEnum(StrEnum):
 
 
 class SecretStatus(OpenEnum):
-    """``secretStatus`` (seed 002): every value is documented."""
+    """``secretStatus`` (Get Secret Detail's page): every value is documented."""
 
     ENABLE = "ENABLE"
     DISABLE = "DISABLE"
@@ -79,7 +79,8 @@ class SecretStatus(OpenEnum):
 
 
 class RotationPhase(OpenEnum):
-    """``rotationPhase``: seed 002 lists these three; the API pages show only NONE."""
+    """``rotationPhase``: Get Secret Detail's page lists these three; the API pages
+    show only NONE."""
 
     NONE = "NONE"
     ROTATING = "ROTATING"
@@ -287,7 +288,8 @@ def _mapping(raw: object, what: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class TriggerRef:
-    """``trigger`` of a secret: ``{id, name, url, recentlyExecutedAction}`` (seeds 000, 002)."""
+    """``trigger`` of a secret: ``{id, name, url, recentlyExecutedAction}`` (Create
+    Secret's and Get Secret Detail's pages)."""
 
     id: str
     name: str | None = None
@@ -313,7 +315,8 @@ class TriggerRef:
 
 @dataclass(frozen=True)
 class ProtectionKey:
-    """``protectionKey`` of a secret: ``{type, kmsKeyTag, kmsKeyName}`` (seed 002)."""
+    """``protectionKey`` of a secret: ``{type, kmsKeyTag, kmsKeyName}`` (Get Secret
+    Detail's page)."""
 
     type: ProtectionKeyType
     kms_key_tag: str | None = None
@@ -340,7 +343,7 @@ class ProtectionKey:
 
 @dataclass(frozen=True)
 class SecretDetail:
-    """Get Secret Detail (and Create Secret's answer): the fields of the seed documents.
+    """Get Secret Detail (and Create Secret's answer): the fields of its documented page.
 
     ``notes`` lists what the answer held that the docs do not (an undocumented
     ``rotationPhase``, a new field): the workflow logs it at ``guard``.
@@ -404,8 +407,8 @@ class SecretDetail:
             auto_rotation=bool(r.flag("autoRotationYN")),
             auto_rotation_period=r.opt_int("autoRotationPeriod"),
             next_rotation_date=r.opt_int("nextRotationDate"),
-            # The seed documents rotationPhase on every detail; an answer without it is a
-            # secret that never rotated, which the seed calls NONE.
+            # Get Secret Detail documents rotationPhase on every detail; an answer without it is a
+            # secret that never rotated, which that page calls NONE.
             rotation_phase=r.enum(RotationPhase, "rotationPhase", default=RotationPhase.NONE),
             last_rotation_date=r.opt_int("lastRotationDate"),
             trigger=r.nested("trigger", TriggerRef.from_api),
@@ -762,7 +765,8 @@ class LogPage:
 
 @dataclass(frozen=True)
 class CreateSecretRequest:
-    """The body of Create Secret, field for field as the seed document lists it."""
+    """The body of Create Secret, field for field as its page lists it
+    (https://api.ncloud-docs.com/docs/en/secretmanager-createsecret)."""
 
     secret_name: str
     value: Mapping[str, Any] = field(repr=False)

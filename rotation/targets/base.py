@@ -50,6 +50,13 @@ class TargetError(CodedError):
     """A target could not do what was asked. ``code`` goes into the handler's result."""
 
     code = codes.TARGET_ERROR
+    #: Raised before anything on the target could change (no session was ever opened):
+    #: the workflow then need not roll back what this run never did.
+    untouched: bool = False
+
+    def __init__(self, message: str, *, code: str | None = None, untouched: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.untouched = untouched or type(self).untouched
 
 
 class TargetConfigError(TargetError):

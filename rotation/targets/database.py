@@ -87,6 +87,14 @@ class LoginRefused(TargetError):
     code = codes.TARGET_LOGIN_REFUSED
 
 
+class AccountLocked(TargetError):
+    """The server refuses the account itself, whatever the password (an admin locked it):
+    not a wrong credential, and no rotation can change that."""
+
+    code = codes.TARGET_ACCOUNT_LOCKED
+    untouched = True
+
+
 @dataclass(frozen=True)
 class Login:
     username: str
@@ -328,7 +336,9 @@ class DatabaseTarget(Target):
                 refused += 1
         raise TargetSetFailed(
             f"{self.kind} at {self.where} refused the active and previous credentials "
-            f"({refused} tried): the stored value no longer matches the database"
+            f"({refused} tried): the stored value no longer matches the database",
+            code=codes.TARGET_LOGIN_REFUSED,
+            untouched=True,
         )
 
     # -- the target protocol --------------------------------------------------------------

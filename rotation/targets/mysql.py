@@ -51,6 +51,7 @@ from rotation.targets.base import (
     TargetUnreachable,
 )
 from rotation.targets.database import (
+    AccountLocked,
     Connection,
     DatabaseTarget,
     Login,
@@ -68,6 +69,8 @@ ER_ACCESS_DENIED_NO_PASSWORD = 1698
 ER_NONEXISTING_GRANT = 1141
 ER_SSL_CONNECTION_ERROR = 2026
 ER_MISSING_CURRENT_PASSWORD = 3892
+#: "Access denied, this account is locked": MariaDB 4151, MySQL 3118.
+ER_ACCOUNT_LOCKED = frozenset({4151, 3118})
 #: REVOKE errors that only say "there was nothing to revoke".
 NOTHING_TO_REVOKE = frozenset({ER_NONEXISTING_GRANT, 1147, 1403})
 
@@ -289,6 +292,8 @@ class MySqlEngine:
             handle = pymysql.connect(**options)
         except pymysql.err.OperationalError as exc:
             code = _errno(exc)
+            if code in ER_ACCOUNT_LOCKED:
+                raise AccountLocked(f"{where}: the account is locked (error {code})") from None
             if code in (ER_ACCESS_DENIED, ER_ACCESS_DENIED_NO_PASSWORD):
                 raise LoginRefused(f"{where} refused the login (error {code})") from None
             if code == ER_DBACCESS_DENIED:
@@ -346,9 +351,12 @@ class MySqlEngine:
         return TargetSetFailed(f"{session.where}: {what} failed ({_describe(exc)})")
 
     def _version(self, session: Session) -> str:
+        """From the connection handshake, not ``SELECT VERSION()``: a session with an
+        expired password may run nothing but ``SET PASSWORD`` (error 1820), and changing
+        that password is exactly what the rotation is for."""
         if session.version is None:
-            rows = self._run(session, "SELECT VERSION()")
-            session.version = str(rows[0][0]) if rows else ""
+            info = session.conn.get_server_info()
+            session.version = info if isinstance(info, str) else ""
         return session.version
 
     def _is_mariadb(self, session: Session) -> bool:

@@ -119,6 +119,8 @@ def test_an_undocumented_rotation_phase_does_not_stop_a_rotation(emu: Emulator) 
     assert_rotated(emu, sid, activation)
     [guard] = [x for x in log_lines(activation) if x["event"] == "rotation.guard"]
     assert guard["rotation_phase"] == "IDLE"  # logged raw, as NCP spelled it
+    [noted] = [x for x in log_lines(activation) if x["event"] == "ncp.answer.unexpected"]
+    assert any("IDLE" in note for note in noted["notes"])  # the first real run shows it
     with emu.client() as client:
         detail = client.get_secret(sid)
     assert detail.rotation_phase.value == "IDLE" and not detail.rotation_phase.known

@@ -311,8 +311,7 @@ def test_invoke_well_formed_events(
         str(EVENTS / event),
         "--secret-id",
         sid,
-        "--job-token",
-        token,
+        f"--job-token={token}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
@@ -340,8 +339,7 @@ def test_invoke_retry_after_failure_event(
         str(EVENTS / "retry-after-failure.json"),
         "--secret-id",
         sid,
-        "--job-token",
-        job_token(client, sid),
+        f"--job-token={job_token(client, sid)}",
     )
     assert json.loads(result.stdout)["outcome"] == "resumed"
 
@@ -353,7 +351,7 @@ def test_invoke_malformed_events(
     sid, token = executed_job(emu, client, value=dict(VALUE))
     overrides = ["--secret-id", sid]
     if event != "malformed-missing-job-token.json":
-        overrides += ["--job-token", token]
+        overrides += [f"--job-token={token}"]  # a token may start with "-"
     emu.stats.reset()
     result = cli(emu, leak_guard, "invoke", "--event", str(EVENTS / event), *overrides)
     assert result.returncode == 1

@@ -78,7 +78,7 @@ def test_a_rotation_uses_one_connection_and_few_calls(
     emu.stats.reset()
     assert invoke(emu, sid, token)["ok"]
     assert emu.stats.connections == 1
-    assert dict(emu.stats.calls) == {  # the five of DESIGN.md, nothing else
+    assert dict(emu.stats.calls) == {  # the five of ARCHITECTURE.md, nothing else
         "get_secret_detail": 1,
         "start_rotation_job": 1,
         "update_pending_stage": 1,

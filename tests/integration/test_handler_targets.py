@@ -8,21 +8,17 @@ accepting active again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import trustme
 
 from emulator import Emulator
-from rotation.ncp.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.models import RotationPhase, Stage
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import Settings
-from rotation.targets import Change, Target, TargetContext
+from rotation.targets import Change
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
-from rotation.workflow import Outcome, Rotation
-from tests.factories import executed_job, invoke, started_job
+from tests.factories import Scripted, executed_job, invoke, rotate_with, run_scripted, started_job
 from tests.webhook_receiver import CredentialService, running
 
 HMAC_KEY = "handler-webhook-hmac-key-01"
@@ -92,75 +88,7 @@ def test_rollback_that_cannot_be_confirmed_leaves_the_job(
     assert [s["status"] for s in again["steps"] if s["step"] == "set"] == ["skipped"]
 
 
-# -- a scripted target, for states no real system produces on demand ----------------------
-
-
-@dataclass
-class Scripted(Target):
-    """Accepts a set of credentials; each method can be told to raise."""
-
-    accepted: set[str]
-    kind: str = "scripted"
-    external: bool = True
-    raise_on: dict[str, Exception] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-
-    def _maybe_raise(self, name: str) -> None:
-        self.calls.append(name)
-        if name in self.raise_on:
-            raise self.raise_on[name]
-
-    def probe(self, change: Change, stage: Stage) -> bool:
-        self._maybe_raise(f"probe-{stage.value.lower()}")
-        value = change.stage(stage)
-        return value is not None and value["password"] in self.accepted
-
-    def set(self, change: Change) -> None:
-        self._maybe_raise("set")
-        self.accepted = {change.pending["password"]}
-
-    def test(self, change: Change) -> None:
-        self._maybe_raise("test")
-
-    def rollback(self, change: Change) -> None:
-        self._maybe_raise("rollback")
-        self.accepted = {change.active["password"]}
-
-    def finish(self, change: Change) -> None:
-        self._maybe_raise("finish")
-
-    def close(self) -> None:
-        self.calls.append("close")
-
-
-def run_scripted(
-    emu: Emulator, client: SecretManagerClient, target: Scripted
-) -> tuple[str, Outcome]:
-    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
-    return sid, rotate_with(emu, sid, token, target)
-
-
-def rotate_with(emu: Emulator, sid: str, token: str, target: Scripted) -> Outcome:
-    """Run the workflow in-process with ``target`` standing in for the real system."""
-    settings = Settings.load(
-        {
-            "secretId": sid,
-            "jobToken": token,
-            "accessKey": emu.access_key,
-            "secretKey": emu.secret_key,
-            "secretManagerEndpoint": emu.endpoint,
-            "timeoutSeconds": 20,
-        },
-        {},
-    )
-
-    def builder(
-        config: Mapping[str, Any] | None, active: SecretValue, ctx: TargetContext
-    ) -> Scripted:
-        return target
-
-    with SecretManagerClient(settings.credentials, endpoint=settings.endpoint) as api:
-        return Rotation(settings, api, target_builder=builder).run()
+# -- a scripted target (tests/factories.py), for states no real system produces on demand
 
 
 def test_set_that_dies_midway_is_rolled_back(emu: Emulator, client: SecretManagerClient) -> None:

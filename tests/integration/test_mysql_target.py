@@ -601,3 +601,33 @@ def test_e2e_failing_test_query_rolls_back(emu: Emulator, mariadb: MariaDB) -> N
     assert chain.active["password"] == old
     assert mariadb.logs_in(user, old)
     assert chain.pending is None or not mariadb.logs_in(user, chain.pending["password"])
+
+
+def test_e2e_an_expired_password_is_rotated(emu: Emulator, mariadb: MariaDB) -> None:
+    """An expired password allows only SET PASSWORD: the rotation must not run anything
+    before it (the server version comes from the handshake)."""
+    user, old = unique("rotexp"), password()
+    mariadb.create_user(user, old)
+    mariadb.execute(f"ALTER USER {quote_account(user, '%')} PASSWORD EXPIRE")
+    secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old))
+    assert activation.result is not None and activation.result["ok"], activation.result
+    _, chain = chain_of(emu, secret_id)
+    assert mariadb.logs_in(user, chain.active["password"])  # and no longer expired
+    assert not mariadb.logs_in(user, old)
+
+
+def test_e2e_a_locked_account_says_so_and_changes_nothing(emu: Emulator, mariadb: MariaDB) -> None:
+    user, old = unique("rotlck"), password()
+    mariadb.create_user(user, old)
+    mariadb.execute(f"ALTER USER {quote_account(user, '%')} ACCOUNT LOCK")
+    secret_id, activation = rotate_via_trigger(emu, e2e_value(mariadb, user, old))
+    result = activation.result
+    assert result is not None and result["ok"] is False
+    assert result["error"]["code"] == "TARGET_ACCOUNT_LOCKED", result
+    assert "ACCOUNT UNLOCK" in result["error"]["action"]
+    assert result["job"] == "failed" and "leftForRetry" not in result
+    detail, chain = chain_of(emu, secret_id)
+    assert detail.rotation_phase is RotationPhase.ROTATION_FAILED
+    assert chain.active["password"] == old
+    mariadb.execute(f"ALTER USER {quote_account(user, '%')} ACCOUNT UNLOCK")
+    assert mariadb.logs_in(user, old)  # untouched

@@ -803,3 +803,19 @@ def test_no_file_descriptor_is_left_open(rich_user: tuple[str, str]) -> None:
         with pytest.raises(TargetUnreachable):
             target_for(closed).probe(change(closed, password=pw), Stage.ACTIVE)
     assert len(os.listdir(fds)) <= before
+
+
+def test_a_nopass_user_is_never_trusted(emu: Emulator, redis_server: Redis) -> None:
+    """A ``nopass`` user logs in with any password, so a probe proves nothing: set must
+    run (the server gets the new password) and the result must warn."""
+    user, old = unique("rot_nopass"), new_password()
+    redis_server.create_user(user, old, (*RICH_RULES, "nopass"))
+    assert logs_in(user, "any-password-at-all")
+    sid, activation = rotate_via_trigger(emu, value_for(user, old))
+    result = result_of(activation)
+    assert result["ok"], result
+    assert [w["code"] for w in result["warnings"]] == ["TARGET_AUTH_NOT_ENFORCED"]
+    assert [s["status"] for s in result["steps"] if s["step"] == "set"] == ["ok"]
+    active, _ = stored(emu, sid)
+    assert active is not None
+    assert password_hash(active["password"]) in hashes(redis_server, user)  # received it

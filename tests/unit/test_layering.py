@@ -1,6 +1,6 @@
 """The layering is checked, not remembered: what each part of the tree may import.
 
-Three parts (README, "Layout"): the **NCP client** (``rotation/ncp/``), the **rotation**
+Three parts (ARCHITECTURE.md): the **NCP client** (``rotation/ncp/``), the **rotation**
 built on it (the rest of ``rotation/``, ``handler.py``, and ``deploy/`` which ships it),
 and the **emulator** that stands in for NCP. The rules, read from the source with ``ast``
 (every ``import``, at module level or inside a function):

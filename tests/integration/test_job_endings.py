@@ -1,0 +1,152 @@
+"""Every job ends known (issue 9): races, late answers and refusals, each checked against
+the invariant. A scripted target stands in where a real system cannot be made to race on
+demand; the emulator is real HTTP. After each: the target accepts a stored value, and
+once the job has ended, the active one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from emulator import Emulator
+from rotation.ncp.models import RotationPhase
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.targets import Change
+from rotation.targets.base import TargetSetFailed
+from tests.factories import (
+    Scripted,
+    executed_job,
+    invoke,
+    job_token,
+    rotate_with,
+    started_job,
+)
+
+FIRST = "initial-Pw-123"
+
+
+def ended_on_active(client: SecretManagerClient, sid: str, target: Scripted) -> None:
+    """The invariant once the job has ended: the target accepts the stored active."""
+    assert client.get_secret(sid).rotation_phase is not RotationPhase.ROTATING
+    active = client.get_secret_values(sid).active
+    assert active is not None and active["password"] in target.accepted
+
+
+def test_another_invocation_finished_while_ours_failed(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Case 1: A's set is slow; B finishes the rotation; then A's set fails. A must not
+    roll the target back to what is now previous."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(accepted={FIRST}, raise_on={"set": TargetSetFailed("slow, then refused")})
+
+    def b_finishes(_change: Change) -> None:
+        client.update_pending_stage(sid, token, {"password": "b-won-the-race-1"})
+        target.accepted = {"b-won-the-race-1"}  # B set its value on the target
+        client.complete_rotation_job(sid, token)
+
+    target.hooks["set"] = b_finishes
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.ok and outcome.outcome == "skipped", outcome
+    assert outcome.error_code == "JOB_ENDED" and outcome.job == "ended"
+    assert "rollback" not in target.calls
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    ended_on_active(client, sid, target)
+
+
+def test_a_writer_replacing_pending_before_complete_is_reconciled(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Case 4: another writer replaced pending just before complete. The result must not
+    claim a rotation no stored value logs in to."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(accepted={FIRST})
+    target.hooks["test"] = lambda _c: client.update_pending_stage(
+        sid, token, {"password": "other-writer-pw-1"}
+    )
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.ok, outcome
+    assert [w["code"] for w in outcome.warnings] == ["RECONCILED"]
+    assert target.accepted == {"other-writer-pw-1"}
+    ended_on_active(client, sid, target)
+
+
+def test_a_late_complete_is_never_followed_by_a_rollback(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Case 2: complete times out and lands later. The run sends it again rather than
+    rolling back, so a late landing cannot strand the target on previous."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    emu.faults.add("complete_rotation_job", delay=5.0)  # lands after the forward budget
+    target = Scripted(accepted={FIRST})
+    outcome = rotate_with(emu, sid, token, target, timeout=6)
+    assert outcome.ok, outcome
+    assert "confirm" in [s.step for s in outcome.steps]  # the unknown outcome was confirmed
+    assert "rollback" not in target.calls
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    time.sleep(1.5)  # the late one has landed (and was refused: the job had ended)
+    ended_on_active(client, sid, target)
+
+
+def test_a_value_the_target_refused_is_replaced_on_retry(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """A password rule refused the pending value at set; the job failed. A Retry must not
+    offer the same value again (it would be refused forever)."""
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    refused = {"password": "refused-by-history-1"}
+    client.update_pending_stage(sid, token, refused)
+    client.fail_rotation_job(sid, token)
+    client.retry_rotation_job(sid)
+    target = Scripted(accepted={FIRST})
+    outcome = rotate_with(emu, sid, job_token(client, sid), target)
+    assert outcome.ok and outcome.outcome == "rotated", outcome
+    active = client.get_secret_values(sid).active
+    assert active is not None and active["password"] not in {FIRST, refused["password"]}
+    ended_on_active(client, sid, target)
+
+
+def test_a_pending_value_the_target_may_hold_is_reused(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """The earlier run died mid-set: the target refuses active and pending alike (as far
+    as it can tell): the pending value is kept, never replaced by one it cannot hold."""
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    left = {"password": "left-mid-set-123"}
+    client.update_pending_stage(sid, token, left)
+    target = Scripted(accepted={"something-else-entirely"})
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.ok and outcome.outcome == "resumed", outcome
+    assert client.get_secret_values(sid).active == left
+    ended_on_active(client, sid, target)
+
+
+def test_a_403_on_a_job_call_names_the_token_not_the_key_pair(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    emu.faults.add("update_pending_stage", status=403)
+    result = invoke(emu, sid, token)
+    assert result["error"]["code"] == "JOB_TOKEN_REJECTED", result
+    assert "access key pair" not in result["error"]["message"]
+    assert result["job"] == "failed"  # untouched: ended as failed
+
+
+@pytest.mark.parametrize("slow", ["get_secret_value", "fail_rotation_job"])
+def test_the_way_out_fits_the_deadline(
+    emu: Emulator, client: SecretManagerClient, slow: str
+) -> None:
+    """A slow API at verify or at fail: the result is still written before the deadline."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    emu.faults.add(slow, delay=10.0, times=10)
+    extra = {} if slow == "get_secret_value" else {"policy": {"length": 2}}  # bad: fail
+    started = time.monotonic()
+    result = invoke(emu, sid, token, timeoutSeconds=3, **extra)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, elapsed
+    if slow == "get_secret_value":
+        assert result["ok"], result  # complete answered; only the verify read timed out
+    else:
+        assert result["error"]["code"] == "INVALID_POLICY"
+        assert result["job"] == "running" and result["leftForRetry"] is True
