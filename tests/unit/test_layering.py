@@ -59,9 +59,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the demo shows the rotation against the emulator: it drives the client and prints "
         "with the CLI's display"
     ),
-    ("rotation.cli", "handler"): (
-        "`rotation invoke` runs the deployed entry point locally (imported inside that "
-        "command only)"
+    ("rotation.cli.invoke", "handler"): (
+        "`rotation invoke` and a local `rotation resume` run the deployed entry point here "
+        "(imported inside run_handler only)"
     ),
 }
 

@@ -1,0 +1,334 @@
+"""Check before enabling: would a rotation of this secret work, without starting one?
+
+``python -m rotation check SECRET_ID`` runs it with the operator's credentials; the
+deployed action runs it on a dry-run invocation (``dryRun: true``), from inside its VPC,
+which is where a database's reachability actually matters. Each check is one line:
+
+    api      reach the Secret Manager host and read the secret (proves the keys too)
+    secret   its status, phase and trigger allow a rotation
+    value    the active value is a JSON object holding every rotation target as text
+    target   the target builds from the value and the ``target`` parameter
+    login    the target accepts the *active* credential (a probe; nothing is set)
+    policy   the value policy parses, names only rotation targets, and the target
+             accepts what it generates
+
+Nothing changes: only reads (Get Secret Detail, Get Secret Value, an admin secret's value)
+and a probe of the active credential, which is a login, or a signed ``test`` request for a
+webhook. No job is started, no pending value is written. A check that cannot run because
+an earlier one failed says so (``skip``). ``run_check`` never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from rotation import logs
+from rotation.generate import Generator, PolicyError, PolicySet, generate_values
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    NcpError,
+    NotFound,
+    TransportError,
+)
+from rotation.ncp.models import (
+    RotationPhase,
+    SecretChain,
+    SecretDetail,
+    SecretStatus,
+    SecretValue,
+    SecretValueError,
+    Stage,
+)
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
+from rotation.targets import Change, Target, TargetContext, TargetError, build_target
+
+#: Generated samples per key when checking that the target accepts the policy's values.
+SAMPLES = 10
+
+TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    name: str
+    status: CheckStatus
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"check": self.name, "status": self.status.value, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.status.value:<4}  {self.name:<6}  {self.message}"
+
+
+class CheckInputs(Protocol):
+    """What a check needs; :class:`rotation.settings.Settings` has all of it."""
+
+    @property
+    def secret_id(self) -> str: ...
+    @property
+    def target(self) -> Mapping[str, Any] | None: ...
+    @property
+    def policy(self) -> Mapping[str, Any] | None: ...
+    @property
+    def credentials(self) -> Credentials: ...
+    @property
+    def deadline(self) -> Deadline: ...
+
+
+def passed(lines: list[CheckLine]) -> bool:
+    """No line failed (warnings and skips after warnings do not fail a check)."""
+    return all(line.status is not CheckStatus.FAIL for line in lines)
+
+
+class _Stop(Exception):
+    """A check failed in a way that leaves nothing for the next ones to look at."""
+
+
+class _Checker:
+    def __init__(
+        self, inputs: CheckInputs, client: SecretManagerClient, builder: TargetBuilder
+    ) -> None:
+        self.inputs = inputs
+        self.client = client
+        self.builder = builder
+        self.sid = inputs.secret_id
+        self.lines: list[CheckLine] = []
+
+    def add(self, name: str, status: CheckStatus, message: str) -> None:
+        self.lines.append(CheckLine(name, status, logs.REDACTOR.scrub(message)))
+
+    def fail(self, name: str, message: str) -> _Stop:
+        self.add(name, CheckStatus.FAIL, message)
+        return _Stop()
+
+    # -- the checks -------------------------------------------------------------------------
+
+    def api(self) -> SecretDetail:
+        host = urlsplit(self.client.endpoint).netloc
+        started = time.monotonic()
+        try:
+            detail = self.client.get_secret(self.sid)
+        except TransportError as exc:
+            raise self.fail("api", f"cannot reach {host}: {exc}") from None
+        except (AuthenticationFailed, Forbidden) as exc:
+            raise self.fail(
+                "api",
+                f"reached {host}, which refused the key pair: {exc} (check the keys, their "
+                "sub-account policy NCP_SECRETMANAGER_MANAGER, and the clock)",
+            ) from None
+        except NotFound:
+            raise self.fail("api", f"reached {host}; it knows no secret with this id") from None
+        except NcpError as exc:
+            raise self.fail("api", f"reached {host}, which answered: {exc}") from None
+        ms = round((time.monotonic() - started) * 1000)
+        self.add("api", CheckStatus.OK, f"reached {host} and read the secret in {ms} ms")
+        return detail
+
+    def secret(self, detail: SecretDetail) -> None:
+        if detail.status in (SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED):
+            raise self.fail("secret", f"the secret is {detail.status.value}: it cannot rotate")
+        notes = []
+        status = CheckStatus.OK
+        if detail.rotating:
+            status = CheckStatus.WARN
+            notes.append("a rotation job is running now")
+        elif detail.rotation_phase is RotationPhase.ROTATION_FAILED:
+            status = CheckStatus.WARN
+            notes.append("the last rotation failed")
+        if detail.trigger is None:
+            status = CheckStatus.WARN
+            notes.append("no rotation trigger is linked, so no rotation can run")
+        else:
+            actions = self.trigger_actions(detail.trigger.id)
+            if actions is None:
+                notes.append("its trigger's actions could not be read (Get Trigger List)")
+            elif not actions:
+                status = CheckStatus.WARN
+                notes.append("its trigger runs no action: link the rotation action (deploy)")
+            else:
+                notes.append(f"its trigger runs {', '.join(actions)}")
+        auto = (
+            f"auto rotation every {detail.auto_rotation_period} days"
+            if detail.auto_rotation
+            else "auto rotation off"
+        )
+        base = f"{detail.secret_name}: {detail.status.value}, {auto}"
+        self.add("secret", status, "; ".join([base, *notes]))
+
+    def trigger_actions(self, trigger_id: str) -> list[str] | None:
+        try:
+            triggers = self.client.list_triggers()
+        except NcpError:
+            return None
+        for trigger in triggers:
+            if trigger.id == trigger_id:
+                return [a.name for a in trigger.actions]
+        return []
+
+    def value(self) -> SecretChain:
+        try:
+            chain = self.client.get_secret_values(self.sid)
+        except SecretValueError as exc:
+            raise self.fail("value", f"{exc}: a rotatable value is a JSON object") from None
+        except NcpError as exc:
+            raise self.fail("value", f"cannot read the value: {exc}") from None
+        for stage in (chain.previous, chain.active, chain.pending):
+            logs.REDACTOR.register_value(stage, chain.rotation_targets)
+        active = chain.active
+        if active is None:
+            raise self.fail("value", "the secret has no active value")
+        if not chain.rotation_targets:
+            raise self.fail("value", "the secret names no rotation targets")
+        for key in chain.rotation_targets:
+            if key not in active:
+                raise self.fail("value", f"rotation target {key!r} is not a key of the value")
+            if not isinstance(active[key], str) or not active[key]:
+                raise self.fail("value", f"rotation target {key!r} must hold non-empty text")
+        targets = ", ".join(chain.rotation_targets)
+        self.add("value", CheckStatus.OK, f"active value holds the rotation targets ({targets})")
+        return chain
+
+    def read_other(self, secret_id: str) -> SecretValue:
+        chain = self.client.get_secret_values(secret_id)
+        for stage in (chain.previous, chain.active, chain.pending):
+            logs.REDACTOR.register_value(stage, chain.rotation_targets)
+        if chain.active is None:
+            raise TargetError("the linked secret has no active value")
+        return chain.active
+
+    def target(self, chain: SecretChain) -> Target:
+        assert chain.active is not None
+        ctx = TargetContext(
+            secret_id=self.sid,
+            deadline=self.inputs.deadline,
+            register_secret=logs.REDACTOR.register,
+            read_secret=self.read_other,
+            read_pending=lambda: None,
+            credentials=self.inputs.credentials,
+        )
+        try:
+            target = self.builder(self.inputs.target, chain.active, ctx)
+            derived = set(target.derive(chain.active))
+        except (TargetError, NcpError) as exc:
+            raise self.fail("target", f"{getattr(exc, 'code', 'INVALID_TARGET')}: {exc}") from None
+        extra = derived - set(chain.rotation_targets)
+        if extra:
+            target.close()
+            raise self.fail(
+                "target",
+                f"this target also changes {', '.join(sorted(extra))}: add it to the secret's "
+                "rotation targets",
+            )
+        self.add("target", CheckStatus.OK, f"{target.kind} target built")
+        return target
+
+    def login(self, target: Target, chain: SecretChain) -> None:
+        if not target.external:
+            self.add("login", CheckStatus.SKIP, "store-only: nothing outside Secret Manager")
+            return
+        assert chain.active is not None
+        change = Change(
+            self.sid, chain.active, chain.active, chain.rotation_targets, chain.previous
+        )
+        try:
+            accepted = target.probe(change, Stage.ACTIVE)
+        except TargetError as exc:
+            self.add("login", CheckStatus.FAIL, f"{exc.code}: {exc}")
+            return
+        if accepted:
+            self.add("login", CheckStatus.OK, "the target accepts the active credential")
+        else:
+            self.add(
+                "login",
+                CheckStatus.FAIL,
+                "the target refused the active credential: a rotation could not log in",
+            )
+
+    def policy(self, target: Target, chain: SecretChain) -> None:
+        try:
+            policies = PolicySet.from_mapping(self.inputs.policy, base=target.default_policy)
+        except PolicyError as exc:
+            self.add("policy", CheckStatus.FAIL, f"INVALID_POLICY: {exc}")
+            return
+        stray = sorted(set(policies.keys) - set(chain.rotation_targets))
+        if stray:
+            self.add(
+                "policy",
+                CheckStatus.FAIL,
+                f"INVALID_POLICY: keys {', '.join(stray)} are not rotation targets",
+            )
+            return
+        assert chain.active is not None
+        derived = set(target.derive(chain.active))
+        if policies.generator is Generator.LOCAL:
+            for key in chain.rotation_targets:
+                if key in derived:
+                    continue
+                samples = (generate_values([key], policies)[key] for _ in range(SAMPLES))
+                if not any(target.accepts(key, sample) for sample in samples):
+                    self.add(
+                        "policy",
+                        CheckStatus.FAIL,
+                        f"INVALID_POLICY: the {target.kind} target refuses the values this "
+                        f"policy generates for {key!r}",
+                    )
+                    return
+        length = policies.default.length
+        self.add(
+            "policy",
+            CheckStatus.OK,
+            f"generator {policies.generator.value}, {length} characters by default; the "
+            "target accepts its values",
+        )
+
+    def run(self) -> list[CheckLine]:
+        order = ("api", "secret", "value", "target", "login", "policy")
+        target: Target | None = None
+        try:
+            detail = self.api()
+            self.secret(detail)
+            chain = self.value()
+            target = self.target(chain)
+            self.login(target, chain)
+            self.policy(target, chain)
+        except _Stop:
+            pass
+        except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
+            self.add("error", CheckStatus.FAIL, f"unexpected {type(exc).__name__}")
+        finally:
+            if target is not None:
+                with contextlib.suppress(Exception):  # closing must not hide the result
+                    target.close()
+        done = {line.name for line in self.lines}
+        if any(line.status is CheckStatus.FAIL for line in self.lines):
+            for name in order:
+                if name not in done:
+                    self.add(name, CheckStatus.SKIP, "not checked: an earlier check failed")
+        return self.lines
+
+
+def run_check(
+    inputs: CheckInputs,
+    client: SecretManagerClient,
+    *,
+    target_builder: TargetBuilder = build_target,
+) -> list[CheckLine]:
+    """Every check, one line each, in order. Never raises, never changes anything."""
+    return _Checker(inputs, client, target_builder).run()

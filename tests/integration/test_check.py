@@ -1,0 +1,217 @@
+"""``run_check``: each line against the emulator and real databases, and nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from emulator import Emulator
+from rotation import logs
+from rotation.check import CheckLine, CheckStatus, passed, run_check
+from rotation.ncp.deadline import Deadline
+from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.ncp.signing import Credentials
+from rotation.settings import Settings
+from tests.databases import MariaDB, PgCluster, password, unique
+from tests.factories import create_secret, rotatable_secret, started_job, unique_name
+
+#: Every operation that writes or touches a job: a check must call none of them.
+WRITES = {
+    "create_secret",
+    "update_secret_value",
+    "update_secret_stage_value",
+    "execute_rotation_job",
+    "retry_rotation_job",
+    "cancel_rotation_job",
+    "rollback_rotation_job",
+    "start_rotation_job",
+    "add_pending_stage",
+    "update_pending_stage",
+    "complete_rotation_job",
+    "fail_rotation_job",
+    "enable_auto_rotation",
+    "disable_auto_rotation",
+    "generate_random_secret",
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    secret_id: str
+    credentials: Credentials
+    target: Mapping[str, Any] | None = None
+    policy: Mapping[str, Any] | None = None
+    deadline: Deadline = field(default_factory=lambda: Deadline.after(30))
+
+
+def check(emu: Emulator, client: SecretManagerClient, sid: str, **kw: Any) -> dict[str, CheckLine]:
+    emu.stats.reset()
+    lines = run_check(Inputs(sid, emu.credentials, **kw), client)
+    assert not WRITES & set(emu.stats.calls), emu.stats.calls
+    assert [line.name for line in lines] == ["api", "secret", "value", "target", "login", "policy"]
+    return {line.name: line for line in lines}
+
+
+def statuses(lines: dict[str, CheckLine]) -> dict[str, str]:
+    return {name: line.status.value for name, line in lines.items()}
+
+
+def secret_pw() -> str:
+    value = password()
+    logs.REDACTOR.register(value)
+    return value
+
+
+def test_a_store_only_secret_passes(emu: Emulator, client: SecretManagerClient) -> None:
+    action = emu.handler_action(unique_name("rot"))
+    trigger = emu.add_trigger(unique_name("t"), action)
+    sid = create_secret(client, trigger_id=trigger.trigger_id).secret_id
+    lines = check(emu, client, sid)
+    assert f"its trigger runs {action.name}" in lines["secret"].message
+    assert statuses(lines) == {
+        "api": "ok",
+        "secret": "ok",
+        "value": "ok",
+        "target": "ok",
+        "login": "skip",
+        "policy": "ok",
+    }
+    assert "store-only" in lines["target"].message and "password" in lines["value"].message
+
+
+def test_settings_are_check_inputs(emu: Emulator, client: SecretManagerClient) -> None:
+    sid = rotatable_secret(emu, client).secret_id
+    settings = Settings.load(
+        {
+            "secretId": sid,
+            "jobToken": "unused-token-1",
+            "accessKey": emu.access_key,
+            "secretKey": emu.secret_key,
+            "secretManagerEndpoint": emu.endpoint,
+            "policy": {"length": 40},
+        },
+        env={},
+    )
+    lines = run_check(settings, client)
+    assert passed(lines) and "40 characters" in lines[-1].message
+
+
+@pytest.mark.parametrize(
+    ("value", "kw", "failed", "words"),
+    [
+        (
+            {"username": "app"},
+            {"targets": ("username",), "policy": {"lenght": 3}},
+            "policy",
+            "unknown policy key",
+        ),
+        (
+            {"username": "app", "password": "initial-Pw-1"},
+            {"policy": {"keys": {"username": {}}}},
+            "policy",
+            "not rotation targets",
+        ),
+        ({"password": "initial-Pw-1", "engine": "oracle"}, {}, "target", "UNKNOWN_TARGET_KIND"),
+        ({"password": "initial-Pw-1"}, {"target": {"kind": "postgresql"}}, "target", "host"),
+    ],
+)
+def test_bad_configuration_fails_its_line(
+    emu: Emulator,
+    client: SecretManagerClient,
+    value: dict[str, Any],
+    kw: dict[str, Any],
+    failed: str,
+    words: str,
+) -> None:
+    targets = kw.pop("targets", ("password",))
+    sid = rotatable_secret(emu, client, value=value, targets=targets).secret_id
+    lines = check(emu, client, sid, **kw)
+    assert lines[failed].status is CheckStatus.FAIL and words in lines[failed].message
+    assert not passed(list(lines.values()))
+    if failed == "target":
+        assert lines["login"].status is CheckStatus.SKIP
+
+
+def test_an_unknown_secret_and_a_wrong_key(emu: Emulator, client: SecretManagerClient) -> None:
+    lines = check(emu, client, "f" * 64)
+    assert (
+        lines["api"].status is CheckStatus.FAIL and "no secret with this id" in lines["api"].message
+    )
+    assert all(lines[n].status is CheckStatus.SKIP for n in ("secret", "value", "login"))
+    sid = rotatable_secret(emu, client).secret_id
+    wrong = Credentials(emu.access_key, "wrong-secret-key-123")
+    with SecretManagerClient(wrong, endpoint=emu.endpoint) as bad:
+        [api, *_rest] = run_check(Inputs(sid, wrong), bad)
+    assert api.status is CheckStatus.FAIL and "refused the key pair" in api.message
+
+
+def test_an_unreachable_api_host_is_named(emu: Emulator) -> None:
+    from tests.databases import free_port  # noqa: PLC0415
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    with SecretManagerClient(emu.credentials, endpoint=endpoint) as dead:
+        [api, *_rest] = run_check(Inputs("abc", emu.credentials, deadline=Deadline.after(3)), dead)
+    assert api.status is CheckStatus.FAIL
+    assert f"cannot reach {endpoint.removeprefix('http://')}" in api.message
+
+
+def test_a_disabled_secret_and_a_running_job(emu: Emulator, client: SecretManagerClient) -> None:
+    running, _token = started_job(emu, client)
+    lines = check(emu, client, running)
+    assert (
+        lines["secret"].status is CheckStatus.WARN and "job is running" in lines["secret"].message
+    )
+    no_trigger = create_secret(client).secret_id
+    assert "no rotation trigger" in check(emu, client, no_trigger)["secret"].message
+    client.disable_secret(no_trigger)
+    assert check(emu, client, no_trigger)["secret"].status is CheckStatus.FAIL
+
+
+def test_mariadb_login_with_the_active_password(
+    emu: Emulator, client: SecretManagerClient, mariadb: MariaDB
+) -> None:
+    user, pw = unique("chk"), secret_pw()
+    mariadb.create_user(user, pw)
+    value = {
+        "engine": "mariadb",
+        "host": mariadb.host,
+        "port": mariadb.port,
+        "username": user,
+        "password": pw,
+        "ssl": "disable",
+    }
+    sid = rotatable_secret(emu, client, value=value).secret_id
+    lines = check(emu, client, sid)
+    assert passed(list(lines.values())), lines
+    assert lines["login"].status is CheckStatus.OK
+    assert mariadb.logs_in(user, pw)  # nothing changed on the database
+    mariadb.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, secret_pw()))
+    refused = check(emu, client, sid)["login"]
+    assert refused.status is CheckStatus.FAIL and "refused" in refused.message
+
+
+def test_postgresql_login_and_a_port_nobody_listens_on(
+    emu: Emulator, client: SecretManagerClient, pg_cluster: PgCluster
+) -> None:
+    user, pw = unique("chk"), secret_pw()
+    pg_cluster.create_role(user, pw)
+    value = {
+        "engine": "postgresql",
+        "host": pg_cluster.host,
+        "port": pg_cluster.port,
+        "dbname": "postgres",
+        "username": user,
+        "password": pw,
+        "ssl": "verify-full",
+        "sslRootCert": pg_cluster.ca_file,
+    }
+    sid = rotatable_secret(emu, client, value=value).secret_id
+    lines = check(emu, client, sid)
+    assert lines["login"].status is CheckStatus.OK and passed(list(lines.values()))
+    assert pg_cluster.logs_in(user, pw)
+    wrong_port = check(emu, client, sid, target={"port": pg_cluster.port + 1})["login"]
+    assert wrong_port.status is CheckStatus.FAIL
+    assert f"{pg_cluster.host}:{pg_cluster.port + 1}" in wrong_port.message
