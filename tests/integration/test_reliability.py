@@ -7,9 +7,8 @@ throwaway cluster) and Redis, and checks the invariant after every scenario: the
 accepts a stored value, the active one once the job has ended; a job left running says
 ``leftForRetry``; a retry converges; no secret value in any output; no crash.
 
-The cases marked ``xfail`` are the failures issue 9 lists, found against today's
-workflow: strict, so each one turns into an error the day the workflow is fixed, and
-its mark comes off.
+``ISSUE_9_CASES`` are the failures issue 9 listed, found by this harness against the
+workflow before it was fixed (each with the case it reproduces); they hold now.
 """
 
 from __future__ import annotations
@@ -42,12 +41,6 @@ from reliability.servers import ServerUnavailable, unique
 from tests.databases import unavailable
 
 pytestmark = pytest.mark.reliability
-
-
-def issue(case: str) -> pytest.MarkDecorator:
-    """Expected to fail until issue 9 is fixed; only a failed check counts (an error of
-    the harness itself still fails the test)."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"issue 9: {case}")
 
 
 def scenario(
@@ -92,55 +85,35 @@ CASES = [
              repair=partial(matrix.pg_can_login, True)),
 ]  # fmt: skip
 
-FAILING_TODAY = [
-    pytest.param(
-        scenario("race/mariadb/slow-password-change", matrix.slow_set_then_fails),
-        marks=issue("case 1: A's slow password change fails after B finished; A rolls back"),
-    ),
-    pytest.param(
-        scenario("race/mariadb/late-complete", matrix.late_complete, timeout_ms=SLOW),
-        marks=issue("case 2: complete timed out, read-back, rollback, then complete landed"),
-    ),
-    pytest.param(
-        scenario("race/mariadb/late-pending", matrix.late_pending_put),
-        marks=issue("case 3: A's late PUT pending replaced B's value before B completed"),
-    ),
-    pytest.param(
-        scenario("writer/mariadb/complete_rotation_job#0", partial(matrix.writer_at, COMPLETE)),
-        marks=issue("case 4: another writer replaced pending just before complete"),
-    ),
-    pytest.param(
-        scenario("sm/store-only/get_secret_detail#0/401", partial(matrix.sm_fault, GUARD, "401")),
-        marks=issue("401 at guard leaves the job ROTATING without fail or leftForRetry"),
-    ),
-    pytest.param(
-        scenario(
+ISSUE_9_CASES = [
+    # issue 9: case 1: A's slow password change fails after B finished; A rolls back
+    scenario("race/mariadb/slow-password-change", matrix.slow_set_then_fails),
+    # issue 9: case 2: complete timed out, read-back, rollback, then complete landed
+    scenario("race/mariadb/late-complete", matrix.late_complete, timeout_ms=SLOW),
+    # issue 9: case 3: A's late PUT pending replaced B's value before B completed
+    scenario("race/mariadb/late-pending", matrix.late_pending_put),
+    # issue 9: case 4: another writer replaced pending just before complete
+    scenario("writer/mariadb/complete_rotation_job#0", partial(matrix.writer_at, COMPLETE)),
+    # issue 9: 401 at guard leaves the job ROTATING without fail or leftForRetry
+    scenario("sm/store-only/get_secret_detail#0/401", partial(matrix.sm_fault, GUARD, "401")),
+    # issue 9: fail itself failed: the job is left ROTATING without leftForRetry
+    scenario(
             "sm/mariadb/set-refused/fail_rotation_job#0/401",
             partial(matrix.then_sm_fault, matrix.refuse_set, FAIL, "401"),
         ),
-        marks=issue("fail itself failed: the job is left ROTATING without leftForRetry"),
-    ),
-    pytest.param(
-        scenario("sm/mariadb/after-complete/slow", matrix.slow_after_complete, timeout_ms=SLOW),
-        marks=issue("the way out overruns the deadline: a slow read after complete"),
-    ),
-    pytest.param(
-        scenario("baseline/postgresql-trust", matrix.plain),
-        marks=issue("a server that does not check passwords fools the probe (trust)"),
-    ),
-    pytest.param(
-        scenario("db/postgresql/value-refused", matrix.plain, prepare=matrix.refused_pending),
-        marks=issue("a refused pending value is reused by every Retry"),
-    ),
-    pytest.param(
-        scenario(
+    # issue 9: the way out overruns the deadline: a slow read after complete
+    scenario("sm/mariadb/after-complete/slow", matrix.slow_after_complete, timeout_ms=SLOW),
+    # issue 9: a server that does not check passwords fools the probe (trust)
+    scenario("baseline/postgresql-trust", matrix.plain),
+    # issue 9: a refused pending value is reused by every Retry
+    scenario("db/postgresql/value-refused", matrix.plain, prepare=matrix.refused_pending),
+    # issue 9: an expired password cannot be rotated (SELECT before SET PASSWORD)
+    scenario(
             "db/mariadb/password-expired",
             matrix.plain,
             prepare=partial(matrix.alter_account, "PASSWORD EXPIRE"),
         ),
-        marks=issue("an expired password cannot be rotated (SELECT before SET PASSWORD)"),
-    ),
-]
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +155,7 @@ def test_scenario_holds_the_invariant(servers: Servers, case: Scenario) -> None:
     run(servers, case)
 
 
-@pytest.mark.parametrize("case", FAILING_TODAY, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", ISSUE_9_CASES, ids=lambda c: c.name)
 def test_scenario_issue_9_lists(servers: Servers, case: Scenario) -> None:
     run(servers, case)
 
