@@ -97,10 +97,8 @@ ISSUE_9_CASES = [
     # issue 9: 401 at guard leaves the job ROTATING without fail or leftForRetry
     scenario("sm/store-only/get_secret_detail#0/401", partial(matrix.sm_fault, GUARD, "401")),
     # issue 9: fail itself failed: the job is left ROTATING without leftForRetry
-    scenario(
-            "sm/mariadb/set-refused/fail_rotation_job#0/401",
-            partial(matrix.then_sm_fault, matrix.refuse_set, FAIL, "401"),
-        ),
+    scenario("sm/mariadb/set-refused/fail_rotation_job#0/401",
+             partial(matrix.then_sm_fault, matrix.refuse_set, FAIL, "401")),
     # issue 9: the way out overruns the deadline: a slow read after complete
     scenario("sm/mariadb/after-complete/slow", matrix.slow_after_complete, timeout_ms=SLOW),
     # issue 9: a server that does not check passwords fools the probe (trust)
@@ -108,11 +106,8 @@ ISSUE_9_CASES = [
     # issue 9: a refused pending value is reused by every Retry
     scenario("db/postgresql/value-refused", matrix.plain, prepare=matrix.refused_pending),
     # issue 9: an expired password cannot be rotated (SELECT before SET PASSWORD)
-    scenario(
-            "db/mariadb/password-expired",
-            matrix.plain,
-            prepare=partial(matrix.alter_account, "PASSWORD EXPIRE"),
-        ),
+    scenario("db/mariadb/password-expired", matrix.plain,
+             prepare=partial(matrix.alter_account, "PASSWORD EXPIRE")),
 ]  # fmt: skip
 
 
