@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -26,14 +26,23 @@ from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings, SettingsError, secret_id_hint
 from rotation.workflow import Outcome, Rotation
 
+if TYPE_CHECKING:
+    from rotation.ncp.deadline import Deadline
+    from rotation.notify import NotifyConfig
+
 
 def main(args: Mapping[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     logs.configure()
     logs.start_invocation(activation_id=os.environ.get("__OW_ACTIVATION_ID"))
     secret_id = _safe_secret_id(args)
+    notify: NotifyConfig | None = None
+    deadline: Deadline | None = None
     try:
-        settings = Settings.load(args)
+        dry_run = _dry_run(args)
+        settings = Settings.load(args, need_job=not dry_run)
+        notify = _notify_config(args)
+        deadline = settings.deadline
         logs.REDACTOR.register(settings.credentials.secret_key)
         logs.REDACTOR.register(settings.job_token)
         structlog.contextvars.bind_contextvars(
@@ -50,6 +59,8 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         with SecretManagerClient(
             settings.credentials, endpoint=settings.endpoint, deadline=settings.deadline
         ) as client:
+            if dry_run:
+                return _finish(started, _checked(settings, client))
             outcome = Rotation(settings, client).run()
         result = _result(settings.secret_id, outcome)
     except SettingsError as exc:
@@ -59,6 +70,16 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
         result = _error(
             secret_id, codes.INTERNAL_ERROR, f"unexpected {type(exc).__name__}; see the logs"
         )
+    clean = _finish(started, result)
+    if notify and deadline is not None:
+        from rotation.notify import send  # noqa: PLC0415 - only actions that notify pay for it
+
+        send(notify, clean, deadline=deadline)  # never raises, never changes the result
+    return clean
+
+
+def _finish(started: float, result: dict[str, Any]) -> dict[str, Any]:
+    """Time, scrub and log the result: every way out of ``main`` passes here."""
     result["durationMs"] = round((time.monotonic() - started) * 1000, 1)
     clean: dict[str, Any] = logs.REDACTOR.scrub_any(result)
     logs.log.info(
@@ -73,6 +94,39 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _dry_run(args: Mapping[str, Any]) -> bool:
+    value = args.get("dryRun", False) if isinstance(args, Mapping) else False
+    if not isinstance(value, bool):
+        raise SettingsError(codes.INVALID_PARAMETER, "dryRun must be true or false")
+    return value
+
+
+def _notify_config(args: Mapping[str, Any]) -> NotifyConfig | None:
+    """The ``notify`` parameter, checked before anything is called (bad config is bad
+    input); ``None`` when there is none, so most actions never import the notifier."""
+    if args.get("notify") is None:
+        return None
+    from rotation.notify import parse_notify  # noqa: PLC0415 - see above
+
+    return parse_notify(args["notify"])
+
+
+def _checked(settings: Settings, client: SecretManagerClient) -> dict[str, Any]:
+    """``dryRun: true``: every check of ``python -m rotation check``, from inside the
+    action's network, with no job started and nothing changed."""
+    from rotation.check import passed, run_check  # noqa: PLC0415 - dry runs only
+
+    lines = run_check(settings, client)
+    return {
+        "ok": passed(lines),
+        "secretId": settings.secret_id,
+        "outcome": "checked",
+        "job": "none",
+        "checks": [line.to_dict() for line in lines],
+        "steps": [],
+    }
+
+
 def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
     return secret_id_hint(args)
 
@@ -81,6 +135,7 @@ def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ok": outcome.ok,
         "secretId": secret_id,
+        "secretName": outcome.secret_name,
         "outcome": outcome.outcome,
         "job": outcome.job,
         "steps": [s.to_dict() for s in outcome.steps],

@@ -83,6 +83,13 @@ INVALID_REGION = _code(
 INVALID_PARAMETER = _code(
     "INVALID_PARAMETER", "parameters", "a parameter has the wrong type or shape", _FIX_PARAMS
 )
+INVALID_NOTIFY = _code(
+    "INVALID_NOTIFY",
+    "parameters",
+    "the notify parameter is wrong (webhook URLs must be https without credentials, a json "
+    "webhook needs an HMAC key)",
+    _FIX_PARAMS,
+)
 INVALID_SECRET_ID = _code(
     "INVALID_SECRET_ID", "parameters", "the secret id contains '/' or spaces", _FIX_PARAMS
 )

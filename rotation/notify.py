@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from rotation import logs
+from rotation import codes, logs
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.transport import USER_AGENT
 from rotation.settings import SettingsError
@@ -80,7 +80,7 @@ class NotifyConfigError(SettingsError):
     """A bad ``notify`` parameter. Messages never repeat a URL or a key."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("INVALID_NOTIFY", f"notify: {message}")
+        super().__init__(codes.INVALID_NOTIFY, f"notify: {message}")
 
 
 @dataclass(frozen=True)
@@ -248,13 +248,11 @@ def event_of(result: Mapping[str, Any], on_success: bool) -> str | None:
 def payload(
     result: Mapping[str, Any], event: str, *, secret_name: str | None = None
 ) -> dict[str, Any]:
-    from rotation.cli.advice import advice_for  # noqa: PLC0415 - the registry, read lazily
-
     error = result.get("error")
     error = error if isinstance(error, Mapping) else {}
     code = error.get("code")
     secret_id = result.get("secretId")
-    advice = advice_for(code) if event != "succeeded" else None
+    advice = (error.get("action") or codes.advice(code)) if event != "succeeded" else None
     if advice is not None and isinstance(secret_id, str):
         advice = advice.replace("SECRET_ID", secret_id)
     body: dict[str, Any] = {

@@ -92,7 +92,15 @@ class Settings:
     ids_from: str = ""
 
     @classmethod
-    def load(cls, args: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    def load(
+        cls,
+        args: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        *,
+        need_job: bool = True,
+    ) -> Settings:
+        """``need_job=False`` for a dry run (``dryRun: true``): it starts no job, so it
+        needs no job token."""
         environ = os.environ if env is None else env
         if not isinstance(args, Mapping):
             raise SettingsError(codes.INVALID_INPUT, "the action parameters must be a JSON object")
@@ -109,7 +117,7 @@ class Settings:
             raise SettingsError(
                 codes.INVALID_SECRET_ID, "the secret id must not contain '/' or spaces"
             )
-        if ids.job_token is None:
+        if ids.job_token is None and need_job:
             raise SettingsError(
                 codes.MISSING_JOB_TOKEN,
                 "no job token (Secret Manager injects it when it runs the rotation trigger): "
@@ -117,7 +125,7 @@ class Settings:
                 f"{'/'.join(EVENT_KEYS)}, and in the environment "
                 f"({', '.join(JOB_TOKEN_ENV)}, any casing). {present_names(args, environ)}",
             )
-        job_token = ids.job_token[0]
+        job_token = ids.job_token[0] if ids.job_token is not None else ""
         try:
             args = parameters_for(args, secret_id)  # one action serves a fleet of secrets
         except FleetParamsError as exc:

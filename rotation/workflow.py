@@ -110,6 +110,8 @@ class Outcome:
     left_for_retry: bool = False
     left_reason: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
+    #: The secret's name, once the guard has read it (notifications and the CLI show it).
+    secret_name: str | None = None
 
 
 def reserve_for(deadline: Deadline) -> float:
@@ -164,6 +166,7 @@ class Rotation:
         self.target_builder = target_builder
         self.steps: list[StepRecord] = []
         self.warnings: list[dict[str, str]] = []
+        self.secret_name: str | None = None
         self.target: Target | None = None
         self.ctx: TargetContext | None = None
         self.started = False
@@ -207,6 +210,7 @@ class Rotation:
             left_for_retry=left_reason is not None,
             left_reason=left_reason,
             warnings=self.warnings,
+            secret_name=self.secret_name,
         )
 
     def warn(self, code: str, message: str) -> None:
@@ -250,6 +254,7 @@ class Rotation:
     def guard(self) -> SecretDetail:
         with self.step("guard", "rotation.guard") as info:
             detail = self.read_detail_on_some_host()
+            self.secret_name = detail.secret_name
             info.update(
                 secret_status=str(detail.status.value),
                 rotation_phase=str(detail.rotation_phase.value),

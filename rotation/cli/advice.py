@@ -17,12 +17,6 @@ from rotation.codes import CODES
 
 CLI = "python -m rotation"
 
-#: Codes raised outside the registry's knowledge so far (its owner adds them there).
-LOCAL: dict[str, str] = {
-    "INVALID_NOTIFY": f"fix the action's notify parameter (webhook URLs, keys), then "
-    f"`{CLI} resume SECRET_ID`",
-}
-
 _PREFIXES = (
     ("MISSING_", "fix the action's parameters (python -m deploy, or the console), then retry"),
     ("INVALID_", "fix the action's parameters (python -m deploy, or the console), then retry"),
@@ -43,6 +37,4 @@ def advice_for(code: str | None) -> str:
     known = CODES.get(code)
     if known is not None:
         return known.action
-    if code in LOCAL:
-        return LOCAL[code]
     return next((text for prefix, text in _PREFIXES if code.startswith(prefix)), FALLBACK)

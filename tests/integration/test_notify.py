@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 import trustme
 
+from emulator import Emulator
 from rotation import logs
 from rotation.ncp.deadline import Deadline
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.notify import NotifyConfig, NotifyConfigError, parse_notify, send
 from rotation.settings import SettingsError
+from tests.factories import executed_job, invoke
 from tests.leaks import LeakGuard
 from tests.webhook_receiver import Server
 
@@ -284,3 +287,53 @@ def test_no_time_left_skips_the_post(ca: trustme.CA, ca_file: str, leak_guard: L
     assert [
         line["reason"] for line in _log_lines(leak_guard) if line["event"] == "notify.skipped"
     ] == ["deadline"]
+
+
+# -- through the action: the notify and dryRun parameters ------------------------------------
+
+
+def test_the_action_notifies_a_failed_rotation(
+    ca: trustme.CA, ca_file: str, emu: Emulator, client: SecretManagerClient
+) -> None:
+    """A failing rotation posts once, with the secret's name, code and what to do; the
+    rotation's own result is unchanged by the notification."""
+    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
+    hook = {"url": "", "hmacKey": KEY, "caBundle": ca_file}
+    with inbox(ca) as box:
+        hook["url"] = box.url("/alerts")
+        result = invoke(emu, sid, token, policy={"length": 2}, notify={"webhooks": [hook]})
+    assert result["error"]["code"] == "INVALID_POLICY"
+    [post] = box.posts
+    assert post.signed_with(KEY)
+    body = post.payload
+    assert body["event"] == "rotation.failed" and body["secretId"] == sid
+    assert body["secretName"] == client.get_secret(sid).secret_name
+    assert body["code"] == "INVALID_POLICY" and "policy" in body["advice"]
+
+
+def test_a_bad_notify_parameter_is_refused_before_anything_is_called(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
+    emu.stats.reset()
+    result = invoke(emu, sid, token, notify={"webhooks": ["http://plain.example.com/x"]})
+    assert result["error"]["code"] == "INVALID_NOTIFY"
+    assert sum(emu.stats.calls.values()) == 0
+
+
+def test_a_dry_run_checks_and_changes_nothing(emu: Emulator, client: SecretManagerClient) -> None:
+    """``dryRun: true``: the checks of ``python -m rotation check``, no job token needed,
+    no job started, nothing written."""
+    sid, _ = executed_job(emu, client, value={"password": "initial-Pw-123"})
+    before = client.get_secret_values(sid)
+    emu.stats.reset()
+    result = invoke(emu, sid, None, dryRun=True)
+    assert result["outcome"] == "checked" and result["ok"] is True, result
+    assert {line["check"] for line in result["checks"]} >= {"api", "secret", "value", "login"}
+    written = {"start_rotation_job", "update_pending_stage", "complete_rotation_job",
+               "fail_rotation_job", "update_secret_value"}  # fmt: skip
+    assert not written & set(emu.stats.calls)
+    assert client.get_secret_values(sid) == before
+    bad = invoke(emu, sid, None, dryRun=True, policy={"length": 2})
+    assert bad["ok"] is False and bad["outcome"] == "checked"
+    assert invoke(emu, sid, None, dryRun="yes")["error"]["code"] == "INVALID_PARAMETER"
