@@ -164,16 +164,34 @@ class ActionRunner:
             thread.start()
 
     def run(self, action: Action, event: JobEvent) -> Activation:
+        """A trigger's activation: the job's ids delivered the way ``action`` asks."""
+        params, ids, env = deliver(action, action.params, event.secret_id, event.job_token)
+        return self._activate(action, event.secret_id, params, ids, env)
+
+    def invoke(self, action: Action, params: Mapping[str, Any]) -> Activation:
+        """Cloud Functions' Post Action: run ``action`` now with ``params`` over its default
+        parameters (no job ids added: the caller passes what it means to), and wait."""
+        merged = {**action.params, **params}
+        return self._activate(action, str(params.get("secretId") or ""), merged, {}, {})
+
+    def _activate(
+        self,
+        action: Action,
+        secret_id: str,
+        params: Mapping[str, Any],
+        ids: Mapping[str, str],
+        env: Mapping[str, str],
+    ) -> Activation:
+        """One activation, recorded as the runtime would: result, status, duration."""
         activation = Activation(
             activation_id=secrets.token_hex(16),
             action_name=action.name,
-            secret_id=event.secret_id,
+            secret_id=secret_id,
             started_ms=int(time.time() * 1000),
         )
         with self._lock:
             self.activations.append(activation)
         started = time.monotonic()
-        params, ids, env = deliver(action, action.params, event.secret_id, event.job_token)
         fields = {
             **ids,
             "activation_id": activation.activation_id,
@@ -183,41 +201,10 @@ class ActionRunner:
         }
         try:
             if isinstance(action, CallableAction):
-                activation.result = action.function(params)
+                activation.result = action.function(dict(params))
                 activation.status = _status_for(activation.result)
             else:
-                self._run_process(action, activation, {"value": params, **fields}, env)
-        except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
-            activation.result = {"error": f"{type(exc).__name__}"}
-            activation.status = "developer error"
-        activation.duration_ms = int((time.monotonic() - started) * 1000)
-        return activation
-
-    def invoke(self, action: Action, params: Mapping[str, Any]) -> Activation:
-        """Cloud Functions' Post Action: run ``action`` now with ``params`` over its default
-        parameters (no job ids added: the caller passes what it means to), and wait."""
-        activation = Activation(
-            activation_id=secrets.token_hex(16),
-            action_name=action.name,
-            secret_id=str(params.get("secretId") or ""),
-            started_ms=int(time.time() * 1000),
-        )
-        with self._lock:
-            self.activations.append(activation)
-        started = time.monotonic()
-        merged = {**action.params, **params}
-        fields = {
-            "activation_id": activation.activation_id,
-            "action_name": f"/ncp/{action.name}",
-            "namespace": "ncp",
-            "deadline": str(activation.started_ms + action.timeout_ms),
-        }
-        try:
-            if isinstance(action, CallableAction):
-                activation.result = action.function(merged)
-                activation.status = _status_for(activation.result)
-            else:
-                self._run_process(action, activation, {"value": merged, **fields}, {})
+                self._run_process(action, activation, {"value": dict(params), **fields}, env)
         except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
             activation.result = {"error": f"{type(exc).__name__}"}
             activation.status = "developer error"
