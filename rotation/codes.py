@@ -88,7 +88,7 @@ INVALID_NOTIFY = _code(
     "parameters",
     "the notify parameter is wrong (webhook URLs must be https without credentials, a json "
     "webhook needs an HMAC key)",
-    _FIX_PARAMS,
+    "fix the action's notify parameter (python -m deploy), then rerun",
 )
 INVALID_SECRET_ID = _code(
     "INVALID_SECRET_ID", "parameters", "the secret id contains '/' or spaces", _FIX_PARAMS

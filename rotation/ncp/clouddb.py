@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rotation.ncp.client import ApiClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ErrorBody, ResponseFormatError, error_for_status
 from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy, SignedTransport
+from rotation.ncp.transport import RetryPolicy
 
 DEFAULT_ENDPOINT = "https://ncloud.apigw.ntruss.com"
 PAGE_SIZE = 100
@@ -73,7 +74,7 @@ class InstanceState:
         return self.status == "CREAT" and self.operation == "NULL"
 
 
-class CloudDbClient:
+class CloudDbClient(ApiClient):
     def __init__(
         self,
         credentials: Credentials,
@@ -82,10 +83,7 @@ class CloudDbClient:
         deadline: Deadline | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.transport = SignedTransport(endpoint, credentials, deadline=deadline, retry=retry)
-
-    def close(self) -> None:
-        self.transport.close()
+        super().__init__(credentials, endpoint=endpoint, deadline=deadline, retry=retry)
 
     def _call(self, flavor: Flavor, action: str, form: Mapping[str, object]) -> Mapping[str, Any]:
         path = f"{flavor.prefix}/{action}"

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from rotation.ncp.client import ApiClient
 from rotation.ncp.cloudfunctions_models import (
     Activation,
     FunctionAction,
@@ -35,7 +36,7 @@ from rotation.ncp.cloudfunctions_models import (
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ApiError, NcpError, NotFound
 from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
+from rotation.ncp.transport import RetryPolicy, Timeouts
 
 DEFAULT_ENDPOINT = "https://cloudfunctions.apigw.ntruss.com/ncf/api/v2"
 
@@ -62,7 +63,7 @@ def _missing(exc: ApiError, *codes: str) -> bool:
     return isinstance(exc, NotFound) or exc.code in codes
 
 
-class CloudFunctionsClient:
+class CloudFunctionsClient(ApiClient):
     """A Cloud Functions session on one platform (``vpc``, the default, or ``classic``)."""
 
     def __init__(
@@ -79,23 +80,10 @@ class CloudFunctionsClient:
         if platform not in ("vpc", "classic"):
             raise ValueError("platform must be vpc or classic")
         self.platform = platform
-        self.transport = SignedTransport(
-            endpoint, credentials, session=session, timeouts=timeouts, retry=retry,
+        super().__init__(
+            credentials, endpoint=endpoint, session=session, timeouts=timeouts, retry=retry,
             deadline=deadline,
         )  # fmt: skip
-
-    @property
-    def endpoint(self) -> str:
-        return self.transport.base_url
-
-    def close(self) -> None:
-        self.transport.close()
-
-    def __enter__(self) -> CloudFunctionsClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def _call(
         self,

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from rotation.ncp.client import ApiClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
 from rotation.ncp.hosts import default_endpoint
@@ -43,7 +44,7 @@ from rotation.ncp.models import (
     Trigger,
 )
 from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy, SignedTransport, Timeouts
+from rotation.ncp.transport import RetryPolicy, Timeouts
 
 DEFAULT_ENDPOINT = default_endpoint()
 
@@ -59,7 +60,7 @@ def _value_text(value: SecretValue | Mapping[str, Any] | str) -> str:
     return SecretValue(value).to_json()
 
 
-class SecretManagerClient:
+class SecretManagerClient(ApiClient):
     """A Secret Manager session: one kept-alive connection, signed and retried calls."""
 
     def __init__(
@@ -72,21 +73,14 @@ class SecretManagerClient:
         retry: RetryPolicy | None = None,
         deadline: Deadline | None = None,
     ) -> None:
-        self.transport = SignedTransport(
-            endpoint,
+        super().__init__(
             credentials,
+            endpoint=endpoint,
             session=session,
             timeouts=timeouts,
             retry=retry,
             deadline=deadline,
         )
-
-    @property
-    def endpoint(self) -> str:
-        return self.transport.base_url
-
-    def close(self) -> None:
-        self.transport.close()
 
     def bounded(self, deadline: Deadline) -> SecretManagerClient:
         """This client, sharing its connection, with calls bounded by ``deadline`` too.
@@ -109,12 +103,6 @@ class SecretManagerClient:
             retry=t.retry,
             deadline=t.deadline,
         )
-
-    def __enter__(self) -> SecretManagerClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # -- plumbing -----------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""What every NCP API client shares: one signed transport, its endpoint, and closing it.
+
+Each API's client (Secret Manager, Cloud DB, Cloud Functions) adds one method per
+documented operation on top; the connection, signing, retries and deadline live in the
+transport, so none of them repeats that plumbing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self
+
+from rotation.ncp.transport import SignedTransport
+
+if TYPE_CHECKING:
+    import requests
+
+    from rotation.ncp.deadline import Deadline
+    from rotation.ncp.signing import Credentials
+    from rotation.ncp.transport import RetryPolicy, Timeouts
+
+
+class ApiClient:
+    """A session with one NCP API at one endpoint (host plus optional path prefix)."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        endpoint: str,
+        session: requests.Session | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self.transport = SignedTransport(
+            endpoint,
+            credentials,
+            session=session,
+            timeouts=timeouts,
+            retry=retry,
+            deadline=deadline,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return self.transport.base_url
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
