@@ -33,6 +33,7 @@ LATER = {
     "rotation.targets.database": "shared by the database target kinds only",
     "rotation.ncp.clouddb": "the Cloud DB client: only the clouddb targets need it",
     "rotation.ncp.cloudfunctions": "the Cloud Functions client: deploy only",
+    "rotation.ncp.admin_models": "answers of the operator's calls (lists, logs, triggers)",
     "rotation.cli": "the operator's command line",
     "emulator": "never deployed",
 }
