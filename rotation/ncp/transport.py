@@ -354,16 +354,35 @@ class SignedTransport:
         )
 
 
-@dataclass(frozen=True)
 class _Call:
-    operation: str
-    method: str
-    url: str
-    shown_path: str
-    body: bytes | None
-    content_type: str | None
-    budget: Deadline
-    read_timeout: float
+    """One logical call, as every attempt of it sends it. A plain class, not a dataclass:
+    a dataclass costs import time at every cold start, and this one needs no methods."""
+
+    __slots__ = (
+        "body", "budget", "content_type", "method", "operation", "read_timeout", "shown_path",
+        "url",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        method: str,
+        url: str,
+        shown_path: str,
+        body: bytes | None,
+        content_type: str | None,
+        budget: Deadline,
+        read_timeout: float,
+    ) -> None:
+        self.operation = operation
+        self.method = method
+        self.url = url
+        self.shown_path = shown_path
+        self.body = body
+        self.content_type = content_type
+        self.budget = budget
+        self.read_timeout = read_timeout
 
 
 def _retried(send: Callable[[], Any], first: NcpError, hook: _RetryHook) -> Any:
