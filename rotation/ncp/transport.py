@@ -98,10 +98,21 @@ class RetryPolicy:
     wait_jitter: float = 0.3
     #: Do not start another attempt with less than this left before the deadline.
     min_attempt_time: float = 0.5
+    #: Attempts for a call answered 429 (rate limited), deadline permitting. More than
+    #: ``attempts``: a throttled call was refused, not failed, and ``Retry-After`` spaces the
+    #: tries. A fleet throttled at 20 % loses one call in ~3,000 with 5 attempts, none with
+    #: 10. ``attempts=1`` still means one attempt.
+    throttled_attempts: int = 10
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+
+    def limit_for(self, error: Exception) -> int:
+        """How many attempts a call that failed with ``error`` may make in all."""
+        if self.attempts > 1 and isinstance(error, RateLimited):
+            return max(self.attempts, self.throttled_attempts)
+        return self.attempts
 
     def backoff_bound(self, attempt: int) -> float:
         """The longest wait after failed attempt ``attempt`` (1-based), jitter included:
@@ -291,7 +302,7 @@ class SignedTransport:
         try:
             return self._send_once(call)
         except NcpError as exc:
-            if policy.attempts < 2 or not exc.retryable:
+            if policy.limit_for(exc) < 2 or not exc.retryable:
                 raise
             first = exc
         return _retried(lambda: self._send_once(call), first, _RetryHook(call, policy))
@@ -407,7 +418,7 @@ def _retried(send: Callable[[], Any], first: NcpError, hook: _RetryHook) -> Any:
     pending: NcpError | None = first
     for attempt in stamina.retry_context(
         on=hook,
-        attempts=policy.attempts,
+        attempts=max(policy.attempts, policy.throttled_attempts),
         timeout=None if math.isinf(remaining) else max(remaining, 1e-3),
         wait_initial=policy.wait_initial,
         wait_max=policy.wait_max,
@@ -441,6 +452,8 @@ class _RetryHook:
     def __call__(self, exc: Exception) -> bool | float:
         if not isinstance(exc, NcpError) or not exc.retryable:
             return False
+        if self.attempt >= self.policy.limit_for(exc):
+            return False
         left = self.call.budget.remaining()
         wait: float | None = None
         worst_wait = self.policy.backoff_bound(self.attempt)
@@ -455,8 +468,6 @@ class _RetryHook:
                 error=type(exc).__name__,
                 reason="deadline",
             )
-            return False
-        if self.attempt >= self.policy.attempts:
             return False
         log.info(
             "api.retry",

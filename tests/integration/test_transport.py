@@ -324,3 +324,23 @@ def test_random_faults_hit_about_their_share_and_retries_absorb_them(emu: Emulat
     assert set(statuses) <= {200, 429, 503}
     with pytest.raises(ValueError, match="add up"):
         emu.faults.add_random("*", 0.7, status=500)
+
+
+def test_a_throttled_call_gets_more_attempts_than_a_failing_one(emu: Emulator) -> None:
+    """429 is a refusal with a time to come back, not a failure: it may take
+    ``throttled_attempts``; a 5xx stops at ``attempts``; ``attempts=1`` means one."""
+    emu.faults.add("get_trigger_list", status=429, retry_after=0.01, times=FAST_RETRY.attempts + 2)
+    with emu.client(retry=FAST_RETRY) as client:
+        assert client.list_triggers() == ()
+    assert emu.stats.calls["get_trigger_list"] == FAST_RETRY.attempts + 3
+    emu.faults.add(
+        "get_trigger_list", status=429, retry_after=0.01, times=FAST_RETRY.throttled_attempts
+    )
+    with emu.client(retry=FAST_RETRY) as client, pytest.raises(RateLimited):
+        client.list_triggers()
+    emu.faults.clear()
+    emu.stats.reset()
+    emu.faults.add("get_trigger_list", status=429, retry_after=0.01)
+    with emu.client(retry=NO_RETRY) as client, pytest.raises(RateLimited):
+        client.list_triggers()
+    assert emu.stats.calls["get_trigger_list"] == 1
