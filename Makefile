@@ -26,7 +26,7 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m emulator.demo
 
-# Every figure beside its goal (about 2 minutes); the fleet: 1,000 secrets due at once,
+# Every figure beside its goal (about a minute); the fleet: 1,000 secrets due at once,
 # 50 actions at a time under 429/503 faults, then 50 MariaDB users (BENCH_ARGS to change).
 bench: $(STAMP)
 	$(BIN)/python -m bench

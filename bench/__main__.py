@@ -24,7 +24,7 @@ def figures(pairs: int) -> int:
          lambda: cold_start.run(pairs)),
         ("API calls and connections per rotation (counted by the emulator)", calls.run),
         ("rotation overhead (reference: the same number of bare signed calls)",
-         lambda: overhead.run(max(pairs, 9)) + overhead.warm_redactor()),
+         lambda: overhead.run(max(pairs, 9))),
         ("footprint: the zip and one activation's memory", footprint.run),
     )  # fmt: skip
     for title, section in sections:

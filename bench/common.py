@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDTH = 50
+WIDTH = 58
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Figure:
     def line(self) -> str:
         verdict = {True: "meets", False: "MISSES", None: ""}[self.met]
         goal = f"goal {self.goal}" if self.goal else ""
-        return f"  {self.label:<{WIDTH}} {self.value:<28} {goal:<16} {verdict}".rstrip()
+        return f"  {self.label:<{WIDTH}} {self.value:<24} {goal:<14} {verdict}".rstrip()
 
 
 def note(text: str) -> str:

@@ -15,7 +15,10 @@ Choices, and why:
 * Under load every waiting client is spread out: the backoff has random jitter, and a
   ``Retry-After`` is honoured as a minimum with jitter on top (up to a quarter of it, at
   least ``wait_jitter``), so a fleet throttled at the same instant does not come back at the
-  same instant. No wait is started that would end past the deadline.
+  same instant. No wait is started that would end past the deadline. A 429 may take
+  ``throttled_attempts`` (10), any other failure ``attempts`` (5): throttling is a refusal
+  with a time to come back, and a fleet throttled at 20 % would otherwise lose a call in
+  a few thousand.
 * Only what may succeed later is retried: 429, 5xx and transport failures. 4xx never is;
   sending a bad signature again only gets the key throttled.
 * Every attempt is bounded by the caller's :class:`~rotation.ncp.deadline.Deadline`; a retry is
