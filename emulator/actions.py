@@ -144,9 +144,18 @@ class ActionRunner:
         self.activations: list[Activation] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._slots: threading.BoundedSemaphore | None = None
 
     def register(self, action: Action) -> None:
         self.actions[action.name] = action
+
+    def limit(self, concurrent: int | None) -> None:
+        """Run at most ``concurrent`` activations at once (``None``: no limit); the rest
+        wait their turn, as activations queue behind a namespace's concurrency limit.
+        Set it before the jobs are raised: activations already waiting keep the old one."""
+        if concurrent is not None and concurrent < 1:
+            raise ValueError("concurrent must be at least 1")
+        self._slots = None if concurrent is None else threading.BoundedSemaphore(concurrent)
 
     def dispatch(self, event: JobEvent) -> None:
         """Secret Manager raised a job: run every action of its trigger, in the background."""
@@ -166,7 +175,11 @@ class ActionRunner:
     def run(self, action: Action, event: JobEvent) -> Activation:
         """A trigger's activation: the job's ids delivered the way ``action`` asks."""
         params, ids, env = deliver(action, action.params, event.secret_id, event.job_token)
-        return self._activate(action, event.secret_id, params, ids, env)
+        slots = self._slots  # queued behind the concurrency limit, if one is set
+        if slots is None:
+            return self._activate(action, event.secret_id, params, ids, env)
+        with slots:
+            return self._activate(action, event.secret_id, params, ids, env)
 
     def invoke(self, action: Action, params: Mapping[str, Any]) -> Activation:
         """Cloud Functions' Post Action: run ``action`` now with ``params`` over its default

@@ -16,11 +16,19 @@ method name, e.g. ``start_rotation_job``, or ``*`` for every operation) and does
 Faults are taken in the order added; a fault is used up after ``times`` requests.
 ``after=N`` lets the first N matching requests through untouched before the fault
 applies ("the preflight read works, the read after complete does not").
+
+A *random* fault (:meth:`FaultPlan.add_random`) is never used up: it hits each matching
+request with a probability, drawn from a seeded generator ("429 with ``Retry-After`` to
+20 % of calls, 503 to 1 %"). One draw per request decides among all of them, so their
+probabilities add up (at most 1). The seed makes the sequence of draws repeatable; which
+request gets which draw still depends on the order concurrent requests arrive in.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -62,13 +70,29 @@ class Fault:
         self.released.wait(self.hold_timeout)
 
 
+#: How many injected faults :attr:`FaultPlan.injected` remembers.
+MAX_INJECTED_RECORDS = 10_000
+
+
+@dataclass(frozen=True)
+class RandomFault:
+    """A fault that hits each request of ``operation`` (or ``*``) with ``probability``."""
+
+    operation: str
+    probability: float
+    fault: Fault
+
+
 class FaultPlan:
     """The faults waiting to happen, shared by the server's threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
-        self.injected: list[tuple[str, Fault]] = []
+        #: The newest injected faults (bounded: a random fault may hit millions of requests).
+        self.injected: deque[tuple[str, Fault]] = deque(maxlen=MAX_INJECTED_RECORDS)
+        self._random: list[RandomFault] = []
+        self._rng = random.Random()  # noqa: S311 - fault injection, not cryptography
 
     def add(
         self,
@@ -104,7 +128,7 @@ class FaultPlan:
                         self._faults.remove(fault)
                     self.injected.append((operation, fault))
                     return fault
-        return None
+        return self._draw(operation)
 
     def clear(self) -> None:
         """Forget the waiting faults and release every held request."""
@@ -118,3 +142,50 @@ class FaultPlan:
     def pending(self) -> int:
         with self._lock:
             return sum(f.times for f in self._faults)
+
+    def add_random(
+        self,
+        operation: str,
+        probability: float,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        seed: int | None = None,
+    ) -> RandomFault:
+        """Hit each matching request with ``probability``, for as long as the plan lives.
+
+        ``seed`` reseeds the plan's generator (every random fault shares it). The
+        probabilities of all random faults add up to at most 1: each request draws once.
+        """
+        if not 0 < probability <= 1:
+            raise ValueError("probability must be in (0, 1]")
+        fault = Fault(operation, status=status, delay=delay, drop=drop, retry_after=retry_after)
+        chosen = RandomFault(operation, probability, fault)
+        with self._lock:
+            if sum(r.probability for r in self._random) + probability > 1 + 1e-9:
+                raise ValueError("the random faults' probabilities add up to more than 1")
+            if seed is not None:
+                self._rng.seed(seed)
+            self._random.append(chosen)
+        return chosen
+
+    def clear_random(self) -> None:
+        """Stop every random fault (:meth:`clear` forgets the counted ones)."""
+        with self._lock:
+            self._random.clear()
+
+    def _draw(self, operation: str) -> Fault | None:
+        with self._lock:
+            if not self._random:
+                return None
+            draw = self._rng.random()
+            for chosen in self._random:
+                if draw < chosen.probability:
+                    if chosen.operation not in (operation, "*"):
+                        return None  # this draw belongs to a fault of another operation
+                    self.injected.append((operation, chosen.fault))
+                    return chosen.fault
+                draw -= chosen.probability
+        return None

@@ -9,13 +9,14 @@ so a client that reuses its connection can be seen doing so (``stats.connections
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import sys
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,26 +33,54 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 _DROPPED = object()  # the connection was closed on purpose; nothing to send
 
 
-@dataclass(frozen=True)
+#: The newest requests kept in :attr:`Stats.requests`: a fleet benchmark sends hundreds of
+#: thousands, and an emulator that runs for days must not grow with every one.
+MAX_REQUEST_RECORDS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRecord:
     operation: str
     status: int  # 0 when the connection was dropped without an answer
     timestamp: str  # the signature timestamp header as sent
+    #: Which TCP connection carried it (numbered from 1 in accept order), and when it
+    #: arrived and was answered (``time.monotonic()``): how retries are spaced.
+    connection: int = 0
+    received: float = 0.0
+    answered: float = 0.0
 
 
 @dataclass
 class Stats:
-    """What crossed the wire: for tests (keep-alive, call counts) and the benchmarks."""
+    """What crossed the wire: for tests (keep-alive, call counts) and the benchmarks.
+
+    ``calls`` and ``connections`` count everything; ``requests`` keeps the newest
+    :data:`MAX_REQUEST_RECORDS` only, so memory stays flat however long the emulator runs.
+    """
 
     connections: int = 0
     calls: Counter[str] = field(default_factory=Counter)
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: deque[RequestRecord] = field(
+        default_factory=lambda: deque(maxlen=MAX_REQUEST_RECORDS)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, operation: str, status: int, timestamp: str = "") -> None:
+    def record(
+        self,
+        operation: str,
+        status: int,
+        timestamp: str = "",
+        *,
+        connection: int = 0,
+        received: float = 0.0,
+    ) -> None:
+        answered = time.monotonic()
+        record = RequestRecord(
+            operation, status, timestamp, connection, received or answered, answered
+        )
         with self.lock:
             self.calls[operation] += 1
-            self.requests.append(RequestRecord(operation, status, timestamp))
+            self.requests.append(record)
 
     def reset(self) -> None:
         with self.lock:
@@ -63,6 +92,9 @@ class Stats:
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: The listen backlog. socketserver's default of 5 drops the SYNs of a fleet of actions
+    #: that connect at once, and each dropped SYN costs its client a 1 s retransmission.
+    request_queue_size = 256
 
     def __init__(
         self,
@@ -79,6 +111,7 @@ class GatewayServer(ThreadingHTTPServer):
         self.faults = faults
         self.clock = clock
         self.stats = Stats()
+        self.connection_ids = itertools.count(1)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (after its own timeout) is normal here, not an error."""
@@ -92,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: GatewayServer
     _timestamp = ""
     _operation = "unknown"
+    _connection_id = 0
+    _received = 0.0
 
     def setup(self) -> None:
         super().setup()
@@ -100,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.stats.lock:
             self.server.stats.connections += 1
+            self._connection_id = next(self.server.connection_ids)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines carry job tokens, and tests read their own output."""
@@ -117,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        self._received = time.monotonic()
         self._timestamp = ""
         self._operation = "unknown"
         try:
@@ -190,7 +227,13 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _drop(self) -> None:
-        self.server.stats.record(self._operation, 0, self._timestamp)
+        self.server.stats.record(
+            self._operation,
+            0,
+            self._timestamp,
+            connection=self._connection_id,
+            received=self._received,
+        )
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -204,7 +247,13 @@ class _Handler(BaseHTTPRequestHandler):
         self, operation: str, status: int, payload: Any, headers: Mapping[str, str] | None = None
     ) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.server.stats.record(operation, status, self._timestamp)
+        self.server.stats.record(
+            operation,
+            status,
+            self._timestamp,
+            connection=self._connection_id,
+            received=self._received,
+        )
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))

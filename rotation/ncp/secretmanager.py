@@ -15,36 +15,41 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
+from rotation.ncp import models  # the operator's answers, loaded on first use (cold start)
 from rotation.ncp.client import ApiClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
 from rotation.ncp.hosts import default_endpoint
 from rotation.ncp.models import (
-    CreateSecretRequest,
-    EncryptedChain,
-    EncryptedValue,
-    KmsKey,
-    LogPage,
     ProtectionKey,
     ProtectionKeyType,
     RandomSecretOptions,
-    RotationSettings,
     SecretChain,
     SecretDetail,
-    SecretPage,
-    SecretSummary,
     SecretValue,
     Stage,
     StageValue,
-    StatusChange,
-    Trigger,
 )
 from rotation.ncp.signing import Credentials
 from rotation.ncp.transport import RetryPolicy, Timeouts
+
+if TYPE_CHECKING:
+    from rotation.ncp.admin_models import (
+        CreateSecretRequest,
+        EncryptedChain,
+        EncryptedValue,
+        KmsKey,
+        LogPage,
+        RotationSettings,
+        SecretPage,
+        SecretSummary,
+        StatusChange,
+        Trigger,
+    )
 
 DEFAULT_ENDPOINT = default_endpoint()
 
@@ -146,7 +151,7 @@ class SecretManagerClient(ApiClient):
 
     def list_secrets(self, page_no: int = 1) -> SecretPage:
         data = self._call("get_secret_list", "GET", "/api/v1/secrets", query={"pageNo": page_no})
-        return SecretPage.from_api(self._data(data, "get_secret_list"))
+        return models.SecretPage.from_api(self._data(data, "get_secret_list"))
 
     def iter_secrets(self) -> Iterator[SecretSummary]:
         """Every secret, page after page."""
@@ -196,14 +201,14 @@ class SecretManagerClient(ApiClient):
         data = self._call(
             "get_secret_logs", "GET", f"{_SECRET}/logs", secret_id=secret_id, query=query
         )
-        return LogPage.from_api(self._data(data, "get_secret_logs"))
+        return models.LogPage.from_api(self._data(data, "get_secret_logs"))
 
     def list_triggers(self) -> tuple[Trigger, ...]:
         data = self._data(self._call("get_trigger_list", "GET", "/api/v1/triggers"), "triggers")
         items = data.get("triggerList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("triggerList is not a list", operation="get_trigger_list")
-        return tuple(Trigger.from_api(i) for i in items)
+        return tuple(models.Trigger.from_api(i) for i in items)
 
     def list_protection_keys(self) -> tuple[KmsKey, ...]:
         data = self._data(self._call("get_protection_key_list", "GET", "/api/v1/keys"), "keys")
@@ -211,7 +216,7 @@ class SecretManagerClient(ApiClient):
         items = data.get("keyList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("keyList is not a list", operation="get_protection_key_list")
-        return tuple(KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
+        return tuple(models.KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
 
     # -- create and update ----------------------------------------------------------------
 
@@ -238,7 +243,7 @@ class SecretManagerClient(ApiClient):
         data = self._call(
             "update_secret_value", "PUT", f"{_SECRET}/values", secret_id=secret_id, body=body
         )
-        return EncryptedChain.from_api(self._data(data, "update_secret_value"))
+        return models.EncryptedChain.from_api(self._data(data, "update_secret_value"))
 
     def update_secret_stage_value(
         self, secret_id: str, stage: Stage, value: SecretValue | Mapping[str, Any] | str
@@ -251,7 +256,7 @@ class SecretManagerClient(ApiClient):
             stage=stage,
             body={"value": _value_text(value)},
         )
-        return EncryptedValue.from_api(self._data(data, "update_secret_stage_value"))
+        return models.EncryptedValue.from_api(self._data(data, "update_secret_stage_value"))
 
     def update_secret_memo(self, secret_id: str, memo: str) -> Mapping[str, Any]:
         data = self._call(
@@ -292,7 +297,7 @@ class SecretManagerClient(ApiClient):
 
     def _status(self, operation: str, suffix: str, secret_id: str) -> StatusChange:
         data = self._call(operation, "POST", f"{_SECRET}/{suffix}", secret_id=secret_id)
-        return StatusChange.from_api(self._data(data, operation))
+        return models.StatusChange.from_api(self._data(data, operation))
 
     def enable_secret(self, secret_id: str) -> StatusChange:
         return self._status("enable_secret", "enable", secret_id)
@@ -315,7 +320,7 @@ class SecretManagerClient(ApiClient):
         self, operation: str, method: str, suffix: str, secret_id: str, body: object = None
     ) -> RotationSettings:
         data = self._call(operation, method, f"{_SECRET}/{suffix}", secret_id=secret_id, body=body)
-        return RotationSettings.from_api(self._data(data, operation))
+        return models.RotationSettings.from_api(self._data(data, operation))
 
     def enable_auto_rotation(
         self, secret_id: str, *, rotation_period: int | None = None, trigger_id: str | None = None

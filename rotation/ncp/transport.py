@@ -10,6 +10,15 @@ Choices, and why:
 * Retries go through ``stamina`` (exponential backoff with jitter, on top of tenacity), not
   urllib3's ``Retry``: urllib3 replays the *same* prepared request, with the same timestamp
   header, while the gateway wants a fresh timestamp (and so a fresh signature) per attempt.
+  Retries are rare, so stamina (and tenacity under it, a tenth of the cold start) is imported
+  on the first retry, not at start: the first attempt is sent directly.
+* Under load every waiting client is spread out: the backoff has random jitter, and a
+  ``Retry-After`` is honoured as a minimum with jitter on top (up to a quarter of it, at
+  least ``wait_jitter``), so a fleet throttled at the same instant does not come back at the
+  same instant. No wait is started that would end past the deadline. A 429 may take
+  ``throttled_attempts`` (10), any other failure ``attempts`` (5): throttling is a refusal
+  with a time to come back, and a fleet throttled at 20 % would otherwise lose a call in
+  a few thousand.
 * Only what may succeed later is retried: 429, 5xx and transport failures. 4xx never is;
   sending a bad signature again only gets the key throttled.
 * Every attempt is bounded by the caller's :class:`~rotation.ncp.deadline.Deadline`; a retry is
@@ -28,17 +37,18 @@ from __future__ import annotations
 
 import copy
 import email.utils
+import functools
 import json
 import math
+import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-import stamina
 import structlog
 
 from rotation.ncp.deadline import Deadline
@@ -53,13 +63,26 @@ from rotation.ncp.errors import (
 )
 from rotation.ncp.signing import Credentials, signed_headers
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 log = structlog.get_logger("rotation.ncp.secretmanager")
 
 USER_AGENT = "ncp-secret-rotator/0.1"
 
-# stamina reports retries through its own hooks, which would log the exception repr with
-# its own field names; we log retries ourselves, with the operation and no request data.
-stamina.instrumentation.set_on_retry_hooks([])
+#: A ``Retry-After`` wait gets up to this share of itself as random jitter on top.
+RETRY_AFTER_JITTER = 0.25
+
+
+@functools.cache
+def _retry_library() -> ModuleType:
+    """stamina, imported on the first retry (retries are rare; its import is not)."""
+    import stamina  # noqa: PLC0415 - a tenth of the cold start, needed only to retry
+
+    # stamina reports retries through its own hooks, which would log the exception repr
+    # with its own field names; we log retries ourselves, with the operation only.
+    stamina.instrumentation.set_on_retry_hooks([])
+    return stamina
 
 
 @dataclass(frozen=True)
@@ -78,10 +101,30 @@ class RetryPolicy:
     wait_jitter: float = 0.3
     #: Do not start another attempt with less than this left before the deadline.
     min_attempt_time: float = 0.5
+    #: Attempts for a call answered 429 (rate limited), deadline permitting. More than
+    #: ``attempts``: a throttled call was refused, not failed, and ``Retry-After`` spaces the
+    #: tries. A fleet throttled at 20 % loses one call in ~3,000 with 5 attempts, none with
+    #: 10. ``attempts=1`` still means one attempt.
+    throttled_attempts: int = 10
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+
+    def limit_for(self, error: Exception) -> int:
+        """How many attempts a call that failed with ``error`` may make in all."""
+        if self.attempts > 1 and isinstance(error, RateLimited):
+            return max(self.attempts, self.throttled_attempts)
+        return self.attempts
+
+    def backoff_bound(self, attempt: int) -> float:
+        """The longest wait after failed attempt ``attempt`` (1-based), jitter included:
+        stamina waits ``min(wait_max, wait_initial * 2 ** (attempt - 1) + U(0, wait_jitter))``."""
+        try:
+            grown = self.wait_initial * 2.0 ** max(attempt - 1, 0) + self.wait_jitter
+        except OverflowError:  # pragma: no cover - only with absurd attempt counts
+            return self.wait_max
+        return min(self.wait_max, grown)
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -187,9 +230,20 @@ class SignedTransport:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.deadline = deadline or Deadline.never()
+        self._env_settings: dict[str, Any] = {}  # shared with bounded() twins
 
     def close(self) -> None:
         self.session.close()
+
+    def _environment(self) -> dict[str, Any]:
+        """Proxies and CA bundle from the environment (what ``requests`` adds per call), read
+        once per transport: every URL here has the same host, and scanning ``os.environ``
+        on each call cost a sixth of a rotation."""
+        if not self._env_settings:
+            self._env_settings.update(
+                self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+            )
+        return self._env_settings
 
     def bounded(self, deadline: Deadline) -> SignedTransport:
         """The same transport (same session and connection) with a tighter deadline."""
@@ -248,19 +302,13 @@ class SignedTransport:
         if remaining <= 0:
             raise DeadlineExceeded("no time left to send the request", operation=operation)
         policy = retry or self.retry
-        hook = _RetryHook(call, policy)
-        for attempt in stamina.retry_context(
-            on=hook,
-            attempts=policy.attempts,
-            timeout=None if math.isinf(remaining) else remaining,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-        ):
-            with attempt:
-                hook.attempt = attempt.num
-                return self._send_once(call)
-        raise AssertionError("unreachable: stamina either returns or re-raises")  # pragma: no cover
+        try:
+            return self._send_once(call)
+        except NcpError as exc:
+            if policy.limit_for(exc) < 2 or not exc.retryable:
+                raise
+            first = exc
+        return _retried(lambda: self._send_once(call), first, _RetryHook(call, policy))
 
     def _send_once(self, call: _Call) -> Any:
         left = call.budget.remaining()
@@ -275,11 +323,10 @@ class SignedTransport:
         )
         assert prepared.url is not None
         prepared.headers.update(signed_headers(call.method, prepared.url, self.credentials))
-        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
         started = time.monotonic()
         try:
             response = self.session.send(
-                prepared, timeout=timeout, allow_redirects=False, **settings
+                prepared, timeout=timeout, allow_redirects=False, **self._environment()
             )
         except requests.Timeout:
             if call.budget.expired():
@@ -331,16 +378,70 @@ class SignedTransport:
         )
 
 
-@dataclass(frozen=True)
 class _Call:
-    operation: str
-    method: str
-    url: str
-    shown_path: str
-    body: bytes | None
-    content_type: str | None
-    budget: Deadline
-    read_timeout: float
+    """One logical call, as every attempt of it sends it. A plain class, not a dataclass:
+    a dataclass costs import time at every cold start, and this one needs no methods."""
+
+    __slots__ = (
+        "body", "budget", "content_type", "method", "operation", "read_timeout", "shown_path",
+        "url",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        method: str,
+        url: str,
+        shown_path: str,
+        body: bytes | None,
+        content_type: str | None,
+        budget: Deadline,
+        read_timeout: float,
+    ) -> None:
+        self.operation = operation
+        self.method = method
+        self.url = url
+        self.shown_path = shown_path
+        self.body = body
+        self.content_type = content_type
+        self.budget = budget
+        self.read_timeout = read_timeout
+
+
+def _retried(send: Callable[[], Any], first: NcpError, hook: _RetryHook) -> Any:
+    """Attempts 2.. of a call whose first attempt failed with ``first`` (retryable).
+
+    stamina's loop starts with a pass that re-raises ``first`` instead of sending, so its
+    backoff, attempt count and timeout see the same sequence as if it had sent attempt 1.
+    """
+    stamina = _retry_library()
+    policy = hook.policy
+    remaining = hook.call.budget.remaining()
+    pending: NcpError | None = first
+    for attempt in stamina.retry_context(
+        on=hook,
+        attempts=max(policy.attempts, policy.throttled_attempts),
+        timeout=None if math.isinf(remaining) else max(remaining, 1e-3),
+        wait_initial=policy.wait_initial,
+        wait_max=policy.wait_max,
+        wait_jitter=policy.wait_jitter,
+    ):
+        with attempt:
+            hook.attempt = attempt.num
+            if pending is not None:
+                error, pending = pending, None
+                raise error
+            return send()
+    raise AssertionError("unreachable: stamina either returns or re-raises")  # pragma: no cover
+
+
+def retry_after_wait(retry_after: float, policy: RetryPolicy) -> tuple[float, float]:
+    """``(lowest, highest)`` wait for a ``Retry-After`` of that many seconds: never sooner
+    than asked, and spread over up to a quarter more (at least ``wait_jitter``), so clients
+    throttled together come back apart."""
+    spread = max(policy.wait_jitter, retry_after * RETRY_AFTER_JITTER)
+    return retry_after, retry_after + spread
 
 
 class _RetryHook:
@@ -354,11 +455,14 @@ class _RetryHook:
     def __call__(self, exc: Exception) -> bool | float:
         if not isinstance(exc, NcpError) or not exc.retryable:
             return False
+        if self.attempt >= self.policy.limit_for(exc):
+            return False
         left = self.call.budget.remaining()
         wait: float | None = None
+        worst_wait = self.policy.backoff_bound(self.attempt)
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            wait = exc.retry_after
-        worst_wait = wait if wait is not None else self.policy.wait_max
+            lowest, worst_wait = retry_after_wait(exc.retry_after, self.policy)
+            wait = random.uniform(lowest, worst_wait)  # noqa: S311 - jitter, not a secret
         if worst_wait + self.policy.min_attempt_time > left:
             log.warning(
                 "api.retry_abandoned",
@@ -367,8 +471,6 @@ class _RetryHook:
                 error=type(exc).__name__,
                 reason="deadline",
             )
-            return False
-        if self.attempt >= self.policy.attempts:
             return False
         log.info(
             "api.retry",

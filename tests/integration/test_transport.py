@@ -3,11 +3,15 @@ injected by the emulator (no mocked transport)."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from emulator import Emulator
+from emulator.server import RequestRecord
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
     AuthenticationFailed,
@@ -23,7 +27,7 @@ from rotation.ncp.errors import (
 )
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy, Timeouts
+from rotation.ncp.transport import RetryPolicy, Timeouts, retry_after_wait
 from tests.factories import FAST_RETRY, create_secret, started_job
 
 NO_RETRY = RetryPolicy(attempts=1)
@@ -232,3 +236,111 @@ def test_paths_are_built_from_templates_and_errors_show_the_template(
     assert emu.stats.calls["get_secret_detail"] == 1, "one quoted segment, the detail route"
     assert info.value.path == "/api/v1/secrets/{secretId}"
     assert "(GET /api/v1/secrets/{secretId})" in str(info.value)
+
+
+# -- retries under load: jitter, Retry-After, the deadline ---------------------------------
+
+
+def _retry_delays(emu: Emulator, operation: str) -> list[float]:
+    """Per connection, the time from each error answer to the request that followed it."""
+    by_connection: dict[int, list[RequestRecord]] = {}
+    for record in emu.stats.requests:
+        if record.operation == operation:
+            by_connection.setdefault(record.connection, []).append(record)
+    delays = []
+    for records in by_connection.values():
+        for failed, retried in itertools.pairwise(records):
+            if failed.status >= 400:
+                delays.append(retried.received - failed.answered)
+    return delays
+
+
+def _throttled_together(emu: Emulator, clients: int, policy: RetryPolicy) -> list[float]:
+    """``clients`` clients, each on its own connection, all answered with the fault at once;
+    every one must still succeed. The delays of their retries."""
+    barrier = threading.Barrier(clients)
+
+    def one() -> None:
+        with emu.client(retry=policy) as client:
+            barrier.wait(timeout=10)
+            assert client.list_triggers() == ()
+
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(one) for _ in range(clients)]:
+            future.result(timeout=30)
+    return _retry_delays(emu, "get_trigger_list")
+
+
+def test_retry_after_is_a_floor_and_clients_throttled_together_come_back_apart(
+    emu: Emulator,
+) -> None:
+    emu.faults.add("get_trigger_list", status=429, retry_after=0.4, times=8)
+    delays = _throttled_together(emu, 8, RetryPolicy(attempts=3, wait_jitter=0.05))
+    assert len(delays) == 8
+    assert min(delays) >= 0.4 - 0.01, "Retry-After is honoured as a minimum"
+    low, high = retry_after_wait(0.4, RetryPolicy(wait_jitter=0.05))
+    assert (low, high) == (0.4, 0.5)  # a quarter of Retry-After on top, as it exceeds 0.05
+    assert max(delays) - min(delays) > 0.01, f"retries came back together: {delays}"
+
+
+def test_backoff_without_retry_after_is_jittered(emu: Emulator) -> None:
+    emu.faults.add("get_trigger_list", status=503, times=8)
+    policy = RetryPolicy(attempts=3, wait_initial=0.05, wait_max=1.0, wait_jitter=0.2)
+    delays = _throttled_together(emu, 8, policy)
+    assert len(delays) == 8
+    assert min(delays) >= 0.05 - 0.01
+    assert max(delays) <= policy.backoff_bound(1) + 0.3  # the bound, plus a busy machine
+    assert max(delays) - min(delays) > 0.01, f"retries came back together: {delays}"
+
+
+def test_backoff_bound_grows_and_caps() -> None:
+    policy = RetryPolicy(wait_initial=0.2, wait_max=2.0, wait_jitter=0.3)
+    assert [round(policy.backoff_bound(n), 3) for n in (1, 2, 3, 4, 5)] == [
+        0.5, 0.7, 1.1, 1.9, 2.0,
+    ]  # fmt: skip
+
+
+def test_a_retry_after_beyond_the_deadline_is_not_waited_for(emu: Emulator) -> None:
+    emu.faults.add("get_trigger_list", status=429, retry_after=5)
+    with emu.client(retry=FAST_RETRY, deadline=Deadline.after(2.0)) as client:
+        started = time.monotonic()
+        with pytest.raises(RateLimited) as info:
+            client.list_triggers()
+        assert time.monotonic() - started < 1.0, "gave up at once instead of sleeping"
+    assert info.value.retry_after == 5
+    assert emu.stats.calls["get_trigger_list"] == 1
+
+
+def test_random_faults_hit_about_their_share_and_retries_absorb_them(emu: Emulator) -> None:
+    emu.faults.add_random("*", 0.3, status=429, retry_after=0.01, seed=12)
+    emu.faults.add_random("*", 0.05, status=503)
+    policy = RetryPolicy(attempts=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01)
+    with emu.client(retry=policy) as client:
+        for _ in range(100):
+            assert client.list_triggers() == ()
+    statuses = [r.status for r in emu.stats.requests]
+    assert statuses.count(200) == 100
+    assert 15 <= statuses.count(429) <= 70  # 30 % of ~140 requests, loosely
+    assert set(statuses) <= {200, 429, 503}
+    with pytest.raises(ValueError, match="add up"):
+        emu.faults.add_random("*", 0.7, status=500)
+
+
+def test_a_throttled_call_gets_more_attempts_than_a_failing_one(emu: Emulator) -> None:
+    """429 is a refusal with a time to come back, not a failure: it may take
+    ``throttled_attempts``; a 5xx stops at ``attempts``; ``attempts=1`` means one."""
+    emu.faults.add("get_trigger_list", status=429, retry_after=0.01, times=FAST_RETRY.attempts + 2)
+    with emu.client(retry=FAST_RETRY) as client:
+        assert client.list_triggers() == ()
+    assert emu.stats.calls["get_trigger_list"] == FAST_RETRY.attempts + 3
+    emu.faults.add(
+        "get_trigger_list", status=429, retry_after=0.01, times=FAST_RETRY.throttled_attempts
+    )
+    with emu.client(retry=FAST_RETRY) as client, pytest.raises(RateLimited):
+        client.list_triggers()
+    emu.faults.clear()
+    emu.stats.reset()
+    emu.faults.add("get_trigger_list", status=429, retry_after=0.01)
+    with emu.client(retry=NO_RETRY) as client, pytest.raises(RateLimited):
+        client.list_triggers()
+    assert emu.stats.calls["get_trigger_list"] == 1
