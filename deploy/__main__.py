@@ -3,7 +3,9 @@
 prints the plan and changes nothing; a second run with nothing changed changes nothing and
 says so. A secret dropped from the list stays linked unless ``--prune`` is given.
 
-Exit codes: 0 done (or nothing to do), 1 a step failed, 2 bad configuration.
+Exit codes: 0 done (or nothing to do), 1 a step failed, 2 bad configuration (a typo'd key,
+an endpoint that is not https, action parameters the handler would refuse for a secret):
+nothing was written.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             config, zip_bytes, functions=functions, secrets=secrets, out=stream,
             dry_run=opts.dry_run, prune=opts.prune,
         ).run()  # fmt: skip
+    except ConfigError as exc:  # the action's parameters, refused for a secret (validate.py)
+        sys.stderr.write(f"error: {logs.REDACTOR.scrub(str(exc))}\n")
+        return 2
     except DeployError as exc:
         sys.stderr.write(f"error: {logs.REDACTOR.scrub(str(exc))}\n")
         return 1

@@ -23,12 +23,36 @@ from rotation.fleet_params import BY_SECRET_ID
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.signing import Credentials
+from rotation.settings import endpoint_problem
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,49}")
+#: Secret ids as every answer spells them (hex); also ``.``, ``-``, ``_``, like the CLI.
+SECRET_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MEMORY = (128, 256, 512, 1024)
 DEFAULT_PERIOD = 30
 SECRET_KEYS = frozenset({"name", "id", "rotation_period_days", "target", "policy"})
 RESERVED_PARAMETERS = frozenset({"accessKey", "secretKey", BY_SECRET_ID})
+#: Every key the file may hold, per table: anything else is a typo, refused by name (a
+#: misspelt ``timout_ms`` would otherwise be dropped and the default deployed).
+FILE_KEYS: dict[str, frozenset[str]] = {
+    "ncloud": frozenset({"cloud_functions_endpoint", "secret_manager_endpoint"}),
+    "action": frozenset(
+        {"package", "name", "timeout_ms", "memory_mb", "vpc_no", "subnet_no", "zip", "parameters"}
+    ),
+    "trigger": frozenset({"name"}),
+    "rotation": frozenset({"period_days"}),
+}
+TOP_KEYS = frozenset({*FILE_KEYS, "secrets", "secret"})
+#: The action parameters ``[action.parameters]`` may set: what the handler reads besides
+#: what deploy writes itself (endpoint, keys, ``bySecretId``).
+ACTION_PARAMETERS = frozenset({"target", "policy", "notify", "region", "timeoutSeconds"})
+#: Parameters the handler reads that the file must not set, and why.
+NOT_PARAMETERS = {
+    "secretManagerEndpoint": "set [ncloud] secret_manager_endpoint (deploy writes it)",
+    "dryRun": "it would make every rotation a check that changes nothing",
+    "secretId": "Secret Manager passes the secret id to each run",
+    "jobToken": "Secret Manager passes the job token to each run",
+}
 
 
 class ConfigError(ValueError):
@@ -106,6 +130,11 @@ FLAG_KEYS = {
 def _credentials(env: Mapping[str, str], prefix: str, fallback: Credentials | None) -> Credentials:
     access, secret = env.get(f"{prefix}_ACCESS_KEY"), env.get(f"{prefix}_SECRET_KEY")
     if access and secret:
+        if access.strip() != access or secret.strip() != secret:
+            raise ConfigError(
+                f"{prefix}_ACCESS_KEY or {prefix}_SECRET_KEY has leading or trailing spaces "
+                "or a line break: remove them"
+            )
         return Credentials(access, secret)
     if fallback is not None:
         return fallback
@@ -137,6 +166,56 @@ def _table(value: Any, what: str) -> Mapping[str, Any] | None:
     return value
 
 
+def _known_keys(data: Mapping[str, Any]) -> None:
+    """Every table and key of the file is one deploy reads; names only in the message."""
+    unknown = sorted(str(k) for k in data if k not in TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown table or key {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})"
+        )
+    for table, known in FILE_KEYS.items():
+        section = data.get(table, {})
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"[{table}] must be a table")
+        unknown = sorted(str(k) for k in section if k not in known)
+        if unknown:
+            raise ConfigError(
+                f"[{table}]: unknown key {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
+                "credentials never go in the file)"
+            )
+
+
+def _parameters(parameters: Mapping[str, Any]) -> None:
+    """``[action.parameters]`` sets only what the handler reads and deploy does not write."""
+    reserved = sorted(RESERVED_PARAMETERS & set(parameters))
+    if reserved:
+        raise ConfigError(
+            f"[action.parameters] may not set {', '.join(reserved)}: credentials come from "
+            "ROTATOR_ACCESS_KEY/ROTATOR_SECRET_KEY, never the file, and per-secret "
+            "parameters go in [[secrets]] target/policy"
+        )
+    for key, why in NOT_PARAMETERS.items():
+        if key in parameters:
+            raise ConfigError(f"[action.parameters] may not set {key}: {why}")
+    unknown = sorted(str(k) for k in parameters if k not in ACTION_PARAMETERS)
+    if unknown:
+        raise ConfigError(
+            f"[action.parameters]: unknown parameter {', '.join(unknown)} (the action reads "
+            f"{', '.join(sorted(ACTION_PARAMETERS))})"
+        )
+
+
+def _endpoint(value: Any, key: str, flag: str) -> str:
+    """An API base URL, by the handler's own rule (https; plain http only to this machine;
+    no user:password@). The message names the setting, never the URL."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"[ncloud] {key} ({flag}) must be an https:// URL")
+    problem = endpoint_problem(value)
+    if problem is not None:
+        raise ConfigError(f"[ncloud] {key} ({flag}) {problem}")
+    return value
+
+
 def _secret(raw: Any, where: str) -> SecretSpec:
     entry = _table(raw, where)
     assert entry is not None
@@ -151,6 +230,8 @@ def _secret(raw: Any, where: str) -> SecretSpec:
     for value, what in ((name, "name"), (sid, "id")):
         if value is not None and (not isinstance(value, str) or value.strip() != value):
             raise ConfigError(f"{where}: {what} must be text without surrounding spaces")
+    if sid and not SECRET_ID.fullmatch(sid):
+        raise ConfigError(f"{where}: id must be a secret id: letters, digits, '.', '-', '_'")
     raw = entry.get("rotation_period_days")
     period = None if raw is None else _int(raw, f"{where} rotation_period_days", 1, 730)
     return SecretSpec(
@@ -205,6 +286,7 @@ def load(
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    _known_keys(data)
     values: dict[str, Any] = {}
     for key, (section, name) in FLAG_KEYS.items():
         table = data.get(section, {})
@@ -226,13 +308,7 @@ def load(
         "[action.parameters]",
     )
     assert parameters is not None
-    reserved = sorted(RESERVED_PARAMETERS & set(parameters))
-    if reserved:
-        raise ConfigError(
-            f"[action.parameters] may not set {', '.join(reserved)}: credentials come from "
-            "ROTATOR_ACCESS_KEY/ROTATOR_SECRET_KEY, never the file, and per-secret "
-            "parameters go in [[secrets]] target/policy"
-        )
+    _parameters(parameters)
     package = values.get("package", "-")
     return DeployConfig(
         credentials=credentials,
@@ -249,9 +325,15 @@ def load(
         timeout_ms=_int(values.get("timeout_ms", 120_000), "timeout_ms", 500, 300_000),
         memory_mb=memory,
         zip_path=Path(values.get("zip_path", "dist/rotation-action.zip")),
-        cloud_functions_endpoint=str(
-            values.get("cloud_functions_endpoint", CLOUD_FUNCTIONS_ENDPOINT)
+        cloud_functions_endpoint=_endpoint(
+            values.get("cloud_functions_endpoint", CLOUD_FUNCTIONS_ENDPOINT),
+            "cloud_functions_endpoint",
+            "--cloud-functions-endpoint",
         ),
-        secret_manager_endpoint=str(values.get("secret_manager_endpoint", SECRET_MANAGER_ENDPOINT)),
+        secret_manager_endpoint=_endpoint(
+            values.get("secret_manager_endpoint", SECRET_MANAGER_ENDPOINT),
+            "secret_manager_endpoint",
+            "--secret-manager-endpoint",
+        ),
         parameters=dict(parameters),
     )

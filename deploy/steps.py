@@ -34,10 +34,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from deploy.config import DeployConfig, SecretSpec
+from deploy.validate import check_parameters, effective_parameters
+from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID
-from rotation.ncp.cloudfunctions import CloudFunctionsClient, already_linked
+from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
+from rotation.ncp.cloudfunctions import GATEWAY_NOT_FOUND, CloudFunctionsClient, already_linked
 from rotation.ncp.cloudfunctions_models import FunctionAction
 from rotation.ncp.errors import (
     ApiError,
@@ -49,9 +53,10 @@ from rotation.ncp.errors import (
     RetryableApiError,
     TransportError,
 )
-from rotation.ncp.models import SecretDetail, Trigger
+from rotation.ncp.models import SecretChain, SecretDetail, SecretValue, Trigger
+from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.sensitive import masked
+from rotation.sensitive import MASK, masked
 
 T = TypeVar("T")
 
@@ -88,6 +93,12 @@ def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
             "the sub-account lacks a policy: it needs Cloud Functions and Secret Manager "
             "manager rights (NCP_SECRETMANAGER_MANAGER)"
         )
+    elif isinstance(exc, NotFound) and exc.code == GATEWAY_NOT_FOUND:
+        hint = (
+            f"cannot read the current state: the API gateway at {endpoint} knows no such API "
+            "path (404, code 300): check the endpoint, e.g. "
+            f"{CLOUD_FUNCTIONS_ENDPOINT} or {SECRET_MANAGER_ENDPOINT}"
+        )
     elif isinstance(exc, NotFound):
         hint = f"not found ({exc.details or exc.message}): check the names and {endpoint}"
     elif isinstance(exc, (RetryableApiError, DeadlineExceeded)):
@@ -102,6 +113,29 @@ def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
     else:
         hint = str(exc)
     return DeployError(step, status, hint)
+
+
+def plan_view(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as the plan prints them: secret-looking keys masked at every depth,
+    and each notify webhook URL cut to its host (a Slack webhook URL is the credential)."""
+    shown = masked(parameters)
+    if "notify" in shown:
+        shown["notify"] = _hosts_only(shown["notify"])
+    return shown
+
+
+def _hosts_only(item: Any) -> Any:
+    if isinstance(item, str):
+        try:
+            parts = urlsplit(item.strip())
+        except ValueError:
+            return MASK
+        return f"{parts.scheme}://{parts.hostname}/{MASK}" if parts.hostname else MASK
+    if isinstance(item, Mapping):
+        return {k: _hosts_only(v) if k in ("url", "webhooks") else v for k, v in item.items()}
+    if isinstance(item, list):
+        return [_hosts_only(v) for v in item]
+    return item
 
 
 @dataclass(frozen=True)
@@ -274,8 +308,39 @@ class Deployer:
                     f"secret {detail.secret_name!r} is {status}: Secret Manager links only "
                     "enabled secrets to a trigger; enable it or leave it out",
                 )
-            members.append(Member(spec, detail))
+            member = Member(spec, detail)
+            self.check_parameters(member)
+            members.append(member)
         return members
+
+    def check_parameters(self, member: Member) -> None:
+        """The action's parameters for this secret, checked by the handler's own code
+        (deploy/validate.py) before anything is written; bad ones raise ConfigError."""
+        c = self.config
+        chain = self._sm("check", functools.partial(self.secrets.get_secret_values, member.id))
+        self._register(chain)
+        check_parameters(
+            effective_parameters(c.parameters, member.spec),
+            secret_id=member.id,
+            label=member.spec.label,
+            chain=chain,
+            read_secret=self._read_other,
+            credentials=c.action_credentials,
+            endpoint=c.secret_manager_endpoint,
+        )
+
+    @staticmethod
+    def _register(chain: SecretChain) -> None:
+        for value in (chain.previous, chain.active, chain.pending):
+            logs.REDACTOR.register_value(value, chain.rotation_targets)
+
+    def _read_other(self, secret_id: str) -> SecretValue:
+        """Another secret's active value (a target's adminSecretId), as the action reads it."""
+        chain = self._sm("check", functools.partial(self.secrets.get_secret_values, secret_id))
+        self._register(chain)
+        if chain.active is None:
+            raise refused("check", "the admin secret a target names has no active value")
+        return chain.active
 
     def _find_trigger(self) -> Trigger | None:
         name = self.config.trigger
@@ -318,7 +383,7 @@ class Deployer:
             return
         change = "create" if existing is None else "update"
         if self.dry_run:
-            shown = json.dumps(masked(wanted["parameters"]), ensure_ascii=False, sort_keys=True)
+            shown = json.dumps(plan_view(wanted["parameters"]), ensure_ascii=False, sort_keys=True)
             self._record("action", c.action_full_name, change, f"{RUNTIME}; parameters {shown}")
             return
         body = {

@@ -1,15 +1,48 @@
-"""``python -m emulator``: serve the emulated Secret Manager until interrupted."""
+"""``python -m emulator``: serve the emulated Secret Manager until interrupted.
+
+Bad usage (a port out of range or already in use, a host that does not resolve, a prefix
+without its slash) ends with one line and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import math
 import os
 import signal
+import socket
 import sys
 import threading
 
 from emulator.app import Emulator
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number, 0 to 65535") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 to 65535 (0 picks a free port)")
+    return value
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+    return value
+
+
+def _prefix(text: str) -> str:
+    if text and (not text.startswith("/") or text.endswith("/") or " " in text):
+        raise argparse.ArgumentTypeError("must look like /secretmanager (or be empty)")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m emulator", description="Local NCP Secret Manager on real HTTP."
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     parser.add_argument(
         "--access-key",
         default=os.environ.get("NCLOUD_ACCESS_KEY"),
@@ -29,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         help="default: $NCLOUD_SECRET_KEY (never printed)",
     )
     parser.add_argument(
-        "--prefix", default="", help="mount under a path, e.g. /secretmanager (regional host)"
+        "--prefix",
+        type=_prefix,
+        default="",
+        help="mount under a path, e.g. /secretmanager (regional host)",
     )
     parser.add_argument(
         "--schedule-interval",
-        type=float,
+        type=_interval,
         default=1.0,
         help="seconds between checks for due rotations",
     )
@@ -56,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         prefix=opts.prefix,
         schedule_interval=opts.schedule_interval,
     )
-    emu.start()
+    try:
+        emu.start()
+    except OSError as exc:  # in use, no such address, not allowed (ports below 1024)
+        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"is refused ({exc.strerror})"
+        if isinstance(exc, socket.gaierror):
+            parser.error(f"--host {opts.host!r} does not resolve to an address to listen on")
+        parser.error(f"cannot listen on {opts.host} port {opts.port}: the port {reason}")
     if opts.trigger:
         trigger = emu.add_trigger(opts.trigger, emu.handler_action())
         print(f"trigger {trigger.name} id {trigger.trigger_id}", flush=True)

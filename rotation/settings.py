@@ -113,7 +113,7 @@ class Settings:
                 f"({', '.join(SECRET_ID_ENV)}, any casing). {present_names(args, environ)}",
             )
         secret_id = ids.secret_id[0]
-        if "/" in secret_id or secret_id.strip() != secret_id:
+        if "/" in secret_id or any(c.isspace() for c in secret_id):
             raise SettingsError(
                 codes.INVALID_SECRET_ID, "the secret id must not contain '/' or spaces"
             )
@@ -138,6 +138,13 @@ class Settings:
                 "no API credentials: pass accessKey and secretKey, or set NCLOUD_ACCESS_KEY "
                 "and NCLOUD_SECRET_KEY",
             )
+        for key, name in ((access_key, "accessKey"), (secret_key, "secretKey")):
+            if key.strip() != key:  # a pasted key with a newline fails as a bad signature
+                raise SettingsError(
+                    codes.INVALID_PARAMETER,
+                    f"{name} (or NCLOUD_{name[:-3].upper()}_KEY) has leading or trailing "
+                    "spaces or a line break: remove them",
+                )
         endpoint = _first(
             args, environ, "secretManagerEndpoint", ("NCLOUD_SECRET_MANAGER_ENDPOINT",)
         )
@@ -285,20 +292,42 @@ def _first(
     return None
 
 
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` is refused as an NCP API base URL, or ``None`` when it is fine.
+
+    One rule for every API endpoint a setting names (Secret Manager here, Cloud DB in its
+    target, both of deploy's): an absolute ``https://`` URL, plain ``http`` only to this
+    machine (an emulator), no ``user:password@`` (keys come from their own settings, and
+    a URL is logged), no query or fragment, a valid port, no spaces. The reason never
+    quotes the URL: it may hold a password.
+    """
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        return "has an invalid port" if "port" in str(exc).lower() else "is not a valid URL"
+    checks = (
+        ("@" in parts.netloc, "must not carry user:password@ (keys have their own settings)"),
+        (parts.scheme not in ("https", "http") or not host, "must be an absolute https:// URL"),
+        (
+            parts.scheme == "http" and host not in LOOPBACK_HOSTS,
+            "must use https: plain http is only allowed to a local emulator (127.0.0.1)",
+        ),
+        (bool(parts.query or parts.fragment), "must not have a query string or fragment"),
+    )
+    return next((why for failed, why in checks if failed), None)
+
+
 def _endpoint(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    problem = endpoint_problem(url)
+    if problem is not None:
         raise SettingsError(
             codes.INVALID_ENDPOINT,
-            "secretManagerEndpoint must be an absolute https URL, e.g. "
+            f"secretManagerEndpoint (or NCLOUD_SECRET_MANAGER_ENDPOINT) {problem}, e.g. "
             f"{hosts.REGIONAL_ENDPOINTS['KR']} or {hosts.GLOBAL_ENDPOINT}",
         )
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise SettingsError(
-            codes.INVALID_ENDPOINT, "plain http is only allowed to a local emulator (127.0.0.1)"
-        )
-    if parts.query or parts.fragment:
-        raise SettingsError(codes.INVALID_ENDPOINT, "secretManagerEndpoint must not have a query")
     return url.rstrip("/")
 
 

@@ -65,6 +65,7 @@ from rotation.ncp.errors import (
     NotFound,
 )
 from rotation.ncp.models import (
+    MAX_VALUE_BYTES,
     SecretChain,
     SecretDetail,
     SecretStatus,
@@ -346,6 +347,13 @@ class Rotation:
                     f"this target changes {', '.join(sorted(derived))} too: add it to the "
                     "secret's rotationTargets",
                 )
+            stray = sorted(set(policies.keys) - set(chain.rotation_targets))
+            if stray:
+                raise RotationFailure(
+                    codes.INVALID_POLICY,
+                    f"policy keys {', '.join(stray)} are not rotation targets of the secret "
+                    f"({', '.join(chain.rotation_targets)})",
+                )
             self.check_policy_fits(chain.rotation_targets, derived, policies)
             info.update(
                 target=self.target.kind,
@@ -448,6 +456,13 @@ class Rotation:
             else:
                 candidate = active.replace(self.generated(active, keys, policies))
                 logs.REDACTOR.register_value(candidate, keys)  # before it leaves the process
+                size = len(candidate.to_json().encode("utf-8"))
+                if size > MAX_VALUE_BYTES:
+                    raise RotationFailure(
+                        codes.INVALID_POLICY,
+                        f"the new value would be {size:,} bytes, over Secret Manager's "
+                        f"{MAX_VALUE_BYTES:,}-byte limit: shorten the policy's length or the value",
+                    )
                 stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
                 logs.REDACTOR.register_value(stored, keys)
                 if stored != candidate:

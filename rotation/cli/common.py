@@ -113,6 +113,8 @@ def bounded_int(low: int, high: int, what: str) -> Any:
 def checked_url(url: str, what: str) -> str:
     """An API base URL: absolute, https (http only to this machine), no credentials, no
     query. Messages never repeat the URL: it may carry a password in its user info."""
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        raise UsageError(f"{what} must not contain spaces or control characters")
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname

@@ -45,6 +45,8 @@ TRIGGER_NOT_FOUND = "80501"
 TRIGGER_PLATFORM_MISMATCH = "80502"
 DUPLICATED_RULE = "80901"
 ACTION_ACTIVATION_NOT_FOUND = "80322"
+#: The API gateway's "Not Found Exception": no API at this path (a wrong endpoint).
+GATEWAY_NOT_FOUND = "300"
 
 #: Post Action waits at most this long for the action (documented range 0-60,000 ms).
 MAX_INVOKE_WAIT_MS = 60_000
@@ -60,6 +62,11 @@ def already_linked(exc: NcpError) -> bool:
 
 
 def _missing(exc: ApiError, *codes: str) -> bool:
+    """The resource is not there. Not the gateway's own 404 (code 300, "URL not found"): the
+    gateway routes by path template, so it answers that for a wrong endpoint path, never for
+    an action or trigger name; reading it as "missing" would plan a create on a wrong URL."""
+    if exc.code == GATEWAY_NOT_FOUND:
+        return False
     return isinstance(exc, NotFound) or exc.code in codes
 
 

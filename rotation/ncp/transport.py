@@ -223,6 +223,9 @@ class SignedTransport:
         if parts.query or parts.fragment:
             raise ValueError("base URL must not carry a query string or fragment")
         self.base_url = base_url.rstrip("/")
+        #: ``host:port`` for messages: an error that cannot reach the API names where it
+        #: tried (never the URL: its path carries the job token).
+        self.where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         self.prefix = parts.path.rstrip("/")
         self.credentials = credentials
         self.session = session if session is not None else requests.Session()
@@ -335,12 +338,14 @@ class SignedTransport:
                     operation=call.operation,
                 ) from None
             raise TransportError(
-                f"timed out: {call.method} {call.shown_path}", operation=call.operation
+                f"timed out: {call.method} {call.shown_path} at {self.where}",
+                operation=call.operation,
             ) from None
         except requests.RequestException as exc:
             # str(exc) would carry the full URL, and with it the job token: keep the class only.
             raise TransportError(
-                f"{type(exc).__name__}: {call.method} {call.shown_path}", operation=call.operation
+                f"{type(exc).__name__}: {call.method} {call.shown_path} at {self.where}",
+                operation=call.operation,
             ) from None
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         log.debug(

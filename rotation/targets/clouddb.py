@@ -31,6 +31,7 @@ from rotation.generate import DEFAULT_EXCLUDE, Policy
 from rotation.ncp.clouddb import DEFAULT_ENDPOINT, MYSQL, POSTGRESQL, CloudDbClient, Flavor
 from rotation.ncp.errors import NcpError
 from rotation.ncp.models import SecretValue, Stage
+from rotation.settings import endpoint_problem
 from rotation.targets.base import (
     Change,
     TargetConfigError,
@@ -225,6 +226,9 @@ def _build(
         or os.environ.get("NCLOUD_API_GW")
         or DEFAULT_ENDPOINT
     )
+    problem = endpoint_problem(endpoint)
+    if problem is not None:
+        raise TargetConfigError(f"cloudDbEndpoint (or NCLOUD_API_GW) {problem}")
     return CloudDbTarget(
         kind,
         engine,

@@ -37,6 +37,7 @@ capped by the deadline.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -208,16 +209,43 @@ def text_setting(settings: Mapping[str, Any], key: str, *, required: bool = Fals
     return value
 
 
-def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
+#: A host name (letters, digits, ``-``, ``_``, dots) or an IP address (IPv6 without
+#: brackets): what the drivers pass to the resolver. No scheme, path, user or port.
+HOST_PATTERN = re.compile(
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
+    r"(?:%[A-Za-z0-9_.-]+)?"
+)
+
+
+def parse_host(settings: Mapping[str, Any]) -> str:
+    """The ``host`` setting, checked here so a typo fails before the job touches anything
+    (a driver would only say "could not connect")."""
     host = text_setting(settings, "host", required=True)
     assert host is not None
-    port_raw = settings.get("port", default_port)
-    try:
-        port = int(port_raw)
-    except (TypeError, ValueError):
-        raise TargetConfigError("port must be a number") from None
-    if isinstance(port_raw, bool) or not 0 < port < 65536:
+    if not HOST_PATTERN.fullmatch(host):
+        raise TargetConfigError(
+            "host must be a host name or an IP address (no spaces, scheme, path or port; "
+            "the port has its own setting)"
+        )
+    return host
+
+
+def parse_port(settings: Mapping[str, Any], default_port: int) -> int:
+    raw = settings.get("port", default_port)
+    if (isinstance(raw, str) and raw.strip().isdigit()) or (
+        isinstance(raw, float) and raw.is_integer()
+    ):
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise TargetConfigError("port must be a whole number, 1 to 65535")
+    if not 0 < raw < 65536:
         raise TargetConfigError("port must be between 1 and 65535")
+    return raw
+
+
+def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
+    host = parse_host(settings)
+    port = parse_port(settings, default_port)
     ssl_raw = settings.get("ssl", SslMode.VERIFY_FULL.value)
     try:
         mode = SslMode(ssl_raw)

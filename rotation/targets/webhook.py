@@ -131,7 +131,12 @@ def _endpoint(config: Mapping[str, Any], key: str) -> _Endpoint:
         )
     if not parts.hostname:
         raise TargetConfigError(f"webhook {key} has no host name")
-    host = parts.netloc.rpartition("@")[2]
+    if "@" in parts.netloc:  # the URL is logged and shown in plans; the HMAC key authenticates
+        raise TargetConfigError(
+            f"webhook {key} must not carry user:password@: the HMAC signature (hmacKey) "
+            "authenticates the request"
+        )
+    host = parts.netloc
     return _Endpoint(url=raw.strip(), shown=f"https://{host}{parts.path or '/'}")
 
 

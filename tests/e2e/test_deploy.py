@@ -207,6 +207,11 @@ def test_per_secret_parameters_reach_the_one_action_and_the_plan_masks_them(
 [action.parameters]
 policy = { length = 40 }
 
+[[action.parameters.notify.webhooks]]
+url = "https://hooks.example/alert"
+format = "json"
+hmacKey = "plan-must-hide-this-1"
+
 [rotation]
 period_days = 14
 
@@ -220,15 +225,16 @@ policy = { length = 24 }
 [secrets.target]
 kind = "webhook"
 url = "https://hooks.example/rotate"
-admin = { user = "ops", dbPassword = "plan-must-hide-this-1" }
+testUrl = "https://hooks.example/test"
 hmacKey = "plan-must-hide-this-2"
 """
     )
     code, plan = deploy(emu, built, leak_guard, "--config", str(config), "--dry-run", secrets=())
     assert code == 0, plan
     assert "plan-must-hide-this" not in plan
-    assert '"dbPassword": "****"' in plan and '"hmacKey": "****"' in plan
-    assert '"user": "ops"' in plan and '"url": "https://hooks.example/rotate"' in plan
+    assert plan.count('"hmacKey": "****"') == 2  # in bySecretId's target, in notify's list
+    assert '"url": "https://hooks.example/rotate"' in plan
+    assert '"url": "https://hooks.example/****"' in plan  # a notify URL may be the credential
 
     code, out = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
     assert code == 0, out
