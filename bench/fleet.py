@@ -29,7 +29,7 @@ from bench.common import Figure, machine, note, percentile
 from bench.targets import Kind, mariadb_logs_in, mariadb_users, store_only
 from emulator import Emulator
 from emulator.server import RequestRecord
-from rotation.ncp.models import CreateSecretRequest
+from rotation.ncp.admin_models import CreateSecretRequest
 
 THROTTLE_SHARE, RETRY_AFTER_S, UNAVAILABLE_SHARE = 0.20, 1.0, 0.01
 PERIOD_DAYS = 1

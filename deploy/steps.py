@@ -40,6 +40,7 @@ from deploy.config import DeployConfig, SecretSpec
 from deploy.validate import check_parameters, effective_parameters
 from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID
+from rotation.ncp.admin_models import Trigger
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import GATEWAY_NOT_FOUND, CloudFunctionsClient, already_linked
 from rotation.ncp.cloudfunctions_models import FunctionAction
@@ -53,7 +54,7 @@ from rotation.ncp.errors import (
     RetryableApiError,
     TransportError,
 )
-from rotation.ncp.models import SecretChain, SecretDetail, SecretValue, Trigger
+from rotation.ncp.models import SecretChain, SecretDetail, SecretValue
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.sensitive import MASK, masked

@@ -18,7 +18,8 @@ import sys
 from emulator.app import Emulator
 from rotation import logs
 from rotation.display import format_chain, format_detail
-from rotation.ncp.models import CreateSecretRequest, ProtectionKeyType, RotationPhase
+from rotation.ncp.admin_models import CreateSecretRequest
+from rotation.ncp.models import ProtectionKeyType, RotationPhase
 
 VALUE = {
     "engine": "store-only",

@@ -39,7 +39,8 @@ from reliability.checks import (
 from reliability.databases import Database, MariaDB, PostgreSQL, Redis
 from reliability.proxy import Cut, FaultProxy
 from reliability.servers import PgCluster, ServerUnavailable, start_pg_cluster
-from rotation.ncp.models import CreateSecretRequest, SecretChain, SecretValue
+from rotation.ncp.admin_models import CreateSecretRequest
+from rotation.ncp.models import SecretChain, SecretValue
 from rotation.ncp.secretmanager import SecretManagerClient
 
 TIMEOUT_MS = 8_000

@@ -16,8 +16,9 @@ from typing import Any
 import handler
 from emulator import Activation, Emulator
 from rotation import logs
+from rotation.ncp.admin_models import CreateSecretRequest
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.models import CreateSecretRequest, SecretDetail, SecretValue, Stage
+from rotation.ncp.models import SecretDetail, SecretValue, Stage
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.transport import RetryPolicy
 from rotation.settings import Settings

@@ -27,7 +27,8 @@ from rotation.cli.common import (
 from rotation.cli.joblog import live
 from rotation.cli.values import read_value, target_keys
 from rotation.display import detail_json, format_chain, format_detail, masked_value
-from rotation.ncp.models import CreateSecretRequest, ProtectionKeyType, SecretDetail
+from rotation.ncp.admin_models import CreateSecretRequest
+from rotation.ncp.models import ProtectionKeyType, SecretDetail
 
 
 def _show(detail: SecretDetail, opts: argparse.Namespace, out: Output) -> None:

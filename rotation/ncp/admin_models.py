@@ -4,8 +4,8 @@ triggers, KMS keys, status and rotation-setting changes, and Create Secret's bod
 Kept apart from :mod:`rotation.ncp.models` for the cold start: a rotation never makes one
 of these, and defining each frozen dataclass costs import time in every fresh action
 process. They read answers by the same rules (lenient, unknown fields in ``extra``,
-surprises in ``notes``) with the same reader. Import them from either module:
-``rotation.ncp.models`` hands each name over from here on first use.
+surprises in ``notes``) with the same reader. The client's methods that return them
+import this module when called; nothing a rotation runs imports it.
 """
 
 from __future__ import annotations

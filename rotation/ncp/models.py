@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -506,68 +506,20 @@ class RandomSecretOptions:
         return body
 
 
-#: The operator's answers live in :mod:`rotation.ncp.admin_models`, loaded on first use:
-#: a rotation never makes one, and each class costs import time at every cold start.
-_ADMIN_MODELS = frozenset(
-    {
-        "CreateSecretRequest", "EncryptedChain", "EncryptedValue", "KmsKey", "LogPage",
-        "RotationSettings", "SecretPage", "SecretSummary", "StatusChange", "Trigger",
-        "TriggerAction",
-    }
-)  # fmt: skip
-
-if TYPE_CHECKING:
-    from rotation.ncp.admin_models import (
-        CreateSecretRequest,
-        EncryptedChain,
-        EncryptedValue,
-        KmsKey,
-        LogPage,
-        RotationSettings,
-        SecretPage,
-        SecretSummary,
-        StatusChange,
-        Trigger,
-        TriggerAction,
-    )
-
-
-# The admin models are listed too: that is what makes them importable from here.
 __all__ = [
     "MAX_VALUE_BYTES",
     "MAX_VALUE_KEYS",
-    "CreateSecretRequest",
-    "EncryptedChain",
-    "EncryptedValue",
-    "KmsKey",
-    "LogPage",
     "OpenEnum",
     "ProtectionKey",
     "ProtectionKeyType",
     "RandomSecretOptions",
     "RotationPhase",
-    "RotationSettings",
     "SecretChain",
     "SecretDetail",
-    "SecretPage",
     "SecretStatus",
-    "SecretSummary",
     "SecretValue",
     "SecretValueError",
     "Stage",
     "StageValue",
-    "StatusChange",
-    "Trigger",
-    "TriggerAction",
     "TriggerRef",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ADMIN_MODELS:
-        from rotation.ncp import admin_models  # noqa: PLC0415 - see _ADMIN_MODELS
-
-        value = getattr(admin_models, name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from rotation.ncp import models  # the operator's answers, loaded on first use (cold start)
 from rotation.ncp.client import ApiClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
@@ -52,6 +51,8 @@ if TYPE_CHECKING:
     )
 
 DEFAULT_ENDPOINT = default_endpoint()
+#: The operator's answer models (rotation.ncp.admin_models) are imported by the methods
+#: that return them: a rotation never builds one, and each class costs cold-start time.
 
 _SECRET = "/api/v1/secrets/{secretId}"
 _JOB = "/action/v1/secrets/{secretId}/jobs/{jobToken}"
@@ -151,7 +152,9 @@ class SecretManagerClient(ApiClient):
 
     def list_secrets(self, page_no: int = 1) -> SecretPage:
         data = self._call("get_secret_list", "GET", "/api/v1/secrets", query={"pageNo": page_no})
-        return models.SecretPage.from_api(self._data(data, "get_secret_list"))
+        from rotation.ncp.admin_models import SecretPage  # noqa: PLC0415 - cold start
+
+        return SecretPage.from_api(self._data(data, "get_secret_list"))
 
     def iter_secrets(self) -> Iterator[SecretSummary]:
         """Every secret, page after page."""
@@ -201,14 +204,18 @@ class SecretManagerClient(ApiClient):
         data = self._call(
             "get_secret_logs", "GET", f"{_SECRET}/logs", secret_id=secret_id, query=query
         )
-        return models.LogPage.from_api(self._data(data, "get_secret_logs"))
+        from rotation.ncp.admin_models import LogPage  # noqa: PLC0415 - cold start
+
+        return LogPage.from_api(self._data(data, "get_secret_logs"))
 
     def list_triggers(self) -> tuple[Trigger, ...]:
         data = self._data(self._call("get_trigger_list", "GET", "/api/v1/triggers"), "triggers")
         items = data.get("triggerList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("triggerList is not a list", operation="get_trigger_list")
-        return tuple(models.Trigger.from_api(i) for i in items)
+        from rotation.ncp.admin_models import Trigger  # noqa: PLC0415 - cold start
+
+        return tuple(Trigger.from_api(i) for i in items)
 
     def list_protection_keys(self) -> tuple[KmsKey, ...]:
         data = self._data(self._call("get_protection_key_list", "GET", "/api/v1/keys"), "keys")
@@ -216,7 +223,9 @@ class SecretManagerClient(ApiClient):
         items = data.get("keyList") or []
         if not isinstance(items, list):
             raise ResponseFormatError("keyList is not a list", operation="get_protection_key_list")
-        return tuple(models.KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
+        from rotation.ncp.admin_models import KmsKey  # noqa: PLC0415 - cold start
+
+        return tuple(KmsKey.from_api(i) for i in items if isinstance(i, Mapping))
 
     # -- create and update ----------------------------------------------------------------
 
@@ -243,7 +252,9 @@ class SecretManagerClient(ApiClient):
         data = self._call(
             "update_secret_value", "PUT", f"{_SECRET}/values", secret_id=secret_id, body=body
         )
-        return models.EncryptedChain.from_api(self._data(data, "update_secret_value"))
+        from rotation.ncp.admin_models import EncryptedChain  # noqa: PLC0415 - cold start
+
+        return EncryptedChain.from_api(self._data(data, "update_secret_value"))
 
     def update_secret_stage_value(
         self, secret_id: str, stage: Stage, value: SecretValue | Mapping[str, Any] | str
@@ -256,7 +267,9 @@ class SecretManagerClient(ApiClient):
             stage=stage,
             body={"value": _value_text(value)},
         )
-        return models.EncryptedValue.from_api(self._data(data, "update_secret_stage_value"))
+        from rotation.ncp.admin_models import EncryptedValue  # noqa: PLC0415 - cold start
+
+        return EncryptedValue.from_api(self._data(data, "update_secret_stage_value"))
 
     def update_secret_memo(self, secret_id: str, memo: str) -> Mapping[str, Any]:
         data = self._call(
@@ -297,7 +310,9 @@ class SecretManagerClient(ApiClient):
 
     def _status(self, operation: str, suffix: str, secret_id: str) -> StatusChange:
         data = self._call(operation, "POST", f"{_SECRET}/{suffix}", secret_id=secret_id)
-        return models.StatusChange.from_api(self._data(data, operation))
+        from rotation.ncp.admin_models import StatusChange  # noqa: PLC0415 - cold start
+
+        return StatusChange.from_api(self._data(data, operation))
 
     def enable_secret(self, secret_id: str) -> StatusChange:
         return self._status("enable_secret", "enable", secret_id)
@@ -320,7 +335,9 @@ class SecretManagerClient(ApiClient):
         self, operation: str, method: str, suffix: str, secret_id: str, body: object = None
     ) -> RotationSettings:
         data = self._call(operation, method, f"{_SECRET}/{suffix}", secret_id=secret_id, body=body)
-        return models.RotationSettings.from_api(self._data(data, operation))
+        from rotation.ncp.admin_models import RotationSettings  # noqa: PLC0415 - cold start
+
+        return RotationSettings.from_api(self._data(data, operation))
 
     def enable_auto_rotation(
         self, secret_id: str, *, rotation_period: int | None = None, trigger_id: str | None = None

@@ -184,22 +184,9 @@ def test_cycles_are_found() -> None:
     assert cycles(graph) == [["a", "b", "c"], ["e"]]
 
 
-#: Edges left out of the cycle check, each with its reason: a hand-over at attribute
-#: access (module ``__getattr__``), never at import time.
-LAZY_EDGES: dict[tuple[str, str], str] = {
-    ("rotation.ncp.models", "rotation.ncp.admin_models"): (
-        "models hands over the operator's answers on first use, so a rotation's cold start "
-        "does not define them; admin_models builds on models"
-    ),
-}
-
-
 def test_no_import_cycle_inside_rotation() -> None:
     modules = [m for m in SOURCES if within(m, "rotation")]
     graph = {m: {n for n, _ in imports_of(m) if n in modules} for m in modules}
-    for module, lazy in LAZY_EDGES:
-        assert lazy in graph[module], f"no longer needed: LAZY_EDGES {module} -> {lazy}"
-        graph[module].discard(lazy)
     assert sum(map(len, graph.values())) > 20, "the graph should hold rotation's imports"
     assert cycles(graph) == []
 

@@ -4,10 +4,9 @@ import json
 
 import pytest
 
+from rotation.ncp.admin_models import CreateSecretRequest, KmsKey, Trigger
 from rotation.ncp.errors import ResponseFormatError
 from rotation.ncp.models import (
-    CreateSecretRequest,
-    KmsKey,
     ProtectionKeyType,
     RandomSecretOptions,
     RotationPhase,
@@ -18,7 +17,6 @@ from rotation.ncp.models import (
     SecretValueError,
     Stage,
     StageValue,
-    Trigger,
 )
 
 # The response example of seed 002 (Get Secret Detail), verbatim.
