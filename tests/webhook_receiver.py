@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import trustme
@@ -179,10 +179,30 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
 @contextmanager
 def running(ca: trustme.CA, key: str, accepted: dict[str, Any]) -> Iterator[CredentialService]:
     """A receiver on 127.0.0.1 that accepts ``accepted`` until told otherwise."""
+    with serving(ca, CredentialService(key=key, accepted=accepted)) as state:
+        yield state
+
+
+S = TypeVar("S", bound="Served")
+
+
+class Served(Protocol):
+    """What :func:`serving` needs of the state behind a server."""
+
+    base: str
+    release: threading.Event
+    errors: list[str]
+
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]: ...
+
+
+@contextmanager
+def serving(ca: trustme.CA, state: S) -> Iterator[S]:
+    """``state`` answering HTTPS on a free port of 127.0.0.1, with a certificate from
+    ``ca``, until the block ends (held answers are released first)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    state = CredentialService(key=key, accepted=accepted)
-    server = Server(context, state)
+    server = Server(context, state)  # type: ignore[arg-type]
     state.base = f"https://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from rotation.notify import NotifyConfig, NotifyConfigError, parse_notify, send
 from rotation.settings import SettingsError
 from tests.factories import executed_job, invoke
 from tests.leaks import LeakGuard
-from tests.webhook_receiver import Server
+from tests.webhook_receiver import serving
 
 KEY = "notify-signing-key-0123456789"
 PATH_TOKEN = "T0000/B0000/pathtokenXYZ123"
@@ -83,20 +82,8 @@ class Inbox:
 
 @contextmanager
 def inbox(ca: trustme.CA) -> Iterator[Inbox]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    state = Inbox()
-    server = Server(context, state)  # type: ignore[arg-type]
-    state.base = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(ca, Inbox()) as state:
         yield state
-    finally:
-        state.release.set()
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
 
 
 def _log_lines(guard: LeakGuard) -> list[dict[str, Any]]:
