@@ -40,6 +40,7 @@ from deploy.config import DeployConfig, SecretSpec
 from deploy.validate import check_parameters, effective_parameters
 from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID
+from rotation.ncp import hosts
 from rotation.ncp.admin_models import Trigger
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import GATEWAY_NOT_FOUND, CloudFunctionsClient, already_linked
@@ -99,6 +100,12 @@ def hint_for(step: str, exc: NcpError, endpoint: str) -> DeployError:
             f"cannot read the current state: the API gateway at {endpoint} knows no such API "
             "path (404, code 300): check the endpoint, e.g. "
             f"{CLOUD_FUNCTIONS_ENDPOINT} or {SECRET_MANAGER_ENDPOINT}"
+        )
+    elif isinstance(exc, NotFound) and step == "secret":
+        hint = (
+            f"no such secret behind {endpoint}: check the id or name; a secret made on a "
+            f"global KMS key lives behind {hosts.GLOBAL_ENDPOINT} (new secrets behind the "
+            "region's host): set [ncloud] secret_manager_endpoint to the host that holds it"
         )
     elif isinstance(exc, NotFound):
         hint = f"not found ({exc.details or exc.message}): check the names and {endpoint}"

@@ -294,6 +294,11 @@ def test_failures_name_the_step_the_status_and_what_to_do(
     assert code == 1
     assert "step action failed (HTTP 403)" in err and "policy" in err
 
+    code, _ = deploy(emu, built, leak_guard, "--secret-id", "f" * 64, secrets=())
+    _, err = leak_guard.read()
+    assert code == 1 and "step secret failed (HTTP 404)" in err
+    assert "secretmanager.apigw.ntruss.com" in err  # where an older secret lives
+
     os.environ["NCLOUD_SECRET_KEY"] = "wrong-secret-key-0001"
     code, _ = deploy(emu, built, leak_guard)
     _, err = leak_guard.read()
