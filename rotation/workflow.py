@@ -178,6 +178,8 @@ class Rotation:
         self.touched = False
         self.resumed = False
         self._auth_enforced: bool | None = None
+        #: An earlier run's pending value is waiting for the target's answer to the probe.
+        self.unprobed_candidate = False
         #: The stored pending value as Secret Manager answered it (store-only's test).
         self._stored_pending: SecretValue | None = None
 
@@ -242,6 +244,19 @@ class Rotation:
         except JobUnusable as unusable:
             return self.outcome(unusable.ok, unusable.outcome, unusable, job=unusable.job)
         except (CodedError, NcpError) as exc:
+            if self.unprobed_candidate:
+                # An earlier run's pending value may be on the target, which could not be
+                # asked: failing the job could discard the only stored copy of it.
+                failure = as_failure(exc)
+                return self.left_running(
+                    RotationFailure(
+                        codes.ROTATION_INCOMPLETE,
+                        f"{failure.code}: {failure} -- an earlier run's pending value may be "
+                        "on the target, which could not be asked",
+                    ),
+                    "an earlier run's pending value may be on the target, which could not "
+                    "be probed; the job keeps it stored as pending",
+                )
             return self.end_untouched(as_failure(exc))  # the target has not been changed
         try:
             self.apply(change)
@@ -435,15 +450,18 @@ class Rotation:
         assert self.target is not None
         if not self.target.external:
             return True
+        self.unprobed_candidate = True  # until the target has answered
         with self.step("probe", "target.probe", stage="PENDING", purpose="reuse") as info:
             accepted = self.probe(change, Stage.PENDING)
             info["accepted"] = accepted
         if accepted:
             self.touched = True
+            self.unprobed_candidate = False
             return True
         with self.step("probe", "target.probe", stage="ACTIVE", purpose="reuse") as info:
             active_ok = self.probe(change, Stage.ACTIVE)
             info["accepted"] = active_ok
+        self.unprobed_candidate = False
         return not active_ok
 
     def new_pending(

@@ -72,9 +72,14 @@ def test_a_failed_rotate_says_why_and_what_to_do(
     data = as_json(cli(emu, leak_guard, "retry", sid, "--interval", "0.2", "--json"))
     error = data["error"]
     assert error["source"].startswith("activation ") and error["logs"]
-    # The unreachable database was never touched, so the retried job fails again (no
-    # rollback to attempt, nothing left running) and says why.
-    assert data["outcome"] == "failed" and error["code"] == "TARGET_UNREACHABLE"
+    # The retried job finds the first run's pending value and cannot ask the database
+    # whether it holds it: failing could discard the only stored copy, so the job is left
+    # for a resume, and the CLI says so at once.
+    assert data["outcome"] == "left running", data
+    assert error["leftForRetry"] and error["code"] == "ROTATION_INCOMPLETE"
+    assert "TARGET_UNREACHABLE" in error["message"]
+    assert f"resume {sid}" in error["advice"] and "do not cancel" in error["advice"]
+    assert data["seconds"] < 30
 
 
 def test_a_job_the_action_leaves_running_is_reported_not_waited_for(

@@ -13,7 +13,7 @@ from emulator import Emulator
 from rotation.ncp.models import RotationPhase
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.targets import Change
-from rotation.targets.base import TargetSetFailed
+from rotation.targets.base import TargetSetFailed, TargetUnreachable
 from tests.factories import (
     Scripted,
     executed_job,
@@ -150,3 +150,27 @@ def test_the_way_out_fits_the_deadline(
     else:
         assert result["error"]["code"] == "INVALID_POLICY"
         assert result["job"] == "running" and result["leftForRetry"] is True
+
+
+def test_an_earlier_pending_value_is_never_failed_away_unprobed(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """The target cannot be asked whether it holds an earlier run's pending value: failing
+    the job could discard the only stored copy of a password the target may have, so the
+    job is left for a resume."""
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    left = {"password": "maybe-on-target-1"}
+    client.update_pending_stage(sid, token, left)
+    target = Scripted(
+        accepted={"maybe-on-target-1"},
+        raise_on={"probe-pending": TargetUnreachable("db:5432 down")},
+    )
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.error_code == "ROTATION_INCOMPLETE" and outcome.left_for_retry
+    assert outcome.job == "running"
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    assert client.get_secret_values(sid).pending == left  # still stored
+    target.raise_on.clear()  # the database is back: a resume converges
+    again = rotate_with(emu, sid, token, target)
+    assert again.ok and again.outcome == "resumed", again
+    ended_on_active(client, sid, target)
