@@ -39,10 +39,10 @@ from rotation.ncp.errors import (
     TransportError,
 )
 from rotation.ncp.models import (
+    NOT_ROTATABLE,
     RotationPhase,
     SecretChain,
     SecretDetail,
-    SecretStatus,
     SecretValue,
     SecretValueError,
     Stage,
@@ -142,7 +142,7 @@ class _Checker:
         return detail
 
     def secret(self, detail: SecretDetail) -> None:
-        if detail.status in (SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED):
+        if detail.status in NOT_ROTATABLE:
             raise self.fail("secret", f"the secret is {detail.status.value}: it cannot rotate")
         notes = []
         status = CheckStatus.OK

@@ -48,21 +48,25 @@ def parameters_for(args: Mapping[str, Any], secret_id: str) -> dict[str, Any]:
     parameters are returned unchanged. A JSON text holding an object is accepted where an
     object is expected, as consoles often store default parameters as text."""
     shared = {k: v for k, v in args.items() if k != BY_SECRET_ID}
-    fleet = _object(args.get(BY_SECRET_ID), BY_SECRET_ID)
+    fleet = json_object(args.get(BY_SECRET_ID), BY_SECRET_ID)
     if fleet is None:
         return shared
-    own = _object(fleet.get(secret_id), f"{BY_SECRET_ID}[secret id]")
+    own = json_object(fleet.get(secret_id), f"{BY_SECRET_ID}[secret id]")
     return {**shared, **(own or {})}
 
 
-def _object(value: Any, name: str) -> Mapping[str, Any] | None:
+def json_object(
+    value: Any, name: str, code: str = codes.INVALID_PARAMETER
+) -> Mapping[str, Any] | None:
+    """An object parameter; a string holding a JSON object is accepted too (consoles often
+    store default parameters as text). Raises :class:`FleetParamsError` with ``code``."""
     if value is None:
         return None
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
-            raise FleetParamsError(f"{name} must be a JSON object") from None
+            raise FleetParamsError(f"{name} must be a JSON object", code=code) from None
     if not isinstance(value, Mapping):
-        raise FleetParamsError(f"{name} must be a JSON object")
+        raise FleetParamsError(f"{name} must be a JSON object", code=code)
     return value

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from rotation import codes
 from rotation.codes import CodedError
-from rotation.fleet_params import FleetParamsError, parameters_for
+from rotation.fleet_params import FleetParamsError, json_object, parameters_for
 from rotation.ncp import hosts
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.signing import Credentials
@@ -355,15 +355,8 @@ def _deadline(args: Mapping[str, Any], env: Mapping[str, str]) -> Deadline:
 
 
 def _object(value: Any, name: str, code: str) -> Mapping[str, Any] | None:
-    """An object parameter; a string holding a JSON object is accepted too (consoles often
-    store default parameters as text)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise SettingsError(code, f"{name} must be a JSON object") from None
-    if not isinstance(value, Mapping):
-        raise SettingsError(code, f"{name} must be a JSON object")
-    return value
+    """An object parameter (or JSON text of one), as :func:`json_object` reads it."""
+    try:
+        return json_object(value, name, code)
+    except FleetParamsError as exc:
+        raise SettingsError(exc.code, str(exc)) from None

@@ -66,9 +66,9 @@ from rotation.ncp.errors import (
 )
 from rotation.ncp.models import (
     MAX_VALUE_BYTES,
+    NOT_ROTATABLE,
     SecretChain,
     SecretDetail,
-    SecretStatus,
     SecretValue,
     SecretValueError,
     Stage,
@@ -83,8 +83,6 @@ T = TypeVar("T")
 MAX_DRAWS = 10
 #: Rounds of "read the chain, send complete again" after a complete of unknown outcome.
 CONFIRM_ROUNDS = 6
-
-REFUSED_STATUSES = frozenset({SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED})
 
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
 
@@ -279,7 +277,7 @@ class Rotation:
                 logs.log.warning(
                     "ncp.answer.unexpected", operation="get_secret_detail", notes=detail.notes
                 )
-            if detail.status in REFUSED_STATUSES:
+            if detail.status in NOT_ROTATABLE:
                 raise RotationFailure(
                     codes.SECRET_NOT_ROTATABLE,
                     f"the secret is {detail.status.value}; only an enabled secret can rotate",

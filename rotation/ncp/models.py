@@ -78,6 +78,11 @@ class SecretStatus(OpenEnum):
     DESTROYED = "DESTROYED"
 
 
+#: The documented statuses of a secret that cannot rotate; an unknown status is none of
+#: them (the rotation goes on and logs it).
+NOT_ROTATABLE = frozenset({SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED})
+
+
 class RotationPhase(OpenEnum):
     """``rotationPhase``: Get Secret Detail's page lists these three; the API pages
     show only NONE."""
@@ -509,6 +514,7 @@ class RandomSecretOptions:
 __all__ = [
     "MAX_VALUE_BYTES",
     "MAX_VALUE_KEYS",
+    "NOT_ROTATABLE",
     "OpenEnum",
     "ProtectionKey",
     "ProtectionKeyType",
