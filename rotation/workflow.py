@@ -18,10 +18,15 @@ Five API calls on the happy path: detail, start, pending, complete, values.
 The invariant: at every instant the target accepts at least one credential Secret
 Manager stores (active or pending), and once the job has ended, the active one. Hence:
 
-* Every job ends known. A failure before the target is touched ends the job (``start`` if
-  needed, then ``fail``); the result says how the job ended (``job``). A job is left
-  running only when the target may hold the pending credential, or Secret Manager cannot
-  be reached to end it: then ``leftForRetry`` says why, and ``resume`` finishes it.
+* Every job ends known. Any error leaves through :meth:`Rotation.exit`, which takes the way
+  out from :func:`rotation.exits.decide` on two explicit values: ``self.job`` (how the job
+  stands) and ``self.holds`` (what the target may hold). A failure before the target is
+  touched ends the job (``start`` if needed, then ``fail``) unless an earlier run's
+  pending value may be on the target; the result says how the job ended (``job``). A job
+  is left running only when the target may hold a pending credential, or Secret Manager
+  cannot be reached to end it: then ``leftForRetry`` says why, and ``resume`` finishes it.
+  A refused ``fail`` is never the end of the story: the chain is read and the target
+  brought onto the stored active value.
 * Never roll back blind. Before the target is touched again after a failure, the chain is
   read: if active is already this run's pending (another invocation, or a late
   ``complete``, finished the job) the run converges forward; if another value became
@@ -46,6 +51,7 @@ from typing import Any, TypeVar
 
 from rotation import codes, logs
 from rotation.codes import CodedError
+from rotation.exits import Exit, Holds, JobState, decide, leave_reason
 from rotation.failures import (
     JobUnusable,
     RotationFailure,
@@ -60,6 +66,9 @@ from rotation.failures import (
 from rotation.generate import Generator, PolicySet, generate_values
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
+    AuthenticationFailed,
+    ClientError,
+    Forbidden,
     InvalidState,
     NcpError,
     NotFound,
@@ -168,16 +177,15 @@ class Rotation:
         self.secret_name: str | None = None
         self.target: Target | None = None
         self.ctx: TargetContext | None = None
-        self.started = False
-        #: ``start`` itself failed after its retries: ending the job goes straight to fail.
-        self.start_failed = False
-        #: Could the target hold the pending credential? Once ``set`` was tried, or when
-        #: the target was seen accepting an earlier run's pending value.
-        self.touched = False
+        #: How the job stands and what the target may hold: the two values every exit is
+        #: decided on (:func:`rotation.exits.decide`), set by the steps as they learn them.
+        self.job = JobState.NOT_STARTED
+        self.holds = Holds.UNREAD
+        #: The chain as ``start`` answered it (None until then).
+        self.chain: SecretChain | None = None
+        #: This run promotes an earlier run's pending value (the outcome says "resumed").
         self.resumed = False
         self._auth_enforced: bool | None = None
-        #: An earlier run's pending value is waiting for the target's answer to the probe.
-        self.unprobed_candidate = False
         #: The stored pending value as Secret Manager answered it (store-only's test).
         self._stored_pending: SecretValue | None = None
 
@@ -227,6 +235,16 @@ class Rotation:
     def run(self) -> Outcome:
         try:
             return self._run()
+        except Exception as exc:  # noqa: BLE001 - an exit path itself broke: never leave silent
+            logs.log.exception("rotation.exit_crash", job_state=self.job.value)
+            return self.outcome(
+                False,
+                "failed",
+                as_failure(exc),
+                job="running" if self.job is not JobState.NOT_STARTED else "unknown",
+                left_reason="an unexpected error ended this run while it ended the job; "
+                "resume finishes it",
+            )
         finally:
             if self.target is not None:
                 self.target.close()
@@ -234,34 +252,30 @@ class Rotation:
                 client.close()
 
     def _run(self) -> Outcome:
+        """The steps; any error, expected or not, leaves through :meth:`exit`."""
+        change: Change | None = None
         try:
             self.guard()
             chain = self.start()
             policies = self.preflight(chain)
             change = self.pending(chain, policies)
-        except JobUnusable as unusable:
-            return self.outcome(unusable.ok, unusable.outcome, unusable, job=unusable.job)
-        except (CodedError, NcpError) as exc:
-            if self.unprobed_candidate:
-                # An earlier run's pending value may be on the target, which could not be
-                # asked: failing the job could discard the only stored copy of it.
-                failure = as_failure(exc)
-                return self.left_running(
-                    RotationFailure(
-                        codes.ROTATION_INCOMPLETE,
-                        f"{failure.code}: {failure} -- an earlier run's pending value may be "
-                        "on the target, which could not be asked",
-                    ),
-                    "an earlier run's pending value may be on the target, which could not "
-                    "be probed; the job keeps it stored as pending",
-                )
-            return self.end_untouched(as_failure(exc))  # the target has not been changed
-        try:
             self.apply(change)
             self.check(change)
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the target must be recovered
-            return self.recover(change, as_failure(exc))
-        return self.complete(change)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the exit rule decides
+            return self.exit(as_failure(exc), change)
+        try:
+            return self.complete(change)
+        except Exception as exc:  # noqa: BLE001 - complete may have been sent: never undo
+            failure = as_failure(exc)
+            logs.log.exception("rotation.complete_crash", error_code=failure.code)
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure.code}: {failure} -- after complete was sent",
+                ),
+                "complete may have taken effect: the target keeps the pending value, stored "
+                "as pending or already as active",
+            )
 
     # -- before the target is touched -----------------------------------------------------
 
@@ -319,20 +333,43 @@ class Rotation:
 
     def start(self) -> SecretChain:
         with self.step("start", "rotation.start"):
-            try:
-                chain = self.forward.start_rotation_job(self.sid, self.token)
-            except SecretValueError as exc:
-                self.started = True  # the answer came: the job is started
-                raise RotationFailure(
-                    codes.VALUE_NOT_JSON_OBJECT,
-                    f"{exc}; a rotatable secret value is a JSON object of key/value pairs",
-                ) from None
-            except NcpError as exc:
-                self.start_failed = True
-                raise start_failure(exc) from None
-        self.started = True
-        self.register(chain)
+            chain = self.send_start(self.forward)
+        if chain is None:  # the answer came, but not a value a rotation can use
+            raise RotationFailure(
+                codes.VALUE_NOT_JSON_OBJECT,
+                "the secret value is not a JSON object; a rotatable secret value is a JSON "
+                "object of key/value pairs",
+            )
         return chain
+
+    def send_start(self, client: SecretManagerClient) -> SecretChain | None:
+        """Send ``start`` and record what its answer says: the job's state and whether an
+        earlier run's pending value may be on the target. ``None``: started, but the value
+        cannot be read as a chain. Raises the coded failure when ``start`` failed."""
+        try:
+            chain = client.start_rotation_job(self.sid, self.token)
+        except SecretValueError:
+            self.job, self.holds = JobState.STARTED, Holds.ACTIVE  # no usable pending exists
+            return None
+        except NcpError as exc:
+            refused = isinstance(exc, ClientError) and not isinstance(
+                exc, (AuthenticationFailed, Forbidden)
+            )
+            self.job = JobState.REFUSED if refused else JobState.START_UNKNOWN
+            raise start_failure(exc) from None
+        self.job = JobState.STARTED
+        self.note_chain(chain)
+        return chain
+
+    def note_chain(self, chain: SecretChain) -> None:
+        """Keep the chain ``start`` answered; an earlier run's usable pending value in it
+        may be on the target until the target says otherwise."""
+        self.chain = chain
+        self.register(chain)
+        earlier = chain.active is not None and usable_candidate(
+            chain.active, chain.pending, chain.rotation_targets
+        )
+        self.holds = Holds.EARLIER_PENDING if earlier else Holds.ACTIVE
 
     def preflight(self, chain: SecretChain) -> PolicySet:
         """Bad input stops here, before the target is touched; the job is then failed."""
@@ -424,6 +461,9 @@ class Rotation:
     def pending(self, chain: SecretChain, policies: PolicySet) -> Change:
         active = validate_chain(chain)
         keys = chain.rotation_targets
+        assert self.target is not None
+        if not self.target.external:
+            self.holds = Holds.ACTIVE  # nothing outside Secret Manager can hold a value
         with self.step("pending", "rotation.pending", keys=list(keys)) as info:
             if usable_candidate(active, chain.pending, keys):
                 assert chain.pending is not None
@@ -448,18 +488,19 @@ class Rotation:
         assert self.target is not None
         if not self.target.external:
             return True
-        self.unprobed_candidate = True  # until the target has answered
+        self.holds = Holds.EARLIER_PENDING  # until the target has answered
         with self.step("probe", "target.probe", stage="PENDING", purpose="reuse") as info:
             accepted = self.probe(change, Stage.PENDING)
             info["accepted"] = accepted
         if accepted:
-            self.touched = True
-            self.unprobed_candidate = False
+            self.holds = Holds.PENDING
             return True
         with self.step("probe", "target.probe", stage="ACTIVE", purpose="reuse") as info:
             active_ok = self.probe(change, Stage.ACTIVE)
             info["accepted"] = active_ok
-        self.unprobed_candidate = False
+        # Active works: the earlier value never reached the target and is replaced.
+        # Neither works: the target's state is unknown, so the earlier value is kept.
+        self.holds = Holds.ACTIVE if active_ok else Holds.PENDING
         return not active_ok
 
     def new_pending(
@@ -572,8 +613,9 @@ class Rotation:
         with self.step("probe", "target.probe", stage="PENDING") as info:
             accepted = self.probe(change, Stage.PENDING)
             info["accepted"] = accepted
+        held_before = self.holds
         with self.step("set", "target.set", target=self.target.kind) as info:
-            self.touched = True
+            self.holds = Holds.PENDING
             if accepted and not self.target.reapply and self.auth_enforced(change):
                 info.update(skipped=True, reason="the target already accepts the pending value")
                 return
@@ -581,7 +623,7 @@ class Rotation:
                 self.target.set(change)
             except TargetError as exc:
                 if exc.untouched:  # refused before any session: nothing of ours to undo
-                    self.touched = False
+                    self.holds = held_before
                 raise
 
     def check(self, change: Change) -> None:
@@ -746,35 +788,150 @@ class Rotation:
         self.register(chain)
         return chain
 
-    def end_untouched(self, failure: RotationFailure) -> Outcome:
-        """The target was not changed: end the job as failed (``start`` first if it never
-        started), so that the console shows the failure and the log the reason."""
+    def exit(self, failure: RotationFailure, change: Change | None = None) -> Outcome:
+        """Every failed run ends here: :func:`rotation.exits.decide` picks the way out from
+        how the job stands and what the target may hold, and nothing else."""
         self.use_recovery_deadline()
-        if not self.started and not self.start_failed:
-            try:
-                with self.step("start", "rotation.start", purpose="end the job"):
-                    self.recovery.start_rotation_job(self.sid, self.token)
-            except SecretValueError:
-                pass  # started all the same; the value is the failure being reported
-            except InvalidState:
-                return self.outcome(False, "failed", failure, job="ended")
-            except NotFound:
-                return self.outcome(False, "failed", failure, job="unknown")
-            except NcpError:
-                pass  # fail may still be taken (NCP does not say it needs a started job)
-        return self.report_fail(failure)
+        decision = decide(self.job, self.holds)
+        if decision is Exit.START:
+            started = self.start_to_end(failure)
+            if started is not None:
+                return started
+            decision = decide(self.job, self.holds)
+        if decision is Exit.READ:
+            chain = self.read_chain()
+            if chain is not None:
+                self.note_chain(chain)
+                decision = decide(self.job, self.holds)
+            else:
+                decision = Exit.LEAVE
+        logs.log.info(
+            "rotation.exit",
+            exit=decision.value,
+            job_state=self.job.value,
+            holds=self.holds.value,
+            error_code=failure.code,
+        )
+        if decision is Exit.INSPECT:
+            return self.inspect_refused_start(failure)
+        if decision is Exit.FAIL:
+            return self.report_fail(failure, change)
+        if decision is Exit.RECOVER and change is not None:
+            return self.recover(change, failure)
+        return self.leave(failure)
 
-    def report_fail(self, failure: RotationFailure) -> Outcome:
-        """``fail`` the job (retried within the deadline) and say how the job ended."""
+    def leave(self, failure: RotationFailure) -> Outcome:
+        """:attr:`Exit.LEAVE`: the job stays running, with the reason the rule gives."""
+        if self.holds is Holds.EARLIER_PENDING:
+            failure = RotationFailure(
+                codes.ROTATION_INCOMPLETE,
+                f"{failure.code}: {failure} -- an earlier run's pending value may be on the "
+                "target, which could not be asked",
+            )
+        return self.left_running(failure, leave_reason(self.job, self.holds))
+
+    def start_to_end(self, failure: RotationFailure) -> Outcome | None:
+        """:attr:`Exit.START`: the run failed before ``start``. Start now, to read the chain
+        (an earlier run's pending value may be on the target) and to have a job to end.
+        ``None`` when the state is now known and the rule decides again."""
+        try:
+            with self.step("start", "rotation.start", purpose="end the job"):
+                self.send_start(self.recovery)
+        except CodedError:
+            pass  # the state says what happened (refused, or unknown)
+        return None
+
+    def inspect_refused_start(self, failure: RotationFailure) -> Outcome:
+        """:attr:`Exit.INSPECT`: ``start`` was refused (a 4xx other than 401/403). That does
+        not prove there is no job (a lost ``start`` retried is refused too), so read it:
+        not rotating, the job has ended; rotating, read the chain: an earlier pending
+        value is kept (the job left running); else ``fail`` with this token, which only
+        this job's token can do."""
+        running = self.job_running()
+        if running is False:
+            if isinstance(failure, JobUnusable):  # start's own refusal says it all
+                return self.outcome(failure.ok, failure.outcome, failure, job=failure.job)
+            return self.outcome(False, "failed", failure, job="ended")
+        chain = self.read_chain() if running else None
+        if chain is None:
+            return self.left_running(
+                failure,
+                "start was refused and Secret Manager could not be read to tell whether the "
+                "job is still running",
+            )
+        self.job = JobState.STARTED
+        self.note_chain(chain)
+        if self.holds is Holds.EARLIER_PENDING:
+            return self.leave(failure)
         try:
             with self.step("fail", "rotation.fail"):
                 self.recovery.fail_rotation_job(self.sid, self.token)
-        except InvalidState:
-            logs.log.info("rotation.fail_skipped", note="the job had already ended")
-            return self.outcome(False, "failed", failure, job="ended")
+        except NcpError as exc:
+            return self.left_running(
+                failure,
+                f"the secret is rotating, but Secret Manager refused start and fail for this "
+                f"job token ({exc}): another job may be running; see rotation status",
+            )
+        return self.outcome(False, "failed", failure, job="failed")
+
+    def report_fail(self, failure: RotationFailure, change: Change | None = None) -> Outcome:
+        """``fail`` the job (retried within the deadline) and say how the job ended. A
+        refusal is not the end of the story: the job may have completed meanwhile."""
+        try:
+            with self.step("fail", "rotation.fail"):
+                self.recovery.fail_rotation_job(self.sid, self.token)
+        except ClientError as exc:
+            return self.fail_refused(failure, exc, change)
         except NcpError as exc:
             return self.left_running(failure, cannot_end(exc))
         return self.outcome(False, "failed", failure, job="failed")
+
+    def fail_refused(
+        self, failure: RotationFailure, refusal: NcpError, change: Change | None
+    ) -> Outcome:
+        """``fail`` was refused (the job ended, a 403, any 4xx): another invocation's or a
+        late ``complete`` may have landed just before. Read the chain and make the target
+        accept the stored active value; then say how the job stands."""
+        logs.log.info("rotation.fail_refused", note="reading the chain before reporting")
+        chain = self.read_chain()
+        held = change or self.held_untouched()
+        if chain is None or chain.active is None:
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure}; fail was refused ({refusal}) and the chain could not be read",
+                ),
+                "fail was refused and the chain could not be read: the target may not accept "
+                "the stored active value",
+            )
+        if held is not None and chain.active != held.active:
+            return self.ended_elsewhere(held, chain.active, failure)
+        if held is not None and self.holds is Holds.PENDING:
+            try:
+                self.converge(chain.active, held)
+            except Exception as exc:  # noqa: BLE001 - reported: the target needs a look
+                return self.left_running(
+                    RotationFailure(
+                        codes.ROTATION_INCOMPLETE,
+                        f"{failure}; fail was refused and the target could not be shown to "
+                        f"accept the stored active value ({as_failure(exc).code})",
+                    ),
+                    "the target may not accept the stored active value",
+                )
+        if self.job_running():
+            return self.left_running(
+                failure, f"Secret Manager refused fail ({refusal}) while the job still runs"
+            )
+        logs.log.info("rotation.fail_skipped", note="the job had already ended")
+        return self.outcome(False, "failed", failure, job="ended")
+
+    def held_untouched(self) -> Change | None:
+        """The values an untouched target may hold (the chain ``start`` read), so that
+        converging can log in with them; ``None`` when there is no target to converge."""
+        if self.target is None or self.chain is None or self.chain.active is None:
+            return None
+        active = self.chain.active
+        return Change(self.sid, active, active, self.chain.rotation_targets, self.chain.previous)
 
     def left_running(self, failure: RotationFailure, reason: str) -> Outcome:
         """End without ``fail``, and say so: the job stays ROTATING for a resume."""
@@ -794,8 +951,8 @@ class Rotation:
         chain = self.read_chain()
         if chain is not None and chain.active is not None and chain.active != change.active:
             return self.ended_elsewhere(change, chain.active, failure)
-        if not self.target.external or not (self.touched or self.resumed):
-            return self.report_fail(failure)  # the target is as it was
+        if not self.target.external or self.holds is not Holds.PENDING:
+            return self.report_fail(failure, change)  # the target is as it was
         if chain is None:
             # Unknown: the job may have completed with this run's value. Rolling back could
             # strand active; leaving the target alone keeps it on a stored value.
@@ -818,7 +975,7 @@ class Rotation:
         again = self.read_chain()  # did another invocation finish while we rolled back?
         if again is not None and again.active is not None and again.active != change.active:
             return self.ended_elsewhere(change, again.active, failure)
-        return self.report_fail(failure)
+        return self.report_fail(failure, change)
 
     def ended_elsewhere(
         self, change: Change, stored: SecretValue, failure: RotationFailure

@@ -5,6 +5,7 @@ once the job has ended, the active one."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -173,4 +174,105 @@ def test_an_earlier_pending_value_is_never_failed_away_unprobed(
     target.raise_on.clear()  # the database is back: a resume converges
     again = rotate_with(emu, sid, token, target)
     assert again.ok and again.outcome == "resumed", again
+    ended_on_active(client, sid, target)
+
+
+# -- issue 15: the three causes an explorer found, and errors nobody expected --------------
+
+
+def test_a_complete_landing_just_before_fail_is_converged_onto(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Cause 1: A rolls the target back (reading the chain twice); just before its fail, a
+    complete lands (another invocation of the job, or a killed activation's late one).
+    fail is refused; A must read the chain and bring the target onto what is now active,
+    not stop at "the job ended" with the target on previous."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(accepted={FIRST}, raise_on={"test": TargetSetFailed("login refused")})
+    target.hooks["rollback"] = lambda _c: target.raise_on.clear()  # a one-off refusal
+    held = emu.faults.add("fail_rotation_job", hold=True)
+    landed = threading.Event()
+
+    def complete_lands() -> None:
+        assert held.wait_reached(30)
+        client.complete_rotation_job(sid, token)  # this run's pending becomes active
+        landed.set()
+        held.release()
+
+    racer = threading.Thread(target=complete_lands)
+    racer.start()
+    outcome = rotate_with(emu, sid, token, target)
+    racer.join(30)
+    assert landed.is_set()
+    assert "rollback" in target.calls  # A had rolled back before its fail
+    assert outcome.job in {"completed", "ended"}, outcome
+    assert not outcome.left_for_retry
+    ended_on_active(client, sid, target)
+
+
+@pytest.mark.parametrize(
+    "unreadable",
+    [
+        pytest.param({"get_secret_detail": 404}, id="detail-404"),
+        pytest.param({"get_secret_detail": 429, "start_rotation_job": 502}, id="no-detail-no-start"),
+    ],
+)
+def test_an_earlier_pending_value_survives_a_run_that_cannot_read_the_chain(
+    emu: Emulator, client: SecretManagerClient, unreadable: dict[str, int]
+) -> None:
+    """Cause 2: an earlier run set its pending value on a single-user target and was killed
+    at complete. The resume cannot read the detail (or the detail nor start): it must not
+    fail the job, since Fail may discard the only stored copy of what the target holds."""
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    left = {"password": "set-then-killed-1"}
+    client.update_pending_stage(sid, token, left)
+    target = Scripted(accepted={"set-then-killed-1"})  # single user: the old one is gone
+    for operation, status in unreadable.items():
+        emu.faults.add(operation, status=status, times=100)
+    outcome = rotate_with(emu, sid, token, target, timeout=8)
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    assert outcome.job == "running" and outcome.left_for_retry, outcome
+    assert client.get_secret_values(sid).pending == left
+    emu.faults.clear()
+    again = rotate_with(emu, sid, token, target)  # Secret Manager is back: resume converges
+    assert again.ok and again.outcome == "resumed", again
+    ended_on_active(client, sid, target)
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_a_refused_start_is_told_apart_from_no_job(
+    emu: Emulator, client: SecretManagerClient, status: int
+) -> None:
+    """Cause 3: a 4xx from start (a retried lost start, say) while the job runs is not "no
+    such job": the run reads the detail and the chain, and ends the job it can end."""
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    emu.faults.add("start_rotation_job", status=status)
+    target = Scripted(accepted={FIRST})
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.job == "failed", outcome
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    ended_on_active(client, sid, target)
+
+
+def test_a_refused_start_keeps_an_earlier_pending_value(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    sid, token = started_job(emu, client, value={"password": FIRST})
+    client.update_pending_stage(sid, token, {"password": "earlier-run-1"})
+    emu.faults.add("start_rotation_job", status=409)
+    outcome = rotate_with(emu, sid, token, Scripted(accepted={"earlier-run-1"}))
+    assert outcome.job == "running" and outcome.left_for_retry, outcome
+    assert emu.stats.calls["fail_rotation_job"] == 0
+
+
+def test_an_unexpected_error_after_start_still_ends_the_job(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """No exception leaves the workflow without an exit: a bug-shaped error in a step
+    after start ends the job (the target untouched) with a code, never a crash."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(accepted={FIRST}, raise_on={"probe-pending": RecursionError("deep")})
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.error_code == "INTERNAL_ERROR", outcome
+    assert outcome.job == "failed"
     ended_on_active(client, sid, target)
