@@ -214,7 +214,9 @@ def test_a_complete_landing_just_before_fail_is_converged_onto(
     "unreadable",
     [
         pytest.param({"get_secret_detail": 404}, id="detail-404"),
-        pytest.param({"get_secret_detail": 429, "start_rotation_job": 502}, id="no-detail-no-start"),
+        pytest.param(
+            {"get_secret_detail": 429, "start_rotation_job": 502}, id="no-detail-no-start"
+        ),
     ],
 )
 def test_an_earlier_pending_value_survives_a_run_that_cannot_read_the_chain(
