@@ -298,10 +298,13 @@ def test_a_closed_port_is_unreachable(mariadb: MariaDB) -> None:
 
 
 def test_a_missing_ca_file_is_a_config_error(mariadb: MariaDB) -> None:
+    """Refused when the target is built (the workflow's preflight), and at connect too."""
     active = value(mariadb, unique("rotu"), password(), ssl="verify-full")
-    target = build(active, {"sslRootCert": "/nonexistent/ca.pem"})
     with pytest.raises(TargetConfigError, match="sslRootCert"):
-        target.probe(change(active, password=password()), Stage.ACTIVE)
+        build(active, {"sslRootCert": "/nonexistent/ca.pem"})
+    missing = Connection(mariadb.host, mariadb.port, None, SslMode.VERIFY_FULL, "/nonexistent")
+    with pytest.raises(TargetConfigError, match="sslRootCert"):
+        MARIADB.connect(missing, Login("rotu", password()), 5.0)
 
 
 def test_a_failing_test_query_fails_the_test(mariadb: MariaDB) -> None:
