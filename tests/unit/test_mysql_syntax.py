@@ -476,6 +476,8 @@ def test_lines_naming_someone_else_or_broken_quotes_are_not_read() -> None:
     assert grant_for("GRANT USAGE ON *.* TO `u1`@`%", "u1", "%", "u1_clone") is None
     assert grant_for("GRANT USAGE ON *.* TO 'u1'@'%", "u1", "%", "u1_clone") is None
     assert grant_for("GRANT USAGE ON *.* TO u1@%", "u1", "%", "u1_clone") is None
+    assert grant_for("GRANT USAGE ON *.* TO `u1`@%", "u1", "%", "u1_clone") is None
+    assert grant_for("GRANT USAGE ON *.* TO `u1` WITH GRANT OPTION", "u1", "%", "x") is None
 
 
 # -- the privilege sync plan --------------------------------------------------------------
