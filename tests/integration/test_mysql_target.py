@@ -15,9 +15,11 @@ from typing import Any
 
 import pymysql
 import pytest
+from pymysql.constants import CLIENT
 
 from emulator import Emulator
 from rotation.ncp.models import RotationPhase, SecretValue, Stage
+from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.targets.base import (
     TargetConfigError,
     TargetSetFailed,
@@ -25,9 +27,24 @@ from rotation.targets.base import (
     TargetUnreachable,
 )
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode
-from rotation.targets.mysql import MARIADB, MYSQL, build_mariadb, build_mysql, quote_account
+from rotation.targets.mysql import (
+    MARIADB,
+    MYSQL,
+    build_mariadb,
+    build_mysql,
+    is_mariadb,
+    keeps_default_roles_apart,
+    quote_account,
+)
 from tests.databases import MariaDB, free_port, password, unique
-from tests.factories import admin_secret, change, rotate_via_trigger, target_context
+from tests.factories import (
+    admin_secret,
+    change,
+    executed_job,
+    invoke,
+    rotate_via_trigger,
+    target_context,
+)
 
 ADMIN_SECRET_ID = "admin-secret-id"
 ALTERNATING = {"strategy": "alternating-users", "adminSecretId": ADMIN_SECRET_ID}
@@ -298,10 +315,13 @@ def test_a_closed_port_is_unreachable(mariadb: MariaDB) -> None:
 
 
 def test_a_missing_ca_file_is_a_config_error(mariadb: MariaDB) -> None:
+    """Refused when the target is built (the workflow's preflight), and at connect too."""
     active = value(mariadb, unique("rotu"), password(), ssl="verify-full")
-    target = build(active, {"sslRootCert": "/nonexistent/ca.pem"})
     with pytest.raises(TargetConfigError, match="sslRootCert"):
-        target.probe(change(active, password=password()), Stage.ACTIVE)
+        build(active, {"sslRootCert": "/nonexistent/ca.pem"})
+    missing = Connection(mariadb.host, mariadb.port, None, SslMode.VERIFY_FULL, "/nonexistent")
+    with pytest.raises(TargetConfigError, match="sslRootCert"):
+        MARIADB.connect(missing, Login("rotu", password()), 5.0)
 
 
 def test_a_failing_test_query_fails_the_test(mariadb: MariaDB) -> None:
@@ -631,3 +651,80 @@ def test_e2e_a_locked_account_says_so_and_changes_nothing(emu: Emulator, mariadb
     assert chain.active["password"] == old
     mariadb.execute(f"ALTER USER {quote_account(user, '%')} ACCOUNT UNLOCK")
     assert mariadb.logs_in(user, old)  # untouched
+
+
+# -- the MySQL/MariaDB split, seen from the real server ------------------------------------
+
+
+def test_the_handshake_says_mariadb_and_the_client_handles_expired_passwords(
+    mariadb: MariaDB,
+) -> None:
+    """What the pure functions of tests/unit/test_mysql_syntax.py are fed, from a real
+    handshake: the version tells MariaDB apart, and every session announces that it can
+    handle an expired password (MySQL would otherwise refuse it with error 1862)."""
+    user, pw = unique("rotu"), password()
+    mariadb.create_user(user, pw)
+    plain = Connection(mariadb.host, mariadb.port, None, SslMode.DISABLE, None)
+    session = MYSQL.connect(plain, Login(user, pw), 5.0)
+    try:
+        version = session.conn.get_server_info()
+        assert is_mariadb(version) and not keeps_default_roles_apart(version)
+        assert session.conn.client_flag & CLIENT.HANDLE_EXPIRED_PASSWORDS
+    finally:
+        MYSQL.close(session)
+
+
+def test_a_sandboxed_session_is_judged_by_its_socket(mariadb: MariaDB) -> None:
+    """An expired password's session may not ask ``SHOW STATUS`` (error 1820): the TLS
+    check reads the client's socket instead, and a plain one is refused as plain, not
+    as "could not confirm" (which made an expired password under TLS unrotatable)."""
+    user, pw = unique("rotexp"), password()
+    mariadb.create_user(user, pw)
+    mariadb.execute(f"ALTER USER {quote_account(user, '%')} PASSWORD EXPIRE")
+    plain = Connection(mariadb.host, mariadb.port, None, SslMode.DISABLE, None)
+    session = MARIADB.connect(plain, Login(user, pw), 5.0)
+    try:
+        with session.conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError) as sandboxed:
+            cur.execute("SHOW STATUS LIKE 'Ssl_cipher'")
+        assert sandboxed.value.args[0] == 1820
+        with pytest.raises(TargetUnreachable, match="did not negotiate TLS"):
+            MARIADB.require_tls(session)
+    finally:
+        MARIADB.close(session)
+
+
+# -- settings refused before anything is written ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("engine", "setting", "says"),
+    [
+        ("mysql", {"userHost": "10.0.0.%\n"}, "userHost"),
+        ("mariadb", {"userHost": "\ud800"}, "userHost"),
+        ("mysql", {"dbname": "x" * 65}, "dbname"),
+        ("mysql", {"ssl": "verify-full", "sslRootCert": "/nonexistent/ca.pem"}, "sslRootCert"),
+    ],
+)
+def test_e2e_an_impossible_setting_writes_nothing(
+    emu: Emulator,
+    client: SecretManagerClient,
+    mariadb: MariaDB,
+    engine: str,
+    setting: dict[str, Any],
+    says: str,
+) -> None:
+    """Through handler.main: refused in the preflight (the target is built there), so no
+    pending value is stored, the database is untouched and the job fails with the code."""
+    user, old = unique("rotcfg"), password()
+    mariadb.create_user(user, old)
+    stored = e2e_value(mariadb, user, old, engine=engine)
+    sid, token = executed_job(emu, client, value=stored)
+    result = invoke(emu, sid, token, target=setting)
+    assert result["ok"] is False
+    assert result["error"]["code"] == "INVALID_TARGET", result
+    assert says in result["error"]["message"]
+    assert result["job"] == "failed" and "leftForRetry" not in result
+    assert emu.stats.calls["update_pending_stage"] == 0
+    assert client.get_secret_values(sid).pending is None
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    assert mariadb.logs_in(user, old)
