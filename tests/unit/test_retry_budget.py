@@ -7,6 +7,8 @@ The same rules over real HTTP (and a whole rotation) are in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rotation.ncp.budget import (
@@ -134,3 +136,20 @@ def test_the_bound_is_capped_by_each_calls_attempt_limit() -> None:
         worst_case_retries(successes=0, failing_calls=3, attempts_per_call=10, no_answer=False)
         == 14
     )
+
+
+def test_the_readme_states_the_bounds_the_bench_measures_against() -> None:
+    """The README's table of bounds is the one ``bench.worst_case`` computes."""
+    from bench.worst_case import CALLS, FAULTS  # noqa: PLC0415 - bench only here
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[1].isdigit():
+            rows[cells[0].split(" (")[0]] = [int(cells[1]), *map(int, cells[2:])]
+    by_label = {f.label: f for f in FAULTS}
+    columns = [by_label["429, Retry-After 1"], by_label["503"], by_label["reset"]]
+    expected = {c.name: [c.logical, *(c.bound(f) for f in columns)] for c in CALLS}
+    assert rows == expected
+    assert by_label["429, Retry-After 0"].attempts == by_label["429, Retry-After 1"].attempts
