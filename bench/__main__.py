@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from bench import calls, cold_start, common, fleet, footprint, overhead
+from bench import calls, cold_start, common, fleet, footprint, overhead, worst_case
 from rotation import logs
 
 
@@ -23,6 +23,8 @@ def figures(pairs: int) -> int:
         ("cold start (fresh process; reference: import requests, structlog)",
          lambda: cold_start.run(pairs)),
         ("API calls and connections per rotation (counted by the emulator)", calls.run),
+        ("requests per invocation under a persistent fault, beside the retry budget's bound",
+         worst_case.run),
         ("rotation overhead (reference: the same number of bare signed calls)",
          lambda: overhead.run(max(pairs, 9))),
         ("footprint: the zip and one activation's memory", footprint.run),

@@ -1,8 +1,9 @@
 """What every NCP API client shares: one signed transport, its endpoint, and closing it.
 
 Each API's client (Secret Manager, Cloud DB, Cloud Functions) adds one method per
-documented operation on top; the connection, signing, retries and deadline live in the
-transport, so none of them repeats that plumbing.
+documented operation on top; the connection, signing, retries, deadline and retry budget
+live in the transport, so none of them repeats that plumbing. A client built without a
+``budget`` gets a fresh one (:mod:`rotation.ncp.budget`); pass the invocation's to share it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rotation.ncp.transport import SignedTransport
 if TYPE_CHECKING:
     import requests
 
+    from rotation.ncp.budget import RetryBudget
     from rotation.ncp.deadline import Deadline
     from rotation.ncp.signing import Credentials
     from rotation.ncp.transport import RetryPolicy, Timeouts
@@ -31,6 +33,7 @@ class ApiClient:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         deadline: Deadline | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         self.transport = SignedTransport(
             endpoint,
@@ -39,6 +42,7 @@ class ApiClient:
             timeouts=timeouts,
             retry=retry,
             deadline=deadline,
+            budget=budget,
         )
 
     @property

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         StatusChange,
         Trigger,
     )
+    from rotation.ncp.budget import RetryBudget
 
 DEFAULT_ENDPOINT = default_endpoint()
 #: The operator's answer models (rotation.ncp.admin_models) are imported by the methods
@@ -78,6 +79,7 @@ class SecretManagerClient(ApiClient):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         deadline: Deadline | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         super().__init__(
             credentials,
@@ -86,6 +88,7 @@ class SecretManagerClient(ApiClient):
             timeouts=timeouts,
             retry=retry,
             deadline=deadline,
+            budget=budget,
         )
 
     def bounded(self, deadline: Deadline) -> SecretManagerClient:
@@ -99,8 +102,9 @@ class SecretManagerClient(ApiClient):
         return twin
 
     def at(self, endpoint: str) -> SecretManagerClient:
-        """A new client for another host (its own connection), same keys, limits and
-        deadline: the regional and global hosts hold different secrets."""
+        """A new client for another host (its own connection), same keys, limits, deadline
+        and retry budget: the regional and global hosts hold different secrets, and one
+        invocation has one budget whichever host it talks to."""
         t = self.transport
         return SecretManagerClient(
             t.credentials,
@@ -108,6 +112,7 @@ class SecretManagerClient(ApiClient):
             timeouts=t.timeouts,
             retry=t.retry,
             deadline=t.deadline,
+            budget=t.budget,
         )
 
     # -- plumbing -----------------------------------------------------------------------

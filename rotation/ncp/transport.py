@@ -23,6 +23,12 @@ Choices, and why:
   sending a bad signature again only gets the key throttled.
 * Every attempt is bounded by the caller's :class:`~rotation.ncp.deadline.Deadline`; a retry is
   not started when the worst-case backoff would leave no time for the answer.
+* Retries are bounded by count too: every retry is paid from a
+  :class:`~rotation.ncp.budget.RetryBudget` (a token bucket that persistent throttling and
+  failures drain, and successes refill; a recovery allowance apart), one per invocation,
+  shared by every ``bounded()`` twin and every client derived for another host. When it
+  refuses, the error surfaces as if the attempts had run out. See that module for the
+  sizes and the bound they give.
 * The path is built here, from the documented template and its values
   (``request(op, "GET", "/api/v1/secrets/{secretId}", path_params={"secretId": sid})``):
   each value is percent-encoded as exactly one segment, so no client keeps its own quoting,
@@ -51,6 +57,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 import structlog
 
+from rotation.ncp.budget import CallBudget, RetryBudget
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
     DeadlineExceeded,
@@ -216,6 +223,7 @@ class SignedTransport:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         deadline: Deadline | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -233,6 +241,8 @@ class SignedTransport:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.deadline = deadline or Deadline.never()
+        #: The retries this transport and everything derived from it may still send.
+        self.budget = budget if budget is not None else RetryBudget()
         self._env_settings: dict[str, Any] = {}  # shared with bounded() twins
 
     def close(self) -> None:
@@ -249,7 +259,8 @@ class SignedTransport:
         return self._env_settings
 
     def bounded(self, deadline: Deadline) -> SignedTransport:
-        """The same transport (same session and connection) with a tighter deadline."""
+        """The same transport (same session, connection and retry budget) with a tighter
+        deadline."""
         twin = copy.copy(self)
         twin.deadline = deadline.earlier(self.deadline)
         return twin
@@ -306,12 +317,18 @@ class SignedTransport:
             raise DeadlineExceeded("no time left to send the request", operation=operation)
         policy = retry or self.retry
         try:
-            return self._send_once(call)
+            answer = self._send_once(call)
         except NcpError as exc:
             if policy.limit_for(exc) < 2 or not exc.retryable:
                 raise
             first = exc
-        return _retried(lambda: self._send_once(call), first, _RetryHook(call, policy))
+        else:
+            self.budget.first_attempt_succeeded()
+            return answer
+        hook = _RetryHook(call, policy, self.budget.call())
+        answer = _retried(lambda: self._send_once(call), first, hook)
+        hook.spent.succeeded()
+        return answer
 
     def _send_once(self, call: _Call) -> Any:
         left = call.budget.remaining()
@@ -450,11 +467,14 @@ def retry_after_wait(retry_after: float, policy: RetryPolicy) -> tuple[float, fl
 
 
 class _RetryHook:
-    """stamina's ``on=``: decides per failure whether (and how long) to wait and retry."""
+    """stamina's ``on=``: decides per failure whether (and how long) to wait and retry:
+    attempts left, time left (``Retry-After`` included), then the retry budget, which is
+    charged only for a retry that is actually sent."""
 
-    def __init__(self, call: _Call, policy: RetryPolicy) -> None:
+    def __init__(self, call: _Call, policy: RetryPolicy, spent: CallBudget) -> None:
         self.call = call
         self.policy = policy
+        self.spent = spent
         self.attempt = 0
 
     def __call__(self, exc: Exception) -> bool | float:
@@ -469,19 +489,26 @@ class _RetryHook:
             lowest, worst_wait = retry_after_wait(exc.retry_after, self.policy)
             wait = random.uniform(lowest, worst_wait)  # noqa: S311 - jitter, not a secret
         if worst_wait + self.policy.min_attempt_time > left:
-            log.warning(
-                "api.retry_abandoned",
-                operation=self.call.operation,
-                attempt=self.attempt,
-                error=type(exc).__name__,
-                reason="deadline",
-            )
-            return False
+            return self._abandon(exc, "deadline")
+        paid_from = self.spent.take(no_answer=isinstance(exc, TransportError))
+        if paid_from is None:
+            return self._abandon(exc, "retry budget")
         log.info(
             "api.retry",
             operation=self.call.operation,
             attempt=self.attempt,
             error=type(exc).__name__,
             status=getattr(exc, "status", None),
+            budget=paid_from,
         )
         return wait if wait is not None else True
+
+    def _abandon(self, exc: Exception, reason: str) -> bool:
+        log.warning(
+            "api.retry_abandoned",
+            operation=self.call.operation,
+            attempt=self.attempt,
+            error=type(exc).__name__,
+            reason=reason,
+        )
+        return False
