@@ -82,8 +82,8 @@ class Call:
 CALLS = (
     # detail fails: the job is started only to be failed (start, fail)
     Call("detail", "get_secret_detail", logical=3, successes=2, failing=1),
-    # start fails: straight to fail
-    Call("start", "start_rotation_job", logical=3, successes=2, failing=1),
+    # start fails: the chain is read (an earlier pending value?), then fail
+    Call("start", "start_rotation_job", logical=4, successes=3, failing=1),
     # pending fails: fail (the target was not touched)
     Call("pending", "update_pending_stage", logical=4, successes=3, failing=1),
     # complete's outcome is unknown: six rounds of (read the chain, complete again)
@@ -92,7 +92,7 @@ CALLS = (
     Call("values", "get_secret_value", logical=5, successes=4, failing=1),
     # a bad policy fails the rotation after start; fail itself fails
     Call("fail", "fail_rotation_job", logical=3, successes=2, failing=1),
-    # everything fails: detail, then start (to end the job) and fail
+    # everything fails: detail, then start (to end the job), then the chain: left running
     Call("every call", "*", logical=3, successes=0, failing=3),
 )
 
