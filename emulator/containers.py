@@ -40,7 +40,7 @@ class ContainerPool:
         if idle_s <= 0:
             raise ValueError("idle_s must be positive")
         self.idle_s = idle_s
-        self.root = Path(tempfile.mkdtemp(prefix="emulator-containers-"))
+        self._root: Path | None = None  # made with the first container
         self._idle: list[_Warm] = []
         self._busy: set[Container] = set()
         self._numbers = itertools.count(1)
@@ -65,8 +65,10 @@ class ContainerPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the runtime is stopped")
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="emulator-containers-"))
             cid = f"c{next(self._numbers)}"
-            container = Container(cid, self.root / cid, python, env)
+            container = Container(cid, self._root / cid, python, env)
             self._busy.add(container)
             self.made[cid] = container
         return container
@@ -115,5 +117,5 @@ class ContainerPool:
         for warm in dropped:
             warm.timer.cancel()
             warm.container.destroy()
-        if not busy:
-            shutil.rmtree(self.root, ignore_errors=True)
+        if not busy and self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
