@@ -1,10 +1,11 @@
 """The zip (size, files, a reproducible SHA-256) and the peak memory of one activation.
 
 Memory is read the way the runtime's limit applies to it: the resident peak
-(``ru_maxrss``) of the action process, started by the emulator's launcher from the
-extracted zip exactly as a deployed action is (``-I -S``, its ``virtualenv/``, result on
-fd 3). The activation runs under a helper process whose only children are action
-processes, so ``RUSAGE_CHILDREN`` there is that process's peak, not the benchmark's.
+(``ru_maxrss``) of the action process, run by the emulator's action-loop runtime from the
+extracted zip exactly as a deployed action is (its ``virtualenv/``, result on fd 3). The
+activation runs under a helper process whose only children are the container's processes
+(its compile step and the action), so ``RUSAGE_CHILDREN`` there, read once the emulator
+has stopped and reaped them, is that process's peak, not the benchmark's.
 Goal: at most 64 MB, so that the smallest memory setting (128 MB) is safe.
 """
 
@@ -39,7 +40,7 @@ with make() as kind, Emulator() as emu:
         sys.exit(0)
     params = emu.action_params({"target": kind.target} if kind.target else {})
     action = ProcessAction(name="rotator", action_dir=sys.argv[1], module="__main__",
-                           params=params, bare=True)
+                           params=params)
     trigger = emu.add_trigger("bench", action)
     with emu.client() as client:
         sid = create_secret(client, value=dict(kind.value), targets=kind.targets,
@@ -47,8 +48,8 @@ with make() as kind, Emulator() as emu:
         client.execute_rotation_job(sid)
     [activation] = emu.wait_idle(timeout=120)
     ok = bool(activation.result and activation.result.get("ok"))
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"ok": ok, "peak_kb": peak_kb, "ms": activation.duration_ms}))
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the warm process, reaped
+print(json.dumps({"ok": ok, "peak_kb": peak_kb, "ms": activation.duration_ms}))
 """
 
 

@@ -2,8 +2,9 @@
 
 Never deployed. Tests, the demo and users' own local runs use it in place of NCP, which
 cannot be reached from here. Layout, moto-style: ``models`` holds state and rules,
-``routes``/``router``/``server``/``gateway`` the wire, ``actions``/``launcher`` the runtime
-that runs a rotation action, ``scheduler`` the clock, ``faults`` the misbehaviour on demand.
+``routes``/``router``/``server``/``gateway`` the wire, ``actions``/``containers``/``actionloop``
+(with ``compiler``, ``launcher``, ``runtime_python``) the action-loop runtime that runs a
+rotation action, ``scheduler`` the clock, ``faults`` the misbehaviour on demand.
 """
 
 from emulator.actions import Activation, CallableAction, Delivery, ProcessAction

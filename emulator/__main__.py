@@ -17,6 +17,7 @@ import sys
 import threading
 
 from emulator.app import Emulator
+from emulator.runtime_python import RuntimePythonError
 
 
 def _port(text: str) -> int:
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         prefix=opts.prefix,
         schedule_interval=opts.schedule_interval,
     )
+    try:  # looked up before serving: the first line printed means ready
+        runtime = emu.runner.runtime.describe()
+    except RuntimePythonError as exc:
+        parser.error(str(exc))
     try:
         emu.start()
     except OSError as exc:  # in use, no such address, not allowed (ports below 1024)
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         trigger = emu.add_trigger(opts.trigger, emu.handler_action())
         print(f"trigger {trigger.name} id {trigger.trigger_id}", flush=True)
     print(f"Secret Manager emulator on {emu.endpoint}", flush=True)
+    print(f"actions run on {runtime}", flush=True)
     print(f"access key {emu.access_key}; Ctrl-C stops it", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

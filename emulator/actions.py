@@ -5,11 +5,19 @@ Rotation Job answers before the action finishes). Two kinds of action:
 
 * :class:`CallableAction`: a Python function run in a thread of this process. Quick, and
   the way to script odd action behaviour in a test.
-* :class:`ProcessAction`: a directory run by ``launcher.py`` in a fresh interpreter with a
-  clean environment, exactly as the OpenWhisk runtime starts an action: parameters as
-  ``value``, activation fields as ``__OW_*`` variables, result on file descriptor 3, the
-  action's timeout enforced with a kill. The project's own ``handler.py`` runs this way,
-  and so does an extracted deployment zip.
+* :class:`ProcessAction`: an action folder (or a deployment zip) run the way NCP's Python
+  runtime (OpenWhisk's action loop, ``python:3.13``) runs it: in a container
+  (``actionloop``) whose one process is kept warm and reused by the next activations of
+  the same action (``containers``), on the runtime's Python (``runtime_python``). The
+  project's own ``handler.py`` runs this way, and so does an uploaded zip.
+
+An activation as the invoker makes it: a warm idle container, else a new one whose /init
+carries the first activation's fields as ``__OW_*`` variables; then /run with the message
+``{"value": params, "namespace", "action_name", "action_version", "activation_id",
+"transaction_id", "api_key", "deadline"}`` (plus the job's ids, below), every field a
+string, ``deadline`` counted from the /run, after the init. The record keeps the result,
+the status (``success``, ``application error``, ``developer error``, ``timeout``), stdout
+and stderr apart, whether the start was cold, the init time, the container and the Python.
 
 How the secret id and the job token reach the action is not documented: NCP says they are
 "injected" and "visible as an environment variable" without naming it
@@ -17,28 +25,43 @@ How the secret id and the job token reach the action is not documented: NCP says
 trigger's event data become the action's parameters
 (https://guide.ncloud-docs.com/docs/ja/cloudfunctions-glossary.md). A
 :class:`ProcessAction`'s ``delivery`` picks one of the plausible ways (:class:`Delivery`), so
-the handler is tested against each alone, not only against all of them at once.
+the handler is tested against each alone, not only against all of them at once. Plain
+variable names (``env_names``) can only come from a container's init, never from a /run,
+so in that mode each job gets a container of its own (a guess: it is the only way it could
+work on this runtime).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import secrets
-import subprocess
-import sys
+import sysconfig
 import threading
 import time
+import uuid
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from emulator.actionloop import DEVELOPER_ERROR, Container, Outcome
+from emulator.containers import DEFAULT_IDLE_S, ContainerPool
+from emulator.runtime_python import RuntimePython, given_python, runtime_python
 from emulator.secretmanager.models import JobEvent, SecretManagerBackend
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: What the deployment zip holds of the project (besides its generated ``__main__.py``).
+PROJECT_ENTRIES = ("handler.py", "rotation")
+#: The emulator's own packages, which hold the project's requirements.
+PROJECT_PACKAGES = Path(sysconfig.get_paths()["purelib"])
+
+NAMESPACE = "ncp"
+#: ``__OW_EXECUTION_ENV`` of the emulated runtime; ``exec`` checks it against ``exec.env``.
+EXECUTION_ENV = "openwhisk/action-python-v3.13"
 
 
 @dataclass
@@ -51,8 +74,19 @@ class Activation:
     started_ms: int
     duration_ms: int | None = None
     status: str = "running"  # success | application error | developer error | timeout
-    result: dict[str, Any] | None = None
+    #: A JSON object (dict) or array (list), as the action answered it.
+    result: Any = None
+    #: Every line the activation wrote, both streams, in the order they were written.
     logs: list[str] = field(default_factory=list)
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    #: The container that ran it (empty for a :class:`CallableAction`).
+    container: str = ""
+    #: A new container was made (and initialized) for it.
+    cold: bool = False
+    init_ms: int | None = None
+    #: The interpreter, e.g. ``python 3.13.0 (/path/python3.13, pyenv)``.
+    runtime: str = ""
 
     @property
     def done(self) -> bool:
@@ -84,18 +118,22 @@ class CallableAction:
 
 @dataclass
 class ProcessAction:
-    """An action directory started like the runtime starts it."""
+    """An action run by the emulated action-loop runtime."""
 
     name: str
-    action_dir: Path = PROJECT_ROOT
+    #: The action's folder, as the zip would unpack (unused when ``code`` is given).
+    action_dir: Path | str = PROJECT_ROOT
+    #: ``__main__`` for a zip's layout; another module (``handler``) gets a generated
+    #: ``__main__.py`` that imports ``function`` from it, as the deployment zip has.
     module: str = "handler"
     function: str = "main"
     params: Mapping[str, Any] = field(default_factory=dict)
-    python: str = sys.executable
+    #: The interpreter standing for the runtime image's; ``None``: the runtime's Python
+    #: (``emulator.runtime_python``).
+    python: str | None = None
     timeout_ms: int = 60_000
+    #: Environment the container's init adds (an action's environment parameters).
     env: Mapping[str, str] = field(default_factory=dict)
-    #: ``-S`` too: no site-packages at all, so only the action's own ``virtualenv/`` counts.
-    bare: bool = False
     #: How the secret id and job token reach the action.
     delivery: Delivery = Delivery.BOTH
     #: ENV only: plain variable names (e.g. ``("SECRET_ID", "JOB_TOKEN")``) instead of the
@@ -104,13 +142,58 @@ class ProcessAction:
     #: NESTED only: the parameter holding the event, and whether it is JSON text.
     nest_key: str = "event"
     nest_as_text: bool = False
+    #: An uploaded zip: each new container unzips it, as the runtime's proxy does.
+    code: bytes | None = field(default=None, repr=False)
+    #: The top-level entries of ``action_dir`` the action holds (``None``: all).
+    include: tuple[str, ...] | None = None
+    #: A folder of packages handed to the action as its ``virtualenv/`` (what a
+    #: deployment zip carries in its own); ignored when the action has a ``virtualenv/``.
+    site_packages: Path | None = None
+    #: ``__OW_ACTION_VERSION``.
+    version: str = "0.0.1"
+
+    def unpack(self, dest: Path) -> None:
+        """Put the action's files in a new container's ``src/``: the zip unzipped, or the
+        folder's top-level files copied and its folders linked (they are only read)."""
+        if self.code is not None:
+            with zipfile.ZipFile(io.BytesIO(self.code)) as archive:
+                archive.extractall(dest)
+            return
+        folder = Path(self.action_dir).resolve()
+        names = self.include
+        if names is None:
+            names = tuple(sorted(p.name for p in folder.iterdir() if p.name != "__pycache__"))
+        for name in names:
+            if name == "__main__.py" and self.module != "__main__":
+                continue
+            source = folder / name
+            if source.is_dir():
+                (dest / name).symlink_to(source, target_is_directory=True)
+            else:
+                (dest / name).write_bytes(source.read_bytes())
+        if self.module != "__main__":
+            (dest / "__main__.py").write_text(
+                f"from {self.module} import {self.function}\n", encoding="utf-8"
+            )
+        if self.site_packages is not None and not (dest / "virtualenv").exists():
+            activate = dest / "virtualenv" / "bin" / "activate_this.py"
+            activate.parent.mkdir(parents=True)
+            activate.write_text(
+                '"""Written by the emulator: the packages this action was given, first."""\n'
+                f"import sys\nsys.path[0:0] = [{str(self.site_packages)!r}]\n",
+                encoding="utf-8",
+            )
+
+
+Action = CallableAction | ProcessAction
 
 
 def deliver(
     action: Action, params: Mapping[str, Any], secret_id: str, job_token: str
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """``(params, activation fields, extra process environment)`` carrying the ids as the
-    action's ``delivery`` says. A :class:`CallableAction` gets them as parameters."""
+    """``(params, activation fields, environment for the container's init)`` carrying the
+    ids as the action's ``delivery`` says. A :class:`CallableAction` gets them as
+    parameters."""
     ids = {"secretId": secret_id, "jobToken": job_token}
     params = dict(params)
     mode = action.delivery if isinstance(action, ProcessAction) else Delivery.PARAMS
@@ -128,26 +211,47 @@ def deliver(
     return params, fields, env
 
 
-Action = CallableAction | ProcessAction
-
-
 def _status_for(result: Mapping[str, Any]) -> str:
     return "application error" if "error" in result else "success"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class ActionRunner:
     """Holds the deployed actions and runs them for Secret Manager's job events."""
 
-    def __init__(self, backend: SecretManagerBackend) -> None:
+    def __init__(
+        self, backend: SecretManagerBackend, *, container_idle_s: float = DEFAULT_IDLE_S
+    ) -> None:
         self.backend = backend
         self.actions: dict[str, Action] = {}
         self.activations: list[Activation] = []
+        self.containers = ContainerPool(container_idle_s)
+        #: ``__OW_API_HOST`` of every container (the emulator sets its address).
+        self.api_host = ""
+        #: ``__OW_API_KEY``: one key for the namespace, as an OpenWhisk subject has.
+        self.api_key = f"{uuid.uuid4()}:{secrets.token_urlsafe(48)}"
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._slots: threading.BoundedSemaphore | None = None
 
+    @property
+    def runtime(self) -> RuntimePython:
+        """The Python actions run on unless they name one."""
+        return runtime_python()
+
     def register(self, action: Action) -> None:
+        """Deploy ``action``; one replacing another of the same name gets new containers."""
         self.actions[action.name] = action
+        self.containers.discard(
+            lambda owner: (
+                isinstance(owner, ProcessAction)
+                and owner.name == action.name
+                and owner is not action
+            )
+        )
 
     def limit(self, concurrent: int | None) -> None:
         """Run at most ``concurrent`` activations at once (``None``: no limit); the rest
@@ -181,18 +285,23 @@ class ActionRunner:
         with slots:
             return self._activate(action, event.secret_id, params, ids, env)
 
-    def invoke(self, action: Action, params: Mapping[str, Any]) -> Activation:
+    def invoke(
+        self, action: Action, params: Mapping[str, Any], fields: Mapping[str, Any] | None = None
+    ) -> Activation:
         """Cloud Functions' Post Action: run ``action`` now with ``params`` over its default
-        parameters (no job ids added: the caller passes what it means to), and wait."""
+        parameters (no job ids added: the caller passes what it means to), and wait.
+        ``fields`` adds activation fields to the message, as they are (tests use it to
+        send what the runtime would choke on)."""
         merged = {**action.params, **params}
-        return self._activate(action, str(params.get("secretId") or ""), merged, {}, {})
+        secret_id = str(params.get("secretId") or "")
+        return self._activate(action, secret_id, merged, dict(fields or {}), {})
 
     def _activate(
         self,
         action: Action,
         secret_id: str,
         params: Mapping[str, Any],
-        ids: Mapping[str, str],
+        fields: Mapping[str, Any],
         env: Mapping[str, str],
     ) -> Activation:
         """One activation, recorded as the runtime would: result, status, duration."""
@@ -200,29 +309,91 @@ class ActionRunner:
             activation_id=secrets.token_hex(16),
             action_name=action.name,
             secret_id=secret_id,
-            started_ms=int(time.time() * 1000),
+            started_ms=_now_ms(),
         )
         with self._lock:
             self.activations.append(activation)
         started = time.monotonic()
-        fields = {
-            **ids,
-            "activation_id": activation.activation_id,
-            "action_name": f"/ncp/{action.name}",
-            "namespace": "ncp",
-            "deadline": str(activation.started_ms + action.timeout_ms),
-        }
         try:
             if isinstance(action, CallableAction):
                 activation.result = action.function(dict(params))
                 activation.status = _status_for(activation.result)
             else:
-                self._run_process(action, activation, {"value": dict(params), **fields}, env)
+                self._run_in_container(action, activation, params, fields, env)
         except Exception as exc:  # noqa: BLE001 - recorded, as the runtime would
-            activation.result = {"error": f"{type(exc).__name__}"}
-            activation.status = "developer error"
+            activation.result = {"error": f"{type(exc).__name__}: {exc}"}
+            activation.status = DEVELOPER_ERROR
         activation.duration_ms = int((time.monotonic() - started) * 1000)
         return activation
+
+    def _fields(self, action: ProcessAction, activation: Activation) -> dict[str, str]:
+        """The invoker's activation fields (every one a string)."""
+        return {
+            "namespace": NAMESPACE,
+            "action_name": f"/{NAMESPACE}/{action.name}",
+            "action_version": action.version,
+            "activation_id": activation.activation_id,
+            "transaction_id": secrets.token_hex(16),
+            "api_key": self.api_key,
+        }
+
+    def _container_env(
+        self, action: ProcessAction, activation: Activation, env: Mapping[str, str]
+    ) -> dict[str, str]:
+        """A new container's whole environment: built from nothing, as the proxy does."""
+        first = {**self._fields(action, activation), "deadline": str(_now_ms() + action.timeout_ms)}
+        return {
+            "__OW_EXECUTION_ENV": EXECUTION_ENV,
+            "__OW_WAIT_FOR_ACK": "1",
+            **({"__OW_API_HOST": self.api_host} if self.api_host else {}),
+            **{"__OW_" + key.upper(): value for key, value in first.items()},
+            **action.env,
+            **env,
+        }
+
+    def _run_in_container(
+        self,
+        action: ProcessAction,
+        activation: Activation,
+        params: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        env: Mapping[str, str],
+    ) -> None:
+        python = runtime_python() if action.python is None else given_python(action.python)
+        activation.runtime = python.describe()
+        key = (id(action), tuple(sorted(env.items())))
+        container = self.containers.take(key)
+        keep = False
+        try:
+            if container is None:
+                activation.cold = True
+                container = self.containers.new(
+                    python.path, self._container_env(action, activation, env)
+                )
+                activation.container = container.cid
+                init_started = time.monotonic()
+                failed = container.init(action.unpack, action.function, action.timeout_ms)
+                activation.init_ms = int((time.monotonic() - init_started) * 1000)
+                if failed is not None:
+                    _record(activation, failed)
+                    return
+            activation.container = container.cid
+            message = {
+                "value": dict(params),
+                **self._fields(action, activation),
+                **fields,
+                "deadline": str(_now_ms() + action.timeout_ms),
+            }
+            outcome = container.run(message, action.timeout_ms)
+            _record(activation, outcome)
+            keep = outcome.alive and self.actions.get(action.name) is action
+        finally:
+            if container is not None:
+                self.containers.release(key, action, container, keep=keep)
+
+    def container(self, activation: Activation) -> Container:
+        """The container an activation ran in (possibly destroyed since)."""
+        return self.containers.made[activation.container]
 
     def latest(self, action_name: str) -> Activation | None:
         """The newest activation of ``action_name``, running or not."""
@@ -230,73 +401,6 @@ class ActionRunner:
             return next(
                 (a for a in reversed(self.activations) if a.action_name == action_name), None
             )
-
-    def _run_process(
-        self,
-        action: ProcessAction,
-        activation: Activation,
-        message: dict[str, Any],
-        extra_env: Mapping[str, str],
-    ) -> None:
-        read_fd, write_fd = os.pipe()
-        flags = ["-I", "-S"] if action.bare else ["-I"]
-        command = [
-            action.python,
-            *flags,
-            str(LAUNCHER),
-            "--action-dir",
-            str(action.action_dir),
-            "--module",
-            action.module,
-            "--function",
-            action.function,
-            "--result-fd",
-            str(write_fd),
-        ]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            **action.env,
-            **extra_env,
-        }
-        chunks: list[bytes] = []
-        try:
-            proc = subprocess.Popen(  # noqa: S603 - our own launcher, fixed arguments
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,),
-                env=env,
-                cwd=str(action.action_dir),
-            )
-        finally:
-            os.close(write_fd)
-        result_reader = threading.Thread(target=_drain, args=(read_fd, chunks), daemon=True)
-        result_reader.start()
-        line = json.dumps(message) + "\n"
-        try:
-            out, _ = proc.communicate(line.encode(), timeout=action.timeout_ms / 1000)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-            activation.status = "timeout"
-            activation.result = {"error": "The action exceeded its time limit."}
-        result_reader.join(timeout=5)
-        os.close(read_fd)
-        activation.logs = out.decode("utf-8", "replace").splitlines()
-        if activation.status == "timeout":
-            return
-        text = b"".join(chunks).decode("utf-8", "replace").strip()
-        if proc.returncode != 0 or not text:
-            activation.status = "developer error"
-            activation.result = {
-                "error": f"The action did not produce a result (exit {proc.returncode})."
-            }
-            return
-        result = json.loads(text.splitlines()[-1])
-        activation.result = result
-        activation.status = _status_for(result)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait for every activation started so far; ``False`` if some still run."""
@@ -312,10 +416,14 @@ class ActionRunner:
                 return False
             threads[0].join(timeout=left)
 
+    def close(self) -> None:
+        """Destroy every container (the emulator is stopping)."""
+        self.containers.close()
 
-def _drain(fd: int, chunks: list[bytes]) -> None:
-    while True:
-        data = os.read(fd, 65536)
-        if not data:
-            return
-        chunks.append(data)
+
+def _record(activation: Activation, outcome: Outcome) -> None:
+    activation.status = outcome.status
+    activation.result = outcome.result
+    activation.logs = [line.text for line in outcome.logs]
+    activation.stdout = [line.text for line in outcome.logs if line.stream == "stdout"]
+    activation.stderr = [line.text for line in outcome.logs if line.stream == "stderr"]

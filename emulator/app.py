@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from emulator.actions import (
+    PROJECT_ENTRIES,
+    PROJECT_PACKAGES,
     Action,
     ActionRunner,
     Activation,
@@ -32,6 +34,7 @@ from emulator.actions import (
 )
 from emulator.clouddb import CloudDbBackend, clouddb_router
 from emulator.cloudfunctions import CloudFunctionsBackend, cloud_functions_router
+from emulator.containers import DEFAULT_IDLE_S
 from emulator.core import Clock
 from emulator.faults import FaultPlan
 from emulator.router import Router
@@ -66,6 +69,7 @@ class Emulator:
         region: str = "KR",
         schedule_interval: float | None = None,
         delivery: Delivery = Delivery.BOTH,
+        container_idle_s: float = DEFAULT_IDLE_S,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError("prefix must look like /secretmanager")
@@ -74,7 +78,8 @@ class Emulator:
         self.host, self.port, self.prefix = host, port, prefix
         self.faults = FaultPlan()
         self.backend = SecretManagerBackend(clock=clock, region=region)
-        self.runner = ActionRunner(self.backend)
+        #: Runs the actions; a warm container idle for ``container_idle_s`` is discarded.
+        self.runner = ActionRunner(self.backend, container_idle_s=container_idle_s)
         self.backend.dispatcher = self.runner.dispatch
         self.scheduler = Scheduler(self.backend)
         #: Cloud DB for MySQL / PostgreSQL, on the same server (their paths never overlap).
@@ -105,6 +110,7 @@ class Emulator:
             clock=self.auth_clock,
         )
         self.port = self._server.server_address[1]
+        self.runner.api_host = self.base_url
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -121,7 +127,7 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        self.cloud_functions.close()
+        self.runner.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -171,8 +177,12 @@ class Emulator:
     def handler_action(
         self, name: str = "rotator", params: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> ProcessAction:
-        """This project's ``handler.main``, run in its own process like the runtime would."""
+        """This project's ``handler.main``, run like the runtime runs the deployed zip: the
+        zip's files (``handler.py``, ``rotation/``) and the project's requirements (the
+        emulator's own packages) as its ``virtualenv/``."""
         kwargs.setdefault("delivery", self.delivery)
+        kwargs.setdefault("include", PROJECT_ENTRIES)
+        kwargs.setdefault("site_packages", PROJECT_PACKAGES)
         return ProcessAction(name=name, params=self.action_params(params), **kwargs)
 
     def add_trigger(self, name: str, *actions: Action) -> TriggerRecord:

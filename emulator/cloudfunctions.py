@@ -1,9 +1,10 @@
 """Cloud Functions (REST API v2.1, ``/ncf/api/v2``): the operations a deployment and an
 operator use.
 
-An uploaded action is kept as its zip, extracted into a directory of its own and run the
-way the OpenWhisk launcher runs it (``ProcessAction`` with ``bare=True``: a fresh
-interpreter, no site-packages, only the zip's ``virtualenv/``). A trigger of type
+An uploaded action is kept as its zip and run the way the runtime runs it
+(``ProcessAction`` with ``code``: each new container unzips it, compiles and imports it at
+its init, and keeps its process warm for the next activations; see ``emulator.actions``).
+A new version of an action gets new containers. A trigger of type
 ``secret_manager`` is the same trigger Secret Manager lists and fires, so Execute Rotation
 Job runs the deployed zip; Post Action runs it on demand.
 
@@ -63,13 +64,10 @@ import hashlib
 import io
 import re
 import secrets
-import shutil
-import tempfile
 import threading
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from emulator.actions import ActionRunner, Activation, ProcessAction
@@ -128,7 +126,6 @@ class StoredAction:
     name: str
     body: dict[str, Any]
     code_sha256: str
-    directory: Path
     #: The uploaded base64 text, answered back as ``exec.code`` (documented for Get Action).
     code: str = field(default="", repr=False)
 
@@ -204,11 +201,7 @@ class CloudFunctionsBackend:
         self.actions: dict[tuple[str, str], StoredAction] = {}
         self.triggers: dict[str, StoredTrigger] = {}
         self.lock = threading.RLock()
-        self.workdir = Path(tempfile.mkdtemp(prefix="emulator-actions-"))
-        self._versions = 0
-
-    def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self._versions: dict[tuple[str, str], int] = {}
 
     # -- validation --------------------------------------------------------------------
 
@@ -252,29 +245,24 @@ class CloudFunctionsBackend:
         with self.lock:
             if name in self.triggers:
                 raise refused(f"{name!r} is already a trigger's name")
-            self._versions += 1
-            directory = self.workdir / f"{name}-{self._versions}"
-            with zipfile.ZipFile(io.BytesIO(code)) as archive:
-                archive.extractall(directory)
-            old = self.actions.get((package, name))
+            version = self._versions.get((package, name), 0) + 1
+            self._versions[(package, name)] = version
             action = StoredAction(
                 package, name, {**stored, "platform": platform},
-                hashlib.sha256(code).hexdigest(), directory, code=str(body["exec"]["code"]),
+                hashlib.sha256(code).hexdigest(), code=str(body["exec"]["code"]),
             )  # fmt: skip
             self.actions[(package, name)] = action
             self.runner.register(
                 ProcessAction(
                     name=action.full_name,
-                    action_dir=directory,
                     module="__main__",
                     function=str(stored["exec"]["main"]),
                     params=dict(stored.get("parameters") or {}),
                     timeout_ms=int(stored["limits"]["timeout"]),
-                    bare=True,
+                    code=code,
+                    version=f"0.0.{version}",
                 )
             )
-            if old is not None:
-                shutil.rmtree(old.directory, ignore_errors=True)
             return self._action_view(action)
 
     def _action(self, package: str, name: str) -> StoredAction:

@@ -2,7 +2,7 @@
 
 1. Start the emulator (Secret Manager on 127.0.0.1, with the Cloud Functions runtime).
 2. Deploy this project's ``handler.main`` as the action of a Secret Manager trigger; the
-   emulator starts it in a fresh interpreter per activation, like the OpenWhisk launcher.
+   emulator runs it in a warm container on Python 3.13, as NCP's action-loop runtime does.
 3. Create a secret (every field of Create secret) linked to that trigger.
 4. Execute Rotation Job: Secret Manager mints a job token and runs the trigger's action.
 5. Print the action's log lines, its result, and the secret before and after.

@@ -260,8 +260,7 @@ def test_a_rotation_after_deploying_runs_the_deployed_zip(
     assert activation.action_name == "secret-rotator"
     assert activation.result is not None and activation.result["ok"], activation.logs
     runner_action = emu.runner.actions["secret-rotator"]
-    assert runner_action.action_dir.is_relative_to(emu.cloud_functions.workdir)  # type: ignore[union-attr]
-    assert runner_action.bare is True  # type: ignore[union-attr]
+    assert runner_action.code == built.path.read_bytes()  # type: ignore[union-attr]
     assert chain.previous == VALUE and chain.active is not None
     assert chain.active["password"] != VALUE["password"]
 

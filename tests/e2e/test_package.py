@@ -2,9 +2,9 @@
 its pure-Python dependencies, and runnable as the runtime runs it.
 
 The proof is :func:`test_the_extracted_zip_rotates_a_secret_in_a_bare_interpreter`: the
-zip is extracted into an empty directory and started by the emulated OpenWhisk launcher
-in a fresh ``-I -S`` interpreter (no site-packages, no project on ``sys.path``), so the
-rotation can only have worked with what the zip itself carries.
+zip is extracted into an empty directory and run by the emulated action-loop runtime on
+the runtime's Python (its own site-packages hold none of the dependencies, and the project
+is not on ``sys.path``), so the rotation can only have worked with what the zip carries.
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ def rotate_with(emu: Emulator, action_dir: Path) -> tuple[str, Activation]:
         action_dir=action_dir,
         module="__main__",
         params=emu.action_params(),
-        bare=True,
-        python=sys.executable,
     )
     trigger = emu.add_trigger(unique_name("trigger"), action)
     with emu.client() as client:
