@@ -63,12 +63,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
+from rotation import urls
+from rotation.cafiles import ca_file_problem
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.models import SecretValue, Stage, encodable
 from rotation.ncp.transport import USER_AGENT
 from rotation.targets.base import (
     Change,
@@ -117,27 +118,21 @@ class _Endpoint:
 
 
 def _endpoint(config: Mapping[str, Any], key: str) -> _Endpoint:
+    """``url`` / ``testUrl`` by the one URL rule (:mod:`rotation.urls`): https only (the
+    bodies carry credentials), a query allowed (a token may ride there), no fragment."""
     raw = config.get(key)
-    if not isinstance(raw, str) or not raw:
+    if not isinstance(raw, str) or not raw.strip():
         raise TargetConfigError(f"webhook needs {key}: the https:// URL to POST to")
-    try:
-        parts = urlsplit(raw.strip())
-    except ValueError:  # e.g. an unclosed IPv6 bracket; the text may hold a token
-        raise TargetConfigError(f"webhook {key} is not a valid URL") from None
-    if parts.scheme.lower() != "https":
-        raise TargetConfigError(
-            f"webhook {key} must start with https:// "
-            "(http:// is refused: credentials never travel in clear)"
+    url = raw.strip()
+    problem = urls.url_problem(url, urls.WEBHOOK)
+    if problem is not None:
+        hint = (
+            ": the HMAC signature (hmacKey) authenticates the request"
+            if problem.kind == "credentials"
+            else ""
         )
-    if not parts.hostname:
-        raise TargetConfigError(f"webhook {key} has no host name")
-    if "@" in parts.netloc:  # the URL is logged and shown in plans; the HMAC key authenticates
-        raise TargetConfigError(
-            f"webhook {key} must not carry user:password@: the HMAC signature (hmacKey) "
-            "authenticates the request"
-        )
-    host = parts.netloc
-    return _Endpoint(url=raw.strip(), shown=f"https://{host}{parts.path or '/'}")
+        raise TargetConfigError(f"webhook {key} {problem}{hint}")
+    return _Endpoint(url=url, shown=urls.shown(url))
 
 
 def _hmac_key(config: Mapping[str, Any]) -> str:
@@ -167,19 +162,22 @@ def _hmac_key(config: Mapping[str, Any]) -> str:
             f"webhook signing key from {source} is too short: use at least "
             f"{MIN_KEY_LENGTH} characters"
         )
+    if not encodable(value):
+        raise TargetConfigError(
+            f"webhook signing key from {source} holds text that is not valid Unicode"
+        )
     return value
 
 
 def _ca_bundle(config: Mapping[str, Any]) -> str | None:
+    """``caBundle``: loaded now, as ``requests`` will load it (:mod:`rotation.cafiles`)."""
     raw = config.get("caBundle")
     if raw is None:
         return None
-    if not isinstance(raw, str):
-        raise TargetConfigError("webhook caBundle must be the path of a PEM file")
-    if not os.path.isfile(raw):
-        raise TargetConfigError(
-            f"webhook caBundle {raw!r} is not an existing file: give the path of a PEM file"
-        )
+    problem = ca_file_problem("webhook caBundle", raw)
+    if problem is not None:
+        raise TargetConfigError(problem)
+    assert isinstance(raw, str)
     return raw
 
 
