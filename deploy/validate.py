@@ -36,6 +36,7 @@ from rotation.ncp.signing import Credentials
 from rotation.notify import parse_notify
 from rotation.settings import Settings
 from rotation.targets import Target, TargetContext, build_target
+from rotation.targets.webhook import ENV_NAME
 
 #: Stands in for the key an ``hmacKeyEnv`` names (long enough for every key rule).
 _PLACEHOLDER_KEY = "deploy-check-placeholder-hmac-key-0123456789"
@@ -49,11 +50,12 @@ def effective_parameters(shared: Mapping[str, Any], spec: SecretSpec) -> dict[st
 
 def _without_key_env(item: Any) -> Any:
     """A copy in which every ``hmacKeyEnv`` (the action's environment, not ours) is replaced
-    by a placeholder ``hmacKey``; an entry giving both is left for the handler to refuse."""
+    by a placeholder ``hmacKey``; an entry giving both, or a name no variable can have, is
+    left for the handler's rules to refuse."""
     if isinstance(item, Mapping):
         copy = {k: _without_key_env(v) for k, v in item.items()}
         env_name = copy.get("hmacKeyEnv")
-        if isinstance(env_name, str) and env_name and "hmacKey" not in copy:
+        if isinstance(env_name, str) and ENV_NAME.fullmatch(env_name) and "hmacKey" not in copy:
             del copy["hmacKeyEnv"]
             copy["hmacKey"] = _PLACEHOLDER_KEY
         return copy

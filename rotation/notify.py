@@ -61,7 +61,7 @@ from rotation.cafiles import ca_file_problem
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.transport import USER_AGENT
 from rotation.settings import SettingsError
-from rotation.targets.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from rotation.targets.webhook import ENV_NAME, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 EVENT_HEADER = "X-Rotation-Event"
 MAX_WEBHOOKS = 5
@@ -207,8 +207,10 @@ def _key(raw: Mapping[str, Any], where: str) -> str | None:
     if inline is not None and env_name is not None:
         raise NotifyConfigError(f"{where}: give hmacKey or hmacKeyEnv, not both")
     if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise NotifyConfigError(f"{where}: hmacKeyEnv must name an environment variable")
+        if not isinstance(env_name, str) or not ENV_NAME.fullmatch(env_name):
+            raise NotifyConfigError(
+                f"{where}: hmacKeyEnv must name an environment variable (letters, digits, '_')"
+            )
         value = os.environ.get(env_name)
         if not value:
             raise NotifyConfigError(f"{where}: hmacKeyEnv names {env_name}, which is not set")

@@ -223,6 +223,8 @@ HANDLER: tuple[HandlerCase, ...] = (
         "port"),
     _pf("webhook-url-bad-host", {"target": {**WEBHOOK, "url": "https://hooks!.example.com/r"}},
         codes.INVALID_TARGET, "url", "host"),
+    _pf("webhook-key-env-name", {"target": {**{k: v for k, v in WEBHOOK.items() if k != "hmacKey"},
+        "hmacKeyEnv": "NOT A NAME"}}, codes.INVALID_TARGET, "hmacKeyEnv"),
     _pf("webhook-ca-bundle-not-pem", {"target": {**WEBHOOK, "caBundle": "$TMP/action.zip"}},
         codes.INVALID_TARGET, "caBundle", "$TMP/action.zip"),
     _pf("webhook-unknown-key", {"target": {**WEBHOOK, "secret": "x"}}, codes.INVALID_TARGET,
@@ -554,6 +556,9 @@ DEPLOY: tuple[DeployCase, ...] = (
        '{ kind = "webhook", url = "https://ex ample.com/r", testUrl = '
        '"https://hooks.example.com/t", hmacKey = "corpus-hmac-key-0123456789" }\n'), "url"),
     _d("notify-host-space", config(parameters='notify = "https://hooks example.com/x"'), "url"),
+    _d("target-key-env-name", config(secrets='[[secrets]]\nname = "corpus-db"\ntarget = { kind '
+       '= "webhook", url = "https://hooks.example.com/r", testUrl = "https://hooks.example.com/t",'
+       ' hmacKeyEnv = "NOT A NAME" }\n'), "hmacKeyEnv"),
     _d("secret-unknown", config(secrets='[[secrets]]\nname = "no-such-secret"\n'),
        "no-such-secret", exit=1),
     _d("access-key-spaces", config(), "NCLOUD_ACCESS_KEY", "spaces",

@@ -59,6 +59,7 @@ import hmac
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ SIGNATURE_HEADER = "X-Rotation-Signature"
 MAX_CLOCK_SKEW_SECONDS = 300
 
 MIN_KEY_LENGTH = 16
+#: An environment variable's name, as a shell writes it (``hmacKeyEnv``).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 60.0
 KNOWN_KEYS = frozenset(
@@ -140,8 +143,10 @@ def _hmac_key(config: Mapping[str, Any]) -> str:
     if inline is not None and env_name is not None:
         raise TargetConfigError("webhook takes hmacKey or hmacKeyEnv, not both: remove one")
     if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise TargetConfigError("webhook hmacKeyEnv must name an environment variable")
+        if not isinstance(env_name, str) or not ENV_NAME.fullmatch(env_name):
+            raise TargetConfigError(
+                "webhook hmacKeyEnv must name an environment variable (letters, digits, '_')"
+            )
         value = os.environ.get(env_name)
         if not value:
             raise TargetConfigError(
