@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from rotation.fleet_params import BY_SECRET_ID
+from rotation.ids import secret_id_problem
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.signing import Credentials
 from rotation.settings import endpoint_problem
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,49}")
-#: Secret ids as every answer spells them (hex); also ``.``, ``-``, ``_``, like the CLI.
-SECRET_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MEMORY = (128, 256, 512, 1024)
 DEFAULT_PERIOD = 30
 SECRET_KEYS = frozenset({"name", "id", "rotation_period_days", "target", "policy"})
@@ -230,8 +229,9 @@ def _secret(raw: Any, where: str) -> SecretSpec:
     for value, what in ((name, "name"), (sid, "id")):
         if value is not None and (not isinstance(value, str) or value.strip() != value):
             raise ConfigError(f"{where}: {what} must be text without surrounding spaces")
-    if sid and not SECRET_ID.fullmatch(sid):
-        raise ConfigError(f"{where}: id must be a secret id: letters, digits, '.', '-', '_'")
+    problem = secret_id_problem(sid) if sid else None
+    if problem is not None:
+        raise ConfigError(f"{where}: id: {problem}")
     raw = entry.get("rotation_period_days")
     period = None if raw is None else _int(raw, f"{where} rotation_period_days", 1, 730)
     return SecretSpec(

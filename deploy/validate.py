@@ -10,8 +10,10 @@ action will see them) go through what the handler runs before it touches a targe
     parse_notify      the notify webhooks
     build_target      the target from its parameter and the secret's active value (no
                       connection is made: factories only read configuration)
-    PolicySet         the value policy, on the target's default; its ``keys`` must be
-                      rotation targets, and the target must accept what it generates
+    preflight         the rotation's own rules (rotation/preflight.py): the value holds
+                      every rotation target as plain text; the policy, on the target's
+                      default, names only rotation targets, generates values the target
+                      accepts, and keeps the new value within Secret Manager's limit
 
 The secret's value is read (Get Secret Value) because the target is built from it, as the
 action builds it. An ``hmacKeyEnv`` names a variable of the *action's* environment, which
@@ -26,18 +28,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deploy.config import ConfigError, SecretSpec
-from rotation import codes, logs
+from rotation import logs, preflight
 from rotation.codes import CodedError
-from rotation.generate import Generator, PolicySet, generate_values
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretChain, SecretValue
 from rotation.ncp.signing import Credentials
 from rotation.notify import parse_notify
 from rotation.settings import Settings
 from rotation.targets import Target, TargetContext, build_target
+from rotation.targets.webhook import ENV_NAME
 
-#: Samples per key when checking that the target accepts the policy's values.
-SAMPLES = 10
 #: Stands in for the key an ``hmacKeyEnv`` names (long enough for every key rule).
 _PLACEHOLDER_KEY = "deploy-check-placeholder-hmac-key-0123456789"
 
@@ -50,11 +50,12 @@ def effective_parameters(shared: Mapping[str, Any], spec: SecretSpec) -> dict[st
 
 def _without_key_env(item: Any) -> Any:
     """A copy in which every ``hmacKeyEnv`` (the action's environment, not ours) is replaced
-    by a placeholder ``hmacKey``; an entry giving both is left for the handler to refuse."""
+    by a placeholder ``hmacKey``; an entry giving both, or a name no variable can have, is
+    left for the handler's rules to refuse."""
     if isinstance(item, Mapping):
         copy = {k: _without_key_env(v) for k, v in item.items()}
         env_name = copy.get("hmacKeyEnv")
-        if isinstance(env_name, str) and env_name and "hmacKey" not in copy:
+        if isinstance(env_name, str) and ENV_NAME.fullmatch(env_name) and "hmacKey" not in copy:
             del copy["hmacKeyEnv"]
             copy["hmacKey"] = _PLACEHOLDER_KEY
         return copy
@@ -92,15 +93,13 @@ def check_parameters(
         parse_notify(checkable.get("notify"))
     except CodedError as exc:
         raise ConfigError(f"{where}: {exc} ({exc.code})") from None
-    active = chain.active
-    if active is None:
-        raise ConfigError(f"{where} has no active value: store one before enabling rotation")
-    for key in chain.rotation_targets:
-        if not isinstance(active.get(key), str) or not active[key]:
-            raise ConfigError(
-                f"{where}: rotation target {key!r} is not text in the value; fix the value "
-                "(python -m rotation secret update) before enabling rotation"
-            )
+    try:
+        active = preflight.active_value(chain)
+    except CodedError as exc:
+        raise ConfigError(
+            f"{where}: {exc} ({exc.code}); fix the value (python -m rotation secret update) "
+            "before enabling rotation"
+        ) from None
     ctx = TargetContext(
         secret_id=secret_id,
         deadline=Deadline.after(30),
@@ -121,33 +120,9 @@ def check_parameters(
 def _check_policy(
     where: str, policy: Mapping[str, Any] | None, chain: SecretChain, target: Target
 ) -> None:
-    assert chain.active is not None
-    target_kind = target.kind
+    """The rotation's own preflight rules (:mod:`rotation.preflight`): derived keys, the
+    policy's keys, what the target accepts, the new value's size."""
     try:
-        derived = set(target.derive(chain.active))
-        policies = PolicySet.from_mapping(policy, base=target.default_policy)
+        preflight.policies_for(policy, target, chain)
     except CodedError as exc:
         raise ConfigError(f"{where}: {exc} ({exc.code})") from None
-    keys = set(chain.rotation_targets)
-    if not derived <= keys:
-        raise ConfigError(
-            f"{where}: the {target_kind} target also changes {', '.join(sorted(derived - keys))}: "
-            "add it to the secret's rotation targets"
-        )
-    stray = sorted(set(policies.keys) - keys)
-    if stray:
-        raise ConfigError(
-            f"{where}: policy keys {', '.join(stray)} are not rotation targets of the secret "
-            f"({', '.join(chain.rotation_targets)}) ({codes.INVALID_POLICY})"
-        )
-    if policies.generator is not Generator.LOCAL:
-        return
-    for key in chain.rotation_targets:
-        if key in derived:
-            continue
-        samples = (generate_values([key], policies)[key] for _ in range(SAMPLES))
-        if not any(target.accepts(key, sample) for sample in samples):
-            raise ConfigError(
-                f"{where}: the {target_kind} target refuses the values this policy "
-                f"generates for {key!r} ({codes.INVALID_POLICY})"
-            )

@@ -6,11 +6,17 @@ which is where a database's reachability actually matters. Each check is one lin
 
     api      reach the Secret Manager host and read the secret (proves the keys too)
     secret   its status, phase and trigger allow a rotation
-    value    the active value is a JSON object holding every rotation target as text
-    target   the target builds from the value and the ``target`` parameter
+    value    the active value is a JSON object holding every rotation target as a
+             non-empty string, of plain text, bounded in depth and size
+    target   the target builds from the value and the ``target`` parameter (every
+             setting checked, files loaded), and derives only rotation targets
     login    the target accepts the *active* credential (a probe; nothing is set)
-    policy   the value policy parses, names only rotation targets, and the target
-             accepts what it generates
+    policy   the value policy parses, names only rotation targets, the target accepts
+             what it generates, and the new value fits Secret Manager's limit
+
+``value``, ``target`` and ``policy`` are the rotation's own preflight rules
+(:mod:`rotation.preflight`): a check that passes them is a rotation that passes them,
+and a failure reports the code the rotation would end with.
 
 Nothing changes: only reads (Get Secret Detail, Get Secret Value, an admin secret's value)
 and a probe of the active credential, which is a login, or a signed ``test`` request for a
@@ -28,8 +34,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from rotation import logs
-from rotation.generate import Generator, PolicyError, PolicySet, generate_values
+from rotation import logs, preflight
+from rotation.codes import CodedError
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
     AuthenticationFailed,
@@ -52,7 +58,7 @@ from rotation.ncp.signing import Credentials
 from rotation.targets import Change, Target, TargetContext, TargetError, build_target
 
 #: Generated samples per key when checking that the target accepts the policy's values.
-SAMPLES = 10
+SAMPLES = preflight.SAMPLES
 
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
 
@@ -182,36 +188,35 @@ class _Checker:
                 return [a.name for a in trigger.actions]
         return []
 
+    def coded(self, name: str, exc: CodedError) -> _Stop:
+        """A failed rule of :mod:`rotation.preflight`, as the rotation would report it."""
+        return self.fail(name, f"{exc.code}: {exc}")
+
     def value(self) -> SecretChain:
         try:
             chain = self.client.get_secret_values(self.sid)
         except SecretValueError as exc:
-            raise self.fail("value", f"{exc}: a rotatable value is a JSON object") from None
+            raise self.coded("value", preflight.unreadable_value(exc)) from None
         except NcpError as exc:
             raise self.fail("value", f"cannot read the value: {exc}") from None
-        for stage in (chain.previous, chain.active, chain.pending):
-            logs.REDACTOR.register_value(stage, chain.rotation_targets)
-        active = chain.active
-        if active is None:
-            raise self.fail("value", "the secret has no active value")
-        if not chain.rotation_targets:
-            raise self.fail("value", "the secret names no rotation targets")
-        for key in chain.rotation_targets:
-            if key not in active:
-                raise self.fail("value", f"rotation target {key!r} is not a key of the value")
-            if not isinstance(active[key], str) or not active[key]:
-                raise self.fail("value", f"rotation target {key!r} must hold non-empty text")
+        self.register(chain)
+        try:
+            preflight.active_value(chain)
+        except CodedError as exc:
+            raise self.coded("value", exc) from None
         targets = ", ".join(chain.rotation_targets)
         self.add("value", CheckStatus.OK, f"active value holds the rotation targets ({targets})")
         return chain
 
-    def read_other(self, secret_id: str) -> SecretValue:
-        chain = self.client.get_secret_values(secret_id)
+    @staticmethod
+    def register(chain: SecretChain) -> None:
         for stage in (chain.previous, chain.active, chain.pending):
             logs.REDACTOR.register_value(stage, chain.rotation_targets)
-        if chain.active is None:
-            raise TargetError("the linked secret has no active value")
-        return chain.active
+
+    def read_other(self, secret_id: str) -> SecretValue:
+        return preflight.linked_value(
+            lambda: self.client.get_secret_values(secret_id), register=self.register
+        )
 
     def target(self, chain: SecretChain) -> Target:
         assert chain.active is not None
@@ -225,17 +230,13 @@ class _Checker:
         )
         try:
             target = self.builder(self.inputs.target, chain.active, ctx)
-            derived = set(target.derive(chain.active))
-        except (TargetError, NcpError) as exc:
-            raise self.fail("target", f"{getattr(exc, 'code', 'INVALID_TARGET')}: {exc}") from None
-        extra = derived - set(chain.rotation_targets)
-        if extra:
+        except CodedError as exc:
+            raise self.coded("target", exc) from None
+        try:
+            preflight.derived_keys(target, chain.active, chain.rotation_targets)
+        except CodedError as exc:
             target.close()
-            raise self.fail(
-                "target",
-                f"this target also changes {', '.join(sorted(extra))}: add it to the secret's "
-                "rotation targets",
-            )
+            raise self.coded("target", exc) from None
         self.add("target", CheckStatus.OK, f"{target.kind} target built")
         return target
 
@@ -263,33 +264,10 @@ class _Checker:
 
     def policy(self, target: Target, chain: SecretChain) -> None:
         try:
-            policies = PolicySet.from_mapping(self.inputs.policy, base=target.default_policy)
-        except PolicyError as exc:
-            self.add("policy", CheckStatus.FAIL, f"INVALID_POLICY: {exc}")
+            policies = preflight.policies_for(self.inputs.policy, target, chain)
+        except CodedError as exc:
+            self.add("policy", CheckStatus.FAIL, f"{exc.code}: {exc}")
             return
-        stray = sorted(set(policies.keys) - set(chain.rotation_targets))
-        if stray:
-            self.add(
-                "policy",
-                CheckStatus.FAIL,
-                f"INVALID_POLICY: keys {', '.join(stray)} are not rotation targets",
-            )
-            return
-        assert chain.active is not None
-        derived = set(target.derive(chain.active))
-        if policies.generator is Generator.LOCAL:
-            for key in chain.rotation_targets:
-                if key in derived:
-                    continue
-                samples = (generate_values([key], policies)[key] for _ in range(SAMPLES))
-                if not any(target.accepts(key, sample) for sample in samples):
-                    self.add(
-                        "policy",
-                        CheckStatus.FAIL,
-                        f"INVALID_POLICY: the {target.kind} target refuses the values this "
-                        f"policy generates for {key!r}",
-                    )
-                    return
         length = policies.default.length
         self.add(
             "policy",

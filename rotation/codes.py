@@ -157,8 +157,16 @@ ROTATION_TARGET_MISSING = _code(
 ROTATION_TARGET_NOT_TEXT = _code(
     "ROTATION_TARGET_NOT_TEXT",
     "value",
-    "a rotation target holds something other than a string",
-    "store a string under that key (python -m rotation secret update), then retry",
+    "a rotation target holds something other than a non-empty string",
+    "store a non-empty string under that key (python -m rotation secret update), then retry",
+)
+VALUE_UNSUPPORTED = _code(
+    "VALUE_UNSUPPORTED",
+    "value",
+    "the secret value (or the admin secret's) is JSON the rotation cannot handle safely: "
+    "nested deeper than 32 levels, text that is not valid Unicode (a lone surrogate such as "
+    "\\ud800), or over 10,000 bytes; the message names the key",
+    "python -m rotation secret update SECRET_ID with a flat JSON object of plain text, then retry",
 )
 LINKED_SECRET_EMPTY = _code(
     "LINKED_SECRET_EMPTY",

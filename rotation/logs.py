@@ -24,6 +24,7 @@ registration recompile a huge pattern (130 ms at 4,000 values, measured in ``ben
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,6 +44,9 @@ from rotation.ncp.models import SecretValue
 from rotation.sensitive import is_sensitive_key
 
 REDACTED = "[REDACTED]"
+#: What stands for a part of a log line nested deeper than :data:`MAX_SCRUB_DEPTH`.
+TOO_DEEP = "[TOO DEEP]"
+MAX_SCRUB_DEPTH = 64
 
 #: Values shorter than this are not scrubbed by value (they would shred ordinary words);
 #: they are still scrubbed by key name.
@@ -80,7 +84,9 @@ class Redactor:
         whose name is sensitive; rotation targets are always passed in)."""
         if value is None:
             return
-        self.register(value.to_json())
+        # Too deep to render: never from Secret Manager (models bounds what it reads).
+        with contextlib.suppress(RecursionError, ValueError):
+            self.register(value.to_json())
         wanted = set(keys or ()) | {k for k in value if is_sensitive_key(k)}
         for key in wanted:
             item = value.get(key)
@@ -100,21 +106,25 @@ class Redactor:
         pattern = self._compiled()
         return text if pattern is None else pattern.sub(REDACTED, text)
 
-    def scrub_any(self, data: Any) -> Any:
-        """Scrub every string inside mappings and sequences, keys by name, values by value."""
+    def scrub_any(self, data: Any, _depth: int = 0) -> Any:
+        """Scrub every string inside mappings and sequences, keys by name, values by value.
+        Past :data:`MAX_SCRUB_DEPTH` levels a part is replaced whole: what no log line
+        needs must not make the scrubbing itself fail (RecursionError)."""
         if isinstance(data, str):
             return self.scrub(data)
+        if isinstance(data, (Mapping, list, tuple)) and _depth >= MAX_SCRUB_DEPTH:
+            return TOO_DEEP
         if isinstance(data, Mapping):
             return {
                 k: (
                     REDACTED
                     if isinstance(k, str) and is_sensitive_key(k) and v
-                    else self.scrub_any(v)
+                    else self.scrub_any(v, _depth + 1)
                 )
                 for k, v in data.items()
             }
         if isinstance(data, (list, tuple)):
-            return [self.scrub_any(v) for v in data]
+            return [self.scrub_any(v, _depth + 1) for v in data]
         return data
 
     def _compiled(self) -> re.Pattern[str] | None:
@@ -162,9 +172,24 @@ def _redact_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> 
     return REDACTOR.scrub_any(event)
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8 text: a lone surrogate (valid JSON, ``"\\ud800"``) becomes
+    its escape, so writing a line can never raise UnicodeEncodeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _render(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
-    line = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
-    return REDACTOR.scrub(line)
+    try:
+        line = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
+    except (RecursionError, ValueError):  # scrub_any bounds depth; a cycle is still possible
+        line = json.dumps(
+            {k: str(v) for k, v in event.items()}, ensure_ascii=False, separators=(",", ":")
+        )
+    return printable(REDACTOR.scrub(line))
 
 
 _configured_level: int | None = None

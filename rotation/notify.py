@@ -53,15 +53,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-from rotation import codes, logs
+from rotation import codes, logs, urls
+from rotation.cafiles import ca_file_problem
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.transport import USER_AGENT
 from rotation.settings import SettingsError
-from rotation.targets.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from rotation.targets.webhook import ENV_NAME, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 EVENT_HEADER = "X-Rotation-Event"
 MAX_WEBHOOKS = 5
@@ -166,8 +166,9 @@ def _webhook(raw: object, number: int) -> Webhook:
             "that the alert is ours"
         )
     ca = raw.get("caBundle")
-    if ca is not None and (not isinstance(ca, str) or not os.path.isfile(ca)):
-        raise NotifyConfigError(f"{where}: caBundle must be the path of an existing PEM file")
+    problem = None if ca is None else ca_file_problem("caBundle", ca)
+    if problem is not None:
+        raise NotifyConfigError(f"{where}: {problem}")
     timeout = raw.get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
     if (
         isinstance(timeout, bool)
@@ -189,24 +190,16 @@ def _webhook(raw: object, number: int) -> Webhook:
 
 
 def _url(raw: object, where: str) -> tuple[str, str]:
+    """The webhook's URL by the one URL rule (:mod:`rotation.urls`): https only, a query
+    allowed (Slack's token is in the path, others put it in the query), no fragment."""
     if not isinstance(raw, str) or not raw.strip():
         raise NotifyConfigError(f"{where} needs a url (https://...)")
     url = raw.strip()
     logs.REDACTOR.register(url)  # a Slack webhook URL is itself the credential
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        raise NotifyConfigError(f"{where}: url is not a valid URL") from None
-    if parts.username is not None or parts.password is not None:
-        raise NotifyConfigError(f"{where}: url must not carry user:password@")
-    if parts.scheme.lower() != "https" or not host:
-        raise NotifyConfigError(f"{where}: url must be an https:// URL")
-    if parts.fragment:
-        raise NotifyConfigError(f"{where}: url must not have a #fragment")
-    if any(c.isspace() for c in url):
-        raise NotifyConfigError(f"{where}: url must not contain spaces")
-    return url, f"https://{host}" + (f":{port}" if port else "")
+    problem = urls.url_problem(url, urls.WEBHOOK)
+    if problem is not None:
+        raise NotifyConfigError(f"{where}: url {problem}")
+    return url, urls.shown(url, path=False)
 
 
 def _key(raw: Mapping[str, Any], where: str) -> str | None:
@@ -214,8 +207,10 @@ def _key(raw: Mapping[str, Any], where: str) -> str | None:
     if inline is not None and env_name is not None:
         raise NotifyConfigError(f"{where}: give hmacKey or hmacKeyEnv, not both")
     if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise NotifyConfigError(f"{where}: hmacKeyEnv must name an environment variable")
+        if not isinstance(env_name, str) or not ENV_NAME.fullmatch(env_name):
+            raise NotifyConfigError(
+                f"{where}: hmacKeyEnv must name an environment variable (letters, digits, '_')"
+            )
         value = os.environ.get(env_name)
         if not value:
             raise NotifyConfigError(f"{where}: hmacKeyEnv names {env_name}, which is not set")

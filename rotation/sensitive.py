@@ -19,6 +19,9 @@ from typing import Any
 
 #: What a hidden value is shown as.
 MASK = "****"
+#: Deeper than this a part of a value is hidden whole: it is not looked into (a value
+#: nested thousands of levels deep made the masking raise RecursionError).
+MAX_MASK_DEPTH = 64
 
 SENSITIVE_WORDS = frozenset(
     {
@@ -63,15 +66,17 @@ def masked(
     return {k: _masked_item(k, v, hidden) for k, v in value.items()}
 
 
-def _masked_item(key: object, item: Any, hidden: frozenset[str]) -> Any:
+def _masked_item(key: object, item: Any, hidden: frozenset[str], depth: int = 0) -> Any:
     if isinstance(key, str) and (key in hidden or is_sensitive_key(key)):
         return MASK
-    return _masked_any(item, hidden)
+    return _masked_any(item, hidden, depth)
 
 
-def _masked_any(item: Any, hidden: frozenset[str]) -> Any:
+def _masked_any(item: Any, hidden: frozenset[str], depth: int = 0) -> Any:
+    if isinstance(item, (Mapping, list, tuple)) and depth >= MAX_MASK_DEPTH:
+        return MASK  # too deep to look into: hidden whole, never shown unchecked
     if isinstance(item, Mapping):
-        return {k: _masked_item(k, v, hidden) for k, v in item.items()}
+        return {k: _masked_item(k, v, hidden, depth + 1) for k, v in item.items()}
     if isinstance(item, (list, tuple)):
-        return [_masked_any(v, hidden) for v in item]
+        return [_masked_any(v, hidden, depth + 1) for v in item]
     return item

@@ -37,9 +37,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from rotation import codes
+from rotation import codes, urls
 from rotation.codes import CodedError
 from rotation.fleet_params import FleetParamsError, json_object, parameters_for
 from rotation.ncp import hosts
@@ -295,29 +294,13 @@ def _first(
 def endpoint_problem(url: str) -> str | None:
     """Why ``url`` is refused as an NCP API base URL, or ``None`` when it is fine.
 
-    One rule for every API endpoint a setting names (Secret Manager here, Cloud DB in its
-    target, both of deploy's): an absolute ``https://`` URL, plain ``http`` only to this
-    machine (an emulator), no ``user:password@`` (keys come from their own settings, and
-    a URL is logged), no query or fragment, a valid port, no spaces. The reason never
-    quotes the URL: it may hold a password.
+    One rule for every URL the project accepts (:mod:`rotation.urls`), with the API
+    endpoints' policy: an absolute ``https://`` URL, plain ``http`` only to this machine
+    (an emulator), no ``user:password@``, no query or fragment, a valid host and port, no
+    spaces. The reason never quotes the URL: it may hold a password.
     """
-    if any(c.isspace() or not c.isprintable() for c in url):
-        return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(url)
-        host, _port = parts.hostname, parts.port
-    except ValueError as exc:
-        return "has an invalid port" if "port" in str(exc).lower() else "is not a valid URL"
-    checks = (
-        ("@" in parts.netloc, "must not carry user:password@ (keys have their own settings)"),
-        (parts.scheme not in ("https", "http") or not host, "must be an absolute https:// URL"),
-        (
-            parts.scheme == "http" and host not in LOOPBACK_HOSTS,
-            "must use https: plain http is only allowed to a local emulator (127.0.0.1)",
-        ),
-        (bool(parts.query or parts.fragment), "must not have a query string or fragment"),
-    )
-    return next((why for failed, why in checks if failed), None)
+    problem = urls.url_problem(url, urls.API_ENDPOINT)
+    return None if problem is None else problem.reason
 
 
 def _endpoint(url: str) -> str:

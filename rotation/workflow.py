@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from rotation import codes, logs
+from rotation import codes, logs, preflight
 from rotation.codes import CodedError
 from rotation.exits import Exit, Holds, JobState, decide, leave_reason
 from rotation.failures import (
@@ -57,7 +57,6 @@ from rotation.failures import (
     RotationFailure,
     api_failure,
     as_failure,
-    call_api,
     cannot_end,
     job_call_failure,
     outcome_unknown,
@@ -333,24 +332,17 @@ class Rotation:
 
     def start(self) -> SecretChain:
         with self.step("start", "rotation.start"):
-            chain = self.send_start(self.forward)
-        if chain is None:  # the answer came, but not a value a rotation can use
-            raise RotationFailure(
-                codes.VALUE_NOT_JSON_OBJECT,
-                "the secret value is not a JSON object; a rotatable secret value is a JSON "
-                "object of key/value pairs",
-            )
-        return chain
+            return self.send_start(self.forward)
 
-    def send_start(self, client: SecretManagerClient) -> SecretChain | None:
+    def send_start(self, client: SecretManagerClient) -> SecretChain:
         """Send ``start`` and record what its answer says: the job's state and whether an
-        earlier run's pending value may be on the target. ``None``: started, but the value
-        cannot be read as a chain. Raises the coded failure when ``start`` failed."""
+        earlier run's pending value may be on the target. Raises the coded failure when
+        ``start`` failed, or answered a value a rotation cannot read."""
         try:
             chain = client.start_rotation_job(self.sid, self.token)
-        except SecretValueError:
+        except SecretValueError as exc:
             self.job, self.holds = JobState.STARTED, Holds.ACTIVE  # no usable pending exists
-            return None
+            raise preflight.unreadable_value(exc) from None
         except NcpError as exc:
             refused = isinstance(exc, ClientError) and not isinstance(
                 exc, (AuthenticationFailed, Forbidden)
@@ -372,7 +364,8 @@ class Rotation:
         self.holds = Holds.EARLIER_PENDING if earlier else Holds.ACTIVE
 
     def preflight(self, chain: SecretChain) -> PolicySet:
-        """Bad input stops here, before the target is touched; the job is then failed."""
+        """Bad input stops here, before the target is touched; the exit rule ends the job.
+        The rules are :mod:`rotation.preflight`'s, the same ``rotation check`` runs."""
         with self.step("preflight", "rotation.preflight") as info:
             active = validate_chain(chain)
             self.ctx = TargetContext(
@@ -382,29 +375,13 @@ class Rotation:
                 read_secret=self.read_other_secret,
                 read_pending=self.read_pending,
                 credentials=self.settings.credentials,
+                retry_budget=self.forward.transport.budget,
             )
             try:
                 self.target = self.target_builder(self.settings.target, active, self.ctx)
-                derived = set(self.target.derive(active))
-                policies = PolicySet.from_mapping(
-                    self.settings.policy, base=self.target.default_policy
-                )
+                policies = preflight.policies_for(self.settings.policy, self.target, chain)
             except CodedError as exc:
                 raise RotationFailure(exc.code, str(exc)) from None
-            if not derived <= set(chain.rotation_targets):
-                raise RotationFailure(
-                    codes.INVALID_TARGET,
-                    f"this target changes {', '.join(sorted(derived))} too: add it to the "
-                    "secret's rotationTargets",
-                )
-            stray = sorted(set(policies.keys) - set(chain.rotation_targets))
-            if stray:
-                raise RotationFailure(
-                    codes.INVALID_POLICY,
-                    f"policy keys {', '.join(stray)} are not rotation targets of the secret "
-                    f"({', '.join(chain.rotation_targets)})",
-                )
-            self.check_policy_fits(chain.rotation_targets, derived, policies)
             info.update(
                 target=self.target.kind,
                 keys=list(chain.rotation_targets),
@@ -412,34 +389,10 @@ class Rotation:
             )
         return policies
 
-    def check_policy_fits(
-        self, keys: tuple[str, ...], derived: set[str], policies: PolicySet
-    ) -> None:
-        """A policy the target can never accept is bad input: find out before the target
-        is touched. Sample values are drawn and thrown away; only local generation can be
-        sampled."""
-        assert self.target is not None
-        if policies.generator is not Generator.LOCAL:
-            return
-        for key in keys:
-            if key in derived:
-                continue
-            samples = (generate_values([key], policies)[key] for _ in range(MAX_DRAWS))
-            if not any(self.target.accepts(key, sample) for sample in samples):
-                raise RotationFailure(
-                    codes.INVALID_POLICY,
-                    f"values this policy generates for {key!r} are refused by the "
-                    f"{self.target.kind} target (its password rules)",
-                )
-
     def read_other_secret(self, secret_id: str) -> SecretValue:
-        chain = call_api(lambda: self.forward.get_secret_values(secret_id), "read a linked secret")
-        self.register(chain)
-        if chain.active is None:
-            raise RotationFailure(
-                codes.LINKED_SECRET_EMPTY, "the linked secret has no active value"
-            )
-        return chain.active
+        return preflight.linked_value(
+            lambda: self.forward.get_secret_values(secret_id), register=self.register
+        )
 
     def read_pending(self) -> SecretValue | None:
         """This run's stored pending value: Update Pending Stage answered it, so it is not
@@ -1030,23 +983,9 @@ class Rotation:
 
 
 def validate_chain(chain: SecretChain) -> SecretValue:
-    """The active value, if it can be rotated: bad input otherwise."""
-    if chain.active is None:
-        raise RotationFailure(codes.VALUE_MISSING, "the secret has no active value")
-    if not chain.rotation_targets:
-        raise RotationFailure(codes.NO_ROTATION_TARGETS, "the secret names no rotation targets")
-    for key in chain.rotation_targets:
-        if key not in chain.active:
-            raise RotationFailure(
-                codes.ROTATION_TARGET_MISSING,
-                f"rotation target {key!r} is not a key of the secret value; add it to the "
-                "value or remove it from rotationTargets",
-            )
-        if not isinstance(chain.active[key], str):
-            raise RotationFailure(
-                codes.ROTATION_TARGET_NOT_TEXT, f"rotation target {key!r} must hold a string"
-            )
-    return chain.active
+    """The active value, if it can be rotated: bad input otherwise (the value rules of
+    :func:`rotation.preflight.active_value`)."""
+    return preflight.active_value(chain)
 
 
 __all__ = ["Outcome", "Rotation", "StepRecord", "usable_candidate"]

@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from rotation import logs
+from rotation import ids, logs, urls
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import CloudFunctionsClient
 from rotation.ncp.secretmanager import SecretManagerClient
@@ -38,10 +37,7 @@ EXIT_API = 3
 #: Gave up waiting for a job that is still running.
 EXIT_TIMEOUT = 4
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-#: Secret ids are hex in every answer seen; letters, digits, ``.``, ``-`` and ``_`` leave
-#: room for other spellings while refusing anything that looks like a pasted value.
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+LOOPBACK_HOSTS = urls.LOOPBACK_HOSTS
 
 
 class CliError(Exception):
@@ -72,12 +68,22 @@ class Unreachable(CliError):
 
 
 def secret_id(text: str) -> str:
-    """An argparse type: a secret id, checked without ever echoing what was given (a value
-    pasted in the wrong place must not end up in the terminal's scrollback)."""
-    if not ID_PATTERN.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            "not a secret id (ids are letters and digits; `secret list` shows them)"
-        )
+    """An argparse type: a secret id (:func:`rotation.ids.secret_id_problem`, the rule the
+    action and deploy use), checked without ever echoing what was given (a value pasted in
+    the wrong place must not end up in the terminal's scrollback)."""
+    problem = ids.secret_id_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"not a secret id: {problem} (`secret list` shows ids)")
+    return text
+
+
+def action_name(text: str) -> str:
+    """An argparse type: a Cloud Functions action, ``action`` or ``package/action``
+    (:func:`rotation.ids.action_name_problem`): a name that could change the API path
+    (``../x``) is a usage error before any call."""
+    problem = ids.action_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"not an action name: {problem}")
     return text
 
 
@@ -111,30 +117,17 @@ def bounded_int(low: int, high: int, what: str) -> Any:
 
 
 def checked_url(url: str, what: str) -> str:
-    """An API base URL: absolute, https (http only to this machine), no credentials, no
-    query. Messages never repeat the URL: it may carry a password in its user info."""
-    if any(c.isspace() or not c.isprintable() for c in url.strip()):
-        raise UsageError(f"{what} must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-    except ValueError:
-        raise UsageError(f"{what} is not a valid URL") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise UsageError(
-            f"{what} must not carry credentials (user:password@); the CLI reads keys from "
-            "NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY only"
+    """An API base URL, by the one URL rule (:mod:`rotation.urls`): absolute, https (http
+    only to this machine), no credentials, no query. Messages never repeat the URL: it may
+    carry a password in its user info."""
+    problem = urls.url_problem(url.strip(), urls.API_ENDPOINT)
+    if problem is not None:
+        hint = (
+            "; the CLI reads keys from NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY only"
+            if problem.kind == "credentials"
+            else ""
         )
-    if parts.scheme not in ("https", "http") or not host:
-        raise UsageError(f"{what} must be an absolute https:// URL")
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise UsageError(f"{what}: plain http is only allowed to this machine (an emulator)")
-    if parts.query or parts.fragment:
-        raise UsageError(f"{what} must not have a query string or fragment")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise UsageError(f"{what} has an invalid port") from None
+        raise UsageError(f"{what} {problem}{hint}")
     return url.strip().rstrip("/")
 
 
@@ -189,14 +182,15 @@ class Output:
     messages: TextIO = field(default_factory=lambda: sys.stderr)
 
     def write(self, text: str = "") -> None:
-        self.data.write(logs.REDACTOR.scrub(text) + "\n")
+        self.data.write(logs.printable(logs.REDACTOR.scrub(text)) + "\n")
 
     def json(self, payload: Any) -> None:
         clean = logs.REDACTOR.scrub_any(payload)
-        self.data.write(json.dumps(clean, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(clean, indent=2, ensure_ascii=False, default=str)
+        self.data.write(logs.printable(text) + "\n")
 
     def note(self, text: str) -> None:
-        self.messages.write(logs.REDACTOR.scrub(text) + "\n")
+        self.messages.write(logs.printable(logs.REDACTOR.scrub(text)) + "\n")
         self.messages.flush()
 
 

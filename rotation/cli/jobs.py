@@ -34,6 +34,7 @@ from rotation.cli.common import (
     Progress,
     Refused,
     Unreachable,
+    action_name,
     bounded_int,
     credentials,
     epoch_ms,
@@ -645,6 +646,7 @@ def register(commands: Any) -> None:
     )
     resume.add_argument(
         "--action",
+        type=action_name,
         help="with --remote: the action name, when the trigger runs several ([package/]action)",
     )
     resume.add_argument(

@@ -13,11 +13,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from rotation import logs
 from rotation.cli.common import UsageError
-from rotation.ncp.models import MAX_VALUE_BYTES, MAX_VALUE_KEYS, SecretValue
+from rotation.ncp.models import (
+    MAX_VALUE_BYTES,
+    MAX_VALUE_DEPTH,
+    MAX_VALUE_KEYS,
+    SecretValue,
+    text_depth,
+    value_problem,
+)
 
 #: Read at most this much, so a wrong file (a disk image, /dev/zero) fails fast.
 READ_LIMIT = MAX_VALUE_BYTES * 4
@@ -73,18 +80,37 @@ def parse_value(raw: bytes, targets: Sequence[str]) -> SecretValue:
     if not text:
         raise UsageError('the secret value is empty: give a JSON object, e.g. {"password": "..."}')
     logs.REDACTOR.register(text)
+    data = _json_object(text)
+    value = SecretValue(data)
+    logs.REDACTOR.register_value(value, [t for t in targets if t in data])
+    _check_shape(data, targets)
+    return value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The text as a JSON object, its depth bounded before it is parsed (the value
+    model's rule, :func:`rotation.ncp.models.text_depth`)."""
+    if text_depth(text) > MAX_VALUE_DEPTH:
+        raise UsageError(
+            f"the secret value nests deeper than {MAX_VALUE_DEPTH} levels; values must be flat"
+        )
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UsageError(
             'the secret value must be a JSON object, e.g. {"password": "..."} (it is not JSON)'
         ) from None
     if not isinstance(data, dict):
         raise UsageError('the secret value must be a JSON object, e.g. {"password": "..."}')
-    value = SecretValue(data)
-    logs.REDACTOR.register_value(value, [t for t in targets if t in data])
+    return data
+
+
+def _check_shape(data: dict[str, Any], targets: Sequence[str]) -> None:
     if not 1 <= len(data) <= MAX_VALUE_KEYS:
         raise UsageError(f"the secret value must have 1 to {MAX_VALUE_KEYS} keys")
+    problem = value_problem(data)
+    if problem is not None:
+        raise UsageError(f"the secret value: {problem}")
     for key, item in data.items():
         if not key:
             raise UsageError("the secret value has an empty key")
@@ -98,7 +124,6 @@ def parse_value(raw: bytes, targets: Sequence[str]) -> SecretValue:
             )
         if not isinstance(data[key], str) or not data[key]:
             raise UsageError(f"rotation target {key!r} must hold non-empty text")
-    return value
 
 
 def read_value(

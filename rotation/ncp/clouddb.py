@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rotation.ncp.budget import RetryBudget
 from rotation.ncp.client import ApiClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ErrorBody, ResponseFormatError, error_for_status
@@ -82,8 +83,11 @@ class CloudDbClient(ApiClient):
         endpoint: str = DEFAULT_ENDPOINT,
         deadline: Deadline | None = None,
         retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
-        super().__init__(credentials, endpoint=endpoint, deadline=deadline, retry=retry)
+        super().__init__(
+            credentials, endpoint=endpoint, deadline=deadline, retry=retry, budget=budget
+        )
 
     def _call(self, flavor: Flavor, action: str, form: Mapping[str, object]) -> Mapping[str, Any]:
         path = f"{flavor.prefix}/{action}"

@@ -24,6 +24,7 @@ Three rules shape this module:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +37,14 @@ from rotation.ncp.errors import ResponseFormatError
 
 MAX_VALUE_BYTES = 10_000
 MAX_VALUE_KEYS = 100
+#: How deep a value may nest (the top-level object is level 1). Secret Manager's own rule
+#: is not documented (the emulator guesses flat values, A9); this bound is ours: a value
+#: is read, compared, masked and logged by code that walks it, and thousands of levels
+#: (valid JSON all the same) made that code raise RecursionError after the job started.
+MAX_VALUE_DEPTH = 32
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 log = structlog.get_logger("rotation.ncp.models")
 
@@ -112,6 +121,70 @@ class SecretValueError(ResponseFormatError):
     """A secret value that is not a JSON object. The message names the stage, not the text."""
 
 
+class SecretValueUnsupported(SecretValueError):
+    """A secret value that is JSON, but nested deeper than :data:`MAX_VALUE_DEPTH`: refused
+    where it is read, before anything walks it."""
+
+
+def encodable(text: str) -> bool:
+    """Can ``text`` travel as UTF-8? Not with a lone surrogate (``"\\ud800"`` in JSON is
+    valid JSON, but no UTF-8 encoder, driver or HTTP body takes it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_depth(text: str) -> int:
+    """How deep JSON ``text`` nests, found without parsing it (so without recursion):
+    brackets outside strings, counted. Meaningless, and harmless, for text that is not
+    JSON: the parser then says so."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _shown_key(key: object) -> str:
+    """A key name as messages quote it: ASCII (a key may hold a lone surrogate), short."""
+    text = ascii(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def value_problem(data: Mapping[str, Any]) -> str | None:
+    """Why a parsed value cannot be rotated safely although it is a JSON object, or
+    ``None``: it nests deeper than :data:`MAX_VALUE_DEPTH`, or a key or a text holds a
+    lone surrogate. Walks the value without recursion. Names the top-level key, never a
+    value."""
+    for key, item in data.items():
+        stack: list[tuple[object, int]] = [(key, 1), (item, 2)]
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, str):
+                if not encodable(node):
+                    return (
+                        f"key {_shown_key(key)} holds text that is not valid Unicode (a lone "
+                        "surrogate such as \\ud800)"
+                    )
+                continue
+            children: list[object] = []
+            if isinstance(node, Mapping):
+                children = [*node.keys(), *node.values()]
+            elif isinstance(node, list):
+                children = list(node)
+            else:
+                continue
+            if depth > MAX_VALUE_DEPTH:
+                return f"key {_shown_key(key)} nests deeper than {MAX_VALUE_DEPTH} levels"
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
 class SecretValue(Mapping[str, Any]):
     """One stage of a secret: a JSON object of up to 100 keys, masked when printed."""
 
@@ -122,8 +195,16 @@ class SecretValue(Mapping[str, Any]):
 
     @classmethod
     def parse(cls, text: str, *, stage: str = "value") -> SecretValue:
+        if isinstance(text, str) and text_depth(text) > MAX_VALUE_DEPTH:
+            raise SecretValueUnsupported(
+                f"the {stage} secret value nests deeper than {MAX_VALUE_DEPTH} levels"
+            )
         try:
             data = json.loads(text)
+        except RecursionError:  # cannot happen after the depth check; never escape as one
+            raise SecretValueUnsupported(
+                f"the {stage} secret value nests deeper than {MAX_VALUE_DEPTH} levels"
+            ) from None
         except (TypeError, ValueError):
             raise SecretValueError(f"the {stage} secret value is not valid JSON") from None
         if not isinstance(data, dict):
@@ -513,6 +594,7 @@ class RandomSecretOptions:
 
 __all__ = [
     "MAX_VALUE_BYTES",
+    "MAX_VALUE_DEPTH",
     "MAX_VALUE_KEYS",
     "NOT_ROTATABLE",
     "OpenEnum",
@@ -525,7 +607,11 @@ __all__ = [
     "SecretStatus",
     "SecretValue",
     "SecretValueError",
+    "SecretValueUnsupported",
     "Stage",
     "StageValue",
     "TriggerRef",
+    "encodable",
+    "text_depth",
+    "value_problem",
 ]

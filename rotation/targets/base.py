@@ -41,6 +41,7 @@ from typing import Any
 from rotation import codes
 from rotation.codes import CodedError
 from rotation.generate import Policy
+from rotation.ncp.budget import RetryBudget
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretValue, Stage
 from rotation.ncp.signing import Credentials
@@ -161,6 +162,9 @@ class TargetContext:
     read_pending: Callable[[], SecretValue | None] | None = None
     #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
     credentials: Credentials | None = None
+    #: The invocation's retry budget, so a target's own NCP client draws on the same quota
+    #: as Secret Manager's (one bound per invocation, not one per client).
+    retry_budget: RetryBudget | None = None
 
 
 TargetFactory = Callable[[Mapping[str, Any], SecretValue, TargetContext], Target]

@@ -23,6 +23,7 @@ The API endpoint is ``cloudDbEndpoint``, else ``NCLOUD_API_GW``, else the public
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -48,6 +49,7 @@ from rotation.targets.database import (
     login_of,
     merged_settings,
     parse_connection,
+    shown_setting,
     text_setting,
 )
 
@@ -58,6 +60,10 @@ LENGTH = (8, 20)
 #: (DEFAULT_EXCLUDE already holds them all, and excludes the space).
 DEFAULT_POLICY = Policy(length=LENGTH[1], exclude_characters=DEFAULT_EXCLUDE)
 SETTLE_SECONDS = 10.0
+#: NCP's instance numbers are decimal digits ("1234567").
+INSTANCE_NO = re.compile(r"[1-9][0-9]{0,19}")
+#: NCP region codes: KR, JPN, SGN, USWN, DEN, FKR, ... (letters and digits).
+REGION_CODE = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,19}")
 
 
 def password_problem(password: str, username: str | None) -> str | None:
@@ -122,7 +128,10 @@ class CloudDbTarget(DatabaseTarget):
         if self.ctx.credentials is None:
             raise TargetConfigError("the Cloud DB API needs the action's access key pair")
         return CloudDbClient(
-            self.ctx.credentials, endpoint=self.endpoint, deadline=self.ctx.deadline
+            self.ctx.credentials,
+            endpoint=self.endpoint,
+            deadline=self.ctx.deadline,
+            budget=self.ctx.retry_budget,
         )
 
     def _change_to(self, password: str, change: Change, stage: Stage = Stage.PENDING) -> None:
@@ -202,6 +211,26 @@ class CloudDbTarget(DatabaseTarget):
             time.sleep(min(self.poll_seconds, 0.5))
 
 
+def _instance_no(settings: Mapping[str, Any]) -> str:
+    """``cloudDbInstanceNo``: the instance number NCP shows, digits (a JSON number or text).
+    Checked here: the API would only refuse it at ``set``, after the pending value is
+    written."""
+    raw = settings.get("cloudDbInstanceNo")
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        raw = str(raw)
+    if raw is None or raw == "":
+        raise TargetConfigError(
+            "cloudDbInstanceNo is required (in the secret value or the target): the Cloud DB "
+            "instance number"
+        )
+    if not isinstance(raw, str) or not INSTANCE_NO.fullmatch(raw):
+        raise TargetConfigError(
+            f'cloudDbInstanceNo must be the instance number, digits only (e.g. "1234567"), '
+            f"not {shown_setting(raw)}"
+        )
+    return raw
+
+
 def _build(
     kind: str,
     flavor: Flavor,
@@ -216,11 +245,15 @@ def _build(
     strategy = settings.get("strategy", Strategy.SINGLE_USER.value)
     if strategy != Strategy.SINGLE_USER.value:
         raise TargetConfigError(f"{kind} rotates a single user through the Cloud DB API")
-    instance_no = text_setting(settings, "cloudDbInstanceNo", required=True)
-    assert instance_no is not None
+    instance_no = _instance_no(settings)
+    region = text_setting(settings, "regionCode")
+    if region is not None and not REGION_CODE.fullmatch(region):
+        raise TargetConfigError("regionCode must be an NCP region code, e.g. KR or JPN")
     poll = settings.get("pollSeconds", 2)
     if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 60:
         raise TargetConfigError("pollSeconds must be a number of seconds, 0-60")
+    if ctx.credentials is None:
+        raise TargetConfigError("the Cloud DB API needs the action's access key pair")
     endpoint = (
         text_setting(settings, "cloudDbEndpoint")
         or os.environ.get("NCLOUD_API_GW")
@@ -236,7 +269,7 @@ def _build(
         ctx,
         flavor=flavor,
         instance_no=instance_no,
-        region=text_setting(settings, "regionCode"),
+        region=region,
         endpoint=endpoint,
         poll_seconds=float(poll),
         username=login_of(active, "active").username,

@@ -46,8 +46,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rotation import codes
+from rotation.cafiles import ca_file_problem
 from rotation.generate import Policy
-from rotation.ncp.models import SecretValue, Stage
+from rotation.ids import secret_id_problem
+from rotation.ncp.models import SecretValue, Stage, encodable
 from rotation.targets.base import (
     Change,
     Target,
@@ -206,6 +208,8 @@ def text_setting(settings: Mapping[str, Any], key: str, *, required: bool = Fals
         return None
     if not isinstance(value, str):
         raise TargetConfigError(f"{key} must be text")
+    if not encodable(value):
+        raise TargetConfigError(f"{key} holds text that is not valid Unicode (a lone surrogate)")
     return value
 
 
@@ -243,22 +247,51 @@ def parse_port(settings: Mapping[str, Any], default_port: int) -> int:
     return raw
 
 
-def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
-    host = parse_host(settings)
-    port = parse_port(settings, default_port)
+def shown_setting(raw: object) -> str:
+    """A setting's value as messages quote it: short (a pasted certificate or value must
+    not fill the log). Connection settings are not secret; credentials never get here."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_ssl(settings: Mapping[str, Any]) -> tuple[SslMode, str | None]:
+    """``ssl`` and ``sslRootCert``. The CA file is loaded here, as the TLS context will load
+    it, so a missing, unreadable or non-PEM file is bad input before the job touches
+    anything (it used to surface at the first connection, after the pending value was
+    written). It is only read for ``verify-full``, the only mode that uses it."""
     ssl_raw = settings.get("ssl", SslMode.VERIFY_FULL.value)
     try:
         mode = SslMode(ssl_raw)
-    except ValueError:
+    except (ValueError, TypeError):
         raise TargetConfigError(
-            f"ssl must be one of {', '.join(m.value for m in SslMode)} (it was {ssl_raw!r})"
+            f"ssl must be one of {', '.join(m.value for m in SslMode)} "
+            f"(it was {shown_setting(ssl_raw)})"
         ) from None
+    root = text_setting(settings, "sslRootCert")
+    if root is not None and mode is SslMode.VERIFY_FULL:
+        problem = ca_file_problem("sslRootCert", root)
+        if problem is not None:
+            raise TargetConfigError(problem)
+    return mode, root
+
+
+def parse_dbname(settings: Mapping[str, Any]) -> str | None:
+    dbname = text_setting(settings, "dbname")
+    if dbname is not None and any(not c.isprintable() for c in dbname):
+        raise TargetConfigError("dbname must not contain control characters")
+    return dbname
+
+
+def parse_connection(settings: Mapping[str, Any], default_port: int) -> Connection:
+    host = parse_host(settings)
+    port = parse_port(settings, default_port)
+    mode, root = parse_ssl(settings)
     return Connection(
         host=host,
         port=port,
-        dbname=text_setting(settings, "dbname"),
+        dbname=parse_dbname(settings),
         ssl_mode=mode,
-        ssl_root_cert=text_setting(settings, "sslRootCert"),
+        ssl_root_cert=root,
         user_host=text_setting(settings, "userHost"),
     )
 
@@ -267,12 +300,25 @@ def parse_strategy(settings: Mapping[str, Any], engine: Engine) -> Strategy:
     raw = settings.get("strategy", Strategy.SINGLE_USER.value)
     try:
         strategy = Strategy(raw)
-    except ValueError:
+    except (ValueError, TypeError):
         strategy = None
     if strategy is None or strategy not in engine.strategies:
         allowed = ", ".join(sorted(s.value for s in engine.strategies))
-        raise TargetConfigError(f"{engine.kind} supports strategy {allowed} (not {raw!r})")
+        raise TargetConfigError(
+            f"{engine.kind} supports strategy {allowed} (not {shown_setting(raw)})"
+        )
     return strategy
+
+
+def parse_admin_secret_id(settings: Mapping[str, Any]) -> str | None:
+    """``adminSecretId``: a secret id by the one rule (:mod:`rotation.ids`); it becomes a
+    path segment of the read, so ``../x`` must never reach the API."""
+    admin_id = text_setting(settings, "adminSecretId")
+    if admin_id is not None:
+        problem = secret_id_problem(admin_id)
+        if problem is not None:
+            raise TargetConfigError(f"adminSecretId: {problem}")
+    return admin_id
 
 
 def login_of(value: SecretValue | None, what: str) -> Login:
@@ -493,7 +539,7 @@ def build_database_target(
     strategy = parse_strategy(settings, engine)
     login_of(active, "active")
     admin: Login | None = None
-    admin_id = text_setting(settings, "adminSecretId")
+    admin_id = parse_admin_secret_id(settings)
     if strategy is Strategy.ALTERNATING_USERS and admin_id is None:
         raise TargetConfigError("alternating-users needs adminSecretId (the admin's secret)")
     if admin_id is not None:

@@ -64,6 +64,8 @@ from rotation.targets.database import (
 )
 
 APPLICATION_NAME = "ncp-secret-rotator"
+#: NAMEDATALEN - 1: the longest database or role name, in bytes.
+MAX_IDENTIFIER_BYTES = 63
 DEFAULT_DATABASE = "postgres"
 
 #: invalid_password, invalid_authorization_specification: the server answered "no".
@@ -296,5 +298,13 @@ ENGINE = PostgresEngine()
 def build_postgresql(
     config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
 ) -> DatabaseTarget:
-    """The ``postgresql`` target kind (registered in :mod:`rotation.targets`)."""
-    return build_database_target(ENGINE, config, active, ctx)
+    """The ``postgresql`` target kind (registered in :mod:`rotation.targets`). The shared
+    settings are checked by :func:`build_database_target`; ``dbname`` here, where its
+    limit is known."""
+    target = build_database_target(ENGINE, config, active, ctx)
+    dbname = target.conn.dbname
+    if dbname is not None and len(dbname.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise TargetConfigError(
+            f"dbname is over PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte name limit"
+        )
+    return target

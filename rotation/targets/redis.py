@@ -67,7 +67,6 @@ import contextlib
 import hashlib
 import re
 import shlex
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +101,9 @@ NO_SUCH_PASSWORD = "you are trying to remove from the user does not exist"
 #: A connection that broke or never came up, as opposed to a command the server refused.
 _BROKEN = (redis.ConnectionError, redis.TimeoutError)
 
-_DB_INDEX = re.compile(r"[0-9]+")
+_DB_INDEX = re.compile(r"[0-9]{1,10}")
+#: Redis keeps database numbers in a C int.
+MAX_DB_INDEX = 2**31 - 1
 
 #: What to do about NOPERM on ACL SETUSER, for a user changing its own passwords.
 GRANT_HINT = "give the user +acl|setuser (and +acl|save if the server keeps an ACL file)"
@@ -120,7 +121,7 @@ def db_index(conn: Connection) -> int:
     """``dbname`` as the logical database number, 0 when not given."""
     if conn.dbname is None:
         return 0
-    if not _DB_INDEX.fullmatch(conn.dbname):
+    if not _DB_INDEX.fullmatch(conn.dbname) or int(conn.dbname) > MAX_DB_INDEX:
         raise TargetConfigError(
             "dbname must be a Redis database number (a non-negative integer, e.g. 0)"
         )
@@ -148,13 +149,7 @@ def tls_options(conn: Connection) -> dict[str, Any]:
         return {"ssl": False}
     if conn.ssl_mode is SslMode.REQUIRE:
         return {"ssl": True, "ssl_cert_reqs": "none", "ssl_check_hostname": False}
-    if conn.ssl_root_cert is not None:
-        try:  # a missing or broken CA file is a configuration error, not an outage
-            conn.ssl_context()
-        except (OSError, ssl.SSLError) as exc:
-            raise TargetConfigError(
-                f"sslRootCert could not be loaded ({type(exc).__name__})"
-            ) from None
+    # sslRootCert was loaded when the target was built (database.parse_ssl)
     return {
         "ssl": True,
         "ssl_cert_reqs": "required",
@@ -421,10 +416,9 @@ def build_redis(
 ) -> DatabaseTarget:
     """The ``redis`` target kind (registered in :mod:`rotation.targets`).
 
-    ``dbname``, ``testQuery`` and ``sslRootCert`` are checked here, so bad input stops
-    before the rotation job is started."""
+    ``dbname`` and ``testQuery`` are checked here (``sslRootCert`` with every database
+    target's connection), so bad input stops before the job's pending value is written."""
     target = build_database_target(ENGINE, config, active, ctx)
     db_index(target.conn)
     command_args(target.test_query)
-    tls_options(target.conn)
     return target

@@ -59,16 +59,18 @@ import hmac
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
+from rotation import urls
+from rotation.cafiles import ca_file_problem
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.models import SecretValue, Stage, encodable
 from rotation.ncp.transport import USER_AGENT
 from rotation.targets.base import (
     Change,
@@ -88,6 +90,8 @@ SIGNATURE_HEADER = "X-Rotation-Signature"
 MAX_CLOCK_SKEW_SECONDS = 300
 
 MIN_KEY_LENGTH = 16
+#: An environment variable's name, as a shell writes it (``hmacKeyEnv``).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 60.0
 KNOWN_KEYS = frozenset(
@@ -117,27 +121,21 @@ class _Endpoint:
 
 
 def _endpoint(config: Mapping[str, Any], key: str) -> _Endpoint:
+    """``url`` / ``testUrl`` by the one URL rule (:mod:`rotation.urls`): https only (the
+    bodies carry credentials), a query allowed (a token may ride there), no fragment."""
     raw = config.get(key)
-    if not isinstance(raw, str) or not raw:
+    if not isinstance(raw, str) or not raw.strip():
         raise TargetConfigError(f"webhook needs {key}: the https:// URL to POST to")
-    try:
-        parts = urlsplit(raw.strip())
-    except ValueError:  # e.g. an unclosed IPv6 bracket; the text may hold a token
-        raise TargetConfigError(f"webhook {key} is not a valid URL") from None
-    if parts.scheme.lower() != "https":
-        raise TargetConfigError(
-            f"webhook {key} must start with https:// "
-            "(http:// is refused: credentials never travel in clear)"
+    url = raw.strip()
+    problem = urls.url_problem(url, urls.WEBHOOK)
+    if problem is not None:
+        hint = (
+            ": the HMAC signature (hmacKey) authenticates the request"
+            if problem.kind == "credentials"
+            else ""
         )
-    if not parts.hostname:
-        raise TargetConfigError(f"webhook {key} has no host name")
-    if "@" in parts.netloc:  # the URL is logged and shown in plans; the HMAC key authenticates
-        raise TargetConfigError(
-            f"webhook {key} must not carry user:password@: the HMAC signature (hmacKey) "
-            "authenticates the request"
-        )
-    host = parts.netloc
-    return _Endpoint(url=raw.strip(), shown=f"https://{host}{parts.path or '/'}")
+        raise TargetConfigError(f"webhook {key} {problem}{hint}")
+    return _Endpoint(url=url, shown=urls.shown(url))
 
 
 def _hmac_key(config: Mapping[str, Any]) -> str:
@@ -145,8 +143,10 @@ def _hmac_key(config: Mapping[str, Any]) -> str:
     if inline is not None and env_name is not None:
         raise TargetConfigError("webhook takes hmacKey or hmacKeyEnv, not both: remove one")
     if env_name is not None:
-        if not isinstance(env_name, str) or not env_name:
-            raise TargetConfigError("webhook hmacKeyEnv must name an environment variable")
+        if not isinstance(env_name, str) or not ENV_NAME.fullmatch(env_name):
+            raise TargetConfigError(
+                "webhook hmacKeyEnv must name an environment variable (letters, digits, '_')"
+            )
         value = os.environ.get(env_name)
         if not value:
             raise TargetConfigError(
@@ -167,19 +167,22 @@ def _hmac_key(config: Mapping[str, Any]) -> str:
             f"webhook signing key from {source} is too short: use at least "
             f"{MIN_KEY_LENGTH} characters"
         )
+    if not encodable(value):
+        raise TargetConfigError(
+            f"webhook signing key from {source} holds text that is not valid Unicode"
+        )
     return value
 
 
 def _ca_bundle(config: Mapping[str, Any]) -> str | None:
+    """``caBundle``: loaded now, as ``requests`` will load it (:mod:`rotation.cafiles`)."""
     raw = config.get("caBundle")
     if raw is None:
         return None
-    if not isinstance(raw, str):
-        raise TargetConfigError("webhook caBundle must be the path of a PEM file")
-    if not os.path.isfile(raw):
-        raise TargetConfigError(
-            f"webhook caBundle {raw!r} is not an existing file: give the path of a PEM file"
-        )
+    problem = ca_file_problem("webhook caBundle", raw)
+    if problem is not None:
+        raise TargetConfigError(problem)
+    assert isinstance(raw, str)
     return raw
 
 

@@ -14,6 +14,11 @@ Counts (cases, clear, leaks, tracebacks, state changes), the run that closed iss
   (policy keys that are not rotation targets, a new value over 10,000 bytes, a connection
   error that did not name host and port) were fixed in the workflow and the transport;
   a row may still carry ``gap`` (a strict xfail) while a fix is due elsewhere.
+Issue 15 item 1 (one validation before any write) added 36 rows: target settings that
+cannot work (CA files, instance numbers, URLs by the one rule, db numbers, key variable
+names), ids that would change an API path, values too deep or not valid Unicode. Before
+its fixes: 6 clear, 4 tracebacks, 17 state changes (30 handled badly); after: 229 cases,
+all clear.
 
 The handler runs in this process (``handler.main``, as the runtime calls it), the CLI and
 the emulator as separate processes (``python -m rotation`` / ``python -m emulator``),

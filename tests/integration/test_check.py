@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,14 @@ from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 from rotation.settings import Settings
 from tests.databases import MariaDB, PgCluster, password, unique
-from tests.factories import create_secret, rotatable_secret, started_job, unique_name
+from tests.factories import (
+    create_secret,
+    executed_job,
+    invoke,
+    rotatable_secret,
+    started_job,
+    unique_name,
+)
 
 #: Every operation that writes or touches a job: a check must call none of them.
 WRITES = {
@@ -215,3 +223,59 @@ def test_postgresql_login_and_a_port_nobody_listens_on(
     wrong_port = check(emu, client, sid, target={"port": pg_cluster.port + 1})["login"]
     assert wrong_port.status is CheckStatus.FAIL
     assert f"{pg_cluster.host}:{pg_cluster.port + 1}" in wrong_port.message
+
+
+# -- one set of rules: the check fails where the rotation would, with the rotation's code ------
+# (issue 15: the two had drifted; an empty target failed the check and passed the rotation,
+# an empty admin secret was TARGET_ERROR here and LINKED_SECRET_EMPTY there)
+
+PG_VALUE = {"engine": "postgresql", "host": "127.0.0.1", "port": 9, "username": "app",
+            "password": "check-pg-Passw0rd-1"}  # fmt: skip
+STORE = {"username": "app", "password": "check-initial-Pw-1"}
+
+
+def _empty_admin(emu: Emulator, client: SecretManagerClient) -> str:
+    admin = create_secret(client, value={"username": "admin", "password": "admin-Passw0rd-1"})
+    emu.backend.secrets[admin.secret_id].chain["active"] = None
+    return admin.secret_id
+
+
+#: id -> (the stored value, or JSON text planted as another writer could leave it; the
+#: parameters; the line that fails; the code both must give)
+AGREEMENT: dict[str, tuple[Any, dict[str, Any], str, str]] = {
+    "empty-target": ('{"username":"app","password":""}', {}, "value",
+                     "ROTATION_TARGET_NOT_TEXT"),
+    "lone-surrogate": ('{"username":"app","password":"check-initial-Pw-1","note":"\\udc80"}',
+                       {}, "value", "VALUE_UNSUPPORTED"),
+    "nested-3000": ('{"username":"app","password":"check-initial-Pw-1","n":'
+                    + "[" * 3000 + "]" * 3000 + "}", {}, "value", "VALUE_UNSUPPORTED"),
+    "empty-admin-secret": (PG_VALUE, {"target": {"adminSecretId": "$ADMIN"}}, "target",
+                           "LINKED_SECRET_EMPTY"),
+    "ca-file-missing": (PG_VALUE, {"target": {"sslRootCert": "/nonexistent/check-ca.pem"}},
+                        "target", "INVALID_TARGET"),
+    "webhook-url-space": (STORE, {"target": {"kind": "webhook", "url": "https://ex ample.com/r",
+                          "testUrl": "https://hooks.example.com/t",
+                          "hmacKey": "check-hmac-key-0123456789"}}, "target", "INVALID_TARGET"),
+    "new-value-over-the-limit": ({**STORE, "pad": "p" * 9_900}, {"policy": {"length": 200}},
+                                 "policy", "INVALID_POLICY"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(AGREEMENT), ids=list(AGREEMENT))
+def test_the_check_and_the_rotation_refuse_alike(
+    emu: Emulator, client: SecretManagerClient, case: str
+) -> None:
+    stored, params, line, code = AGREEMENT[case]
+    if "$ADMIN" in json.dumps(params):
+        params = json.loads(json.dumps(params).replace("$ADMIN", _empty_admin(emu, client)))
+    value = dict(STORE) if isinstance(stored, str) else dict(stored)
+    sid, token = executed_job(emu, client, value=value)
+    if isinstance(stored, str):
+        emu.backend.secrets[sid].chain["active"] = stored
+    lines = check(emu, client, sid, **params)
+    assert lines[line].status is CheckStatus.FAIL, lines
+    assert lines[line].message.startswith(f"{code}: "), lines[line]
+    emu.stats.reset()
+    result = invoke(emu, sid, token, **params)
+    assert (result["error"]["code"], result["job"]) == (code, "failed"), result
+    assert emu.stats.calls["update_pending_stage"] == 0

@@ -8,17 +8,31 @@ accepting active again.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
 from emulator import Emulator
-from rotation.ncp.models import RotationPhase, Stage
+from rotation.ncp.models import RotationPhase, SecretValueUnsupported, Stage
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.targets import Change
 from rotation.targets.base import TargetSetFailed, TargetUnreachable
-from tests.factories import Scripted, executed_job, invoke, rotate_with, run_scripted, started_job
+from tests.e2e.clirun import cli
+from tests.factories import (
+    Scripted,
+    create_secret,
+    executed_job,
+    invoke,
+    job_token,
+    rotate_with,
+    run_scripted,
+    started_job,
+)
 from tests.webhook_receiver import CredentialService, running
 
 HMAC_KEY = "handler-webhook-hmac-key-01"
@@ -204,3 +218,138 @@ def test_finish_failure_is_a_warning_not_a_failure(
     assert outcome.ok and outcome.outcome == "rotated"
     assert [s.status for s in outcome.steps if s.step == "finish"] == ["warning"]
     assert client.get_secret(sid).rotation_phase is RotationPhase.NONE
+
+
+# -- bad input is found before anything is written (issue 15) ---------------------------------
+# Each of these used to be discovered only after Update Pending Stage (or to crash the
+# action after Start): now the one preflight refuses it, names the setting (and the file),
+# and the job is ended as failed with nothing written.
+
+DEAD_PORT = 9  # discard: nothing answers there, and nothing may try
+PG_VALUE = {"engine": "postgresql", "host": "127.0.0.1", "port": DEAD_PORT, "username": "app",
+            "password": "handler-pg-Passw0rd-1"}  # fmt: skip
+MISSING_CA = "/nonexistent/rotation-root-ca.pem"
+
+
+def assert_refused_untouched(
+    emu: Emulator, client: SecretManagerClient, sid: str, result: dict[str, Any], code: str
+) -> None:
+    """Ended as failed with ``code``; nothing generated, stored or promoted."""
+    assert result["ok"] is False and result["job"] == "failed", result
+    assert result["error"]["code"] == code, result
+    assert "leftForRetry" not in result
+    assert emu.stats.calls["fail_rotation_job"] == 1
+    for op in ("update_pending_stage", "add_pending_stage", "complete_rotation_job"):
+        assert emu.stats.calls[op] == 0, op
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    assert emu.backend.secrets[sid].chain["pending"] is None  # (the value may be unreadable)
+
+
+def _not_pem(tmp: Any) -> str:
+    path = tmp / "not-a-ca.pem"
+    path.write_text("this is not a certificate\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        pytest.param({"sslRootCert": MISSING_CA}, ("sslRootCert", MISSING_CA, "does not exist"),
+                     id="pg-ca-missing"),
+        pytest.param({"sslRootCert": "$TMP"}, ("sslRootCert", "$TMP", "directory"),
+                     id="pg-ca-directory"),
+        pytest.param({"sslRootCert": "$NOT_PEM"}, ("sslRootCert", "$NOT_PEM", "no PEM"),
+                     id="pg-ca-not-pem"),
+        pytest.param({"kind": "redis", "sslRootCert": MISSING_CA}, ("sslRootCert", MISSING_CA),
+                     id="redis-ca-missing"),
+        pytest.param({"kind": "redis", "sslRootCert": "$NOT_PEM"}, ("sslRootCert", "$NOT_PEM"),
+                     id="redis-ca-not-pem"),
+        pytest.param({"kind": "ncp-clouddb-postgresql", "cloudDbInstanceNo": "12ab",
+                      "cloudDbEndpoint": "https://ncloud.apigw.example.com"},
+                     ("cloudDbInstanceNo", "digits"), id="clouddb-instance-not-a-number"),
+        pytest.param({"kind": "webhook", "url": "https://ex ample.com/rotate",
+                      "testUrl": "https://hooks.example.com/test", "hmacKey": HMAC_KEY},
+                     ("url", "spaces"), id="webhook-url-with-a-space"),
+        pytest.param({"adminSecretId": "../other"}, ("adminSecretId",), id="admin-id-path"),
+    ],
+)  # fmt: skip
+def test_a_target_setting_that_cannot_work_is_refused_before_any_write(
+    emu: Emulator,
+    client: SecretManagerClient,
+    tmp_path: Any,
+    target: dict[str, Any],
+    words: tuple[str, ...],
+) -> None:
+    fill = {"$TMP": str(tmp_path), "$NOT_PEM": _not_pem(tmp_path)}
+    target = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in target.items()}
+    sid, token = executed_job(emu, client, value=dict(PG_VALUE))
+    emu.stats.reset()
+    result = invoke(emu, sid, token, target=target)
+    assert_refused_untouched(emu, client, sid, result, "INVALID_TARGET")
+    for word in words:
+        assert fill.get(word, word) in result["error"]["message"], result["error"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_an_unreadable_ca_file_is_named(
+    emu: Emulator, client: SecretManagerClient, ca_file: str, tmp_path: Any
+) -> None:
+    unreadable = tmp_path / "ca.pem"
+    unreadable.write_bytes(Path(ca_file).read_bytes())
+    unreadable.chmod(0)
+    sid, token = executed_job(emu, client, value=dict(PG_VALUE))
+    emu.stats.reset()
+    result = invoke(emu, sid, token, target={"sslRootCert": str(unreadable)})
+    assert_refused_untouched(emu, client, sid, result, "INVALID_TARGET")
+    assert "permission denied" in result["error"]["message"]
+
+
+#: Valid JSON the value model must refuse (the emulator's API would refuse to store it, so
+#: it is planted in its state, as another writer could have left it).
+ODD_VALUES = {
+    "lone-surrogate": '{"username":"app","password":"odd-initial-Pw-1","note":"\\ud800"}',
+    "nested-5000-levels": '{"username":"app","password":"odd-initial-Pw-1","deep":'
+    + "[" * 5000
+    + "]" * 5000
+    + "}",
+    "nested-objects": '{"username":"app","password":"odd-initial-Pw-1","deep":'
+    + '{"a":' * 900
+    + "1"
+    + "}" * 900
+    + "}",
+}
+
+
+@pytest.mark.parametrize("text", list(ODD_VALUES.values()), ids=list(ODD_VALUES))
+def test_an_odd_stored_value_ends_the_job_with_a_code_and_resume_does_not_crash(
+    emu: Emulator, client: SecretManagerClient, leak_guard: Any, text: str
+) -> None:
+    sid, token = executed_job(emu, client, value={"username": "app", "password": "odd-Pw-0001"})
+    emu.backend.secrets[sid].chain["active"] = text
+    emu.stats.reset()
+    result = invoke(emu, sid, token)
+    assert_refused_untouched(emu, client, sid, result, "VALUE_UNSUPPORTED")
+    assert "deep" in result["error"]["message"] or "'note'" in result["error"]["message"]
+    # An earlier run that started the job and died: resume from the CLI runs the action
+    # again, which ends the job the same way (it used to crash again, job left ROTATING).
+    client.retry_rotation_job(sid)
+    retried = job_token(client, sid)
+    with contextlib.suppress(SecretValueUnsupported):  # started: the answer is the odd value
+        client.start_rotation_job(sid, retried)
+    emu.stats.reset()
+    resumed = cli(emu, leak_guard, "resume", sid, "--json")
+    assert resumed.returncode == 1, resumed.stderr
+    answer = json.loads(resumed.stdout)
+    assert answer["result"]["error"]["code"] == "VALUE_UNSUPPORTED", answer
+    assert emu.stats.calls["update_pending_stage"] == 0
+    assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+
+
+def test_an_empty_admin_secret_is_named_as_such(emu: Emulator, client: SecretManagerClient) -> None:
+    admin = create_secret(client, value={"username": "admin", "password": "admin-Passw0rd-1"})
+    emu.backend.secrets[admin.secret_id].chain["active"] = None  # emptied by another writer
+    sid, token = executed_job(emu, client, value=dict(PG_VALUE))
+    emu.stats.reset()
+    result = invoke(emu, sid, token, target={"adminSecretId": admin.secret_id})
+    assert_refused_untouched(emu, client, sid, result, "LINKED_SECRET_EMPTY")
+    assert "adminSecretId" in result["error"]["message"]

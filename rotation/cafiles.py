@@ -1,0 +1,73 @@
+"""The one rule for a CA file a setting names (``sslRootCert``, a webhook's or an alert's
+``caBundle``): checked when the setting is read, never at the first connection.
+
+A missing, unreadable or non-PEM CA file used to surface only when a driver first opened
+a TLS connection: after the rotation had written its pending value, as an unreachable
+target or an internal error that named neither the setting nor the file. Here the file is
+opened and loaded exactly as the TLS context will load it, so what passes here loads
+there. Paths are not secret: messages name them (cut short when absurdly long).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import stat
+
+#: Larger than any CA bundle (certifi's is about 300 KB); a bigger file is a wrong path.
+MAX_CA_FILE_BYTES = 4 * 1024 * 1024
+_SHOWN_PATH = 200
+
+
+def shown_path(path: str) -> str:
+    """``path`` as messages quote it."""
+    cut = path if len(path) <= _SHOWN_PATH else path[:_SHOWN_PATH] + "..."
+    return repr(cut)
+
+
+def _stat_problem(path: str) -> str | None:
+    """What the file system says: it exists, is a regular file of a sane size."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        return _unreadable(exc)
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory, not a PEM file"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size > MAX_CA_FILE_BYTES:
+        return f"is over {MAX_CA_FILE_BYTES // (1024 * 1024)} MiB: not a CA bundle"
+    return None
+
+
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, PermissionError):
+        return "cannot be read (permission denied)"
+    return f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+
+
+def _why(path: str) -> str | None:
+    problem = _stat_problem(path)
+    if problem is not None:
+        return problem
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError:  # before OSError: SSLError is one
+        return "holds no PEM certificate (a CA bundle is PEM text: -----BEGIN CERTIFICATE-----)"
+    except OSError as exc:
+        return _unreadable(exc)
+    return None
+
+
+def ca_file_problem(setting: str, path: object) -> str | None:
+    """Why the CA file ``setting`` names cannot be used, naming the setting and the path;
+    ``None`` when it loads."""
+    if not isinstance(path, str) or not path.strip():
+        return f"{setting} must be the path of a PEM file (a CA certificate bundle)"
+    why = _why(path)
+    return None if why is None else f"{setting} {shown_path(path)} {why}"
+
+
+__all__ = ["MAX_CA_FILE_BYTES", "ca_file_problem", "shown_path"]
