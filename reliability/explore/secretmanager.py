@@ -195,6 +195,8 @@ class InProcessWire(BaseAdapter):
         cert: Any = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
+        if self.world.baton.current is None:
+            raise requests.ConnectionError("the explorer's network serves its invocations only")
         read = timeout[1] if isinstance(timeout, tuple) else timeout
         answer = self.world.sm_request(request, read if read is not None else 60.0)
         return to_response(request, answer)
