@@ -23,6 +23,8 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+import structlog
+
 import handler
 from reliability.explore.baton import Actor
 from reliability.explore.clock import frozen
@@ -96,6 +98,7 @@ def sandbox(world: World) -> Iterator[None]:
             yield
         finally:
             logs.remove_sink(sink)
+            structlog.contextvars.clear_contextvars()  # nothing of the schedule's ids after it
             sys.stdout = stdout
             logs.REDACTOR = saved_redactor
             if saved_level is not None:

@@ -68,7 +68,7 @@ GENERATORS = {"local": 6, "service": 1, "service-random": 1}
 #: Share of schedules with a second invocation of the same job.
 SECOND_SHARE = 0.3
 #: Share of schedules where the first invocation dies at a random step.
-KILL_SHARE = 0.3
+KILL_SHARE = 0.4
 #: Share of schedules whose faults all strike one or two operations.
 FOCUS_SHARE = 0.5
 
@@ -217,7 +217,7 @@ def draw_second(rng: random.Random, operations: dict[str, int], *, external: boo
 
 
 def draw_fault(rng: random.Random, operations: dict[str, int], *, external: bool) -> Fault:
-    phase = FIRST if rng.random() < 0.65 else RETRY
+    phase = FIRST if rng.random() < 0.6 else RETRY
     occurrence = _occurrence(rng)
     times = rng.choices((1, 2, ALL), weights=(8, 2, 3))[0]
     if external and rng.random() < 0.25:
