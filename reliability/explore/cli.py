@@ -3,7 +3,10 @@
     python -m reliability explore --schedules 10000       # seeds 1..10000, summary last
     python -m reliability explore --seed 393 -v           # one schedule, its whole story
     python -m reliability explore --first 5001 --schedules 100 --jobs 1
+    python -m reliability explore --real --schedules 200   # on the machine's MariaDB
 
+``--real`` runs the same schedules with a single-user account on the machine's MariaDB
+as the target (``reliability/explore/real.py``), a few hundred milliseconds each.
 Schedules run ``--jobs`` processes at a time (default: one per core, at most 2), each
 process a block of seeds in turn. Exit 0 when every count is zero, 1 when any is not,
 2 on bad usage.
@@ -18,6 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from reliability.explore.real import available
 from reliability.explore.report import Finding, failing, summary_line
 from reliability.explore.run import run_schedule
 
@@ -40,6 +44,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (default 2)"
     )
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the target is a single-user account on the machine's MariaDB (127.0.0.1:3306)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="each schedule's story")
     opts = parser.parse_args(argv)
     if opts.seed is not None and opts.seed < 0:
@@ -53,11 +62,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return opts
 
 
-def run_block(first: int, last: int, verbose: bool = False) -> tuple[int, list[Finding]]:
+def run_block(
+    first: int, last: int, verbose: bool = False, real: bool = False
+) -> tuple[int, list[Finding]]:
     """Seeds ``first..last``: how many ran, and the failing ones."""
     findings = []
     for seed in range(first, last + 1):
-        result = run_schedule(seed)
+        result = run_schedule(seed, real=real)
         if verbose:
             mark = "ok" if result.ok else "FAIL " + ",".join(sorted(result.problems))
             print(f"seed {seed}: {mark}", file=sys.stderr, flush=True)
@@ -70,8 +81,13 @@ def run_block(first: int, last: int, verbose: bool = False) -> tuple[int, list[F
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
+    if opts.real:
+        missing = available()
+        if missing is not None:
+            print(f"explorer: --real needs MariaDB: {missing}", file=sys.stderr)
+            return 2
     if opts.seed is not None:
-        result = run_schedule(opts.seed)
+        result = run_schedule(opts.seed, real=opts.real)
         if opts.verbose or result.problems:
             print("\n".join(result.describe()))
         findings = [Finding(opts.seed, result.problems)] if result.problems else []
@@ -84,11 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if opts.jobs == 1 or len(blocks) == 1:
             for a, b in blocks:
-                ran, found = run_block(a, b, opts.verbose)
+                ran, found = run_block(a, b, opts.verbose, opts.real)
                 total, findings = total + ran, findings + found
         else:
             with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
-                futures = [pool.submit(run_block, a, b, opts.verbose) for a, b in blocks]
+                futures = [pool.submit(run_block, a, b, opts.verbose, opts.real) for a, b in blocks]
                 for future in futures:
                     ran, found = future.result()
                     total, findings = total + ran, findings + found
@@ -97,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     elapsed = time.monotonic() - started
     print(f"{total} schedules in {elapsed:.0f} s", file=sys.stderr)
-    for line in failing(findings):
+    for line in failing(findings, real=opts.real):
         print(line)
     print(summary_line(total, findings, first, last))
     return 1 if any(f.failed for f in findings) else 0

@@ -91,7 +91,9 @@ class SimEngine:
 
     @property
     def server(self) -> SimServer:
-        return self.world.server
+        server = self.world.server
+        assert isinstance(server, SimServer)
+        return server
 
     def connect(self, conn: Connection, login: Login, timeout: float) -> SimSession:
         self.world.db_step("connect", None)
@@ -144,19 +146,28 @@ _CURRENT: list[World] = []
 
 @contextmanager
 def registered(world: World) -> Iterator[None]:
-    """The ``explorer-sim`` kind exists, served by ``world``, for the block."""
+    """The ``explorer-sim`` and ``explorer-mariadb`` kinds exist, served by ``world``,
+    for the block."""
+    from reliability.explore.real import KIND as REAL_KIND  # noqa: PLC0415 - a cycle
+
     _CURRENT.append(world)
     KINDS[KIND] = f"{__name__}:build_sim_target"
+    KINDS[REAL_KIND] = "reliability.explore.real:build_real_target"
     try:
         yield
     finally:
         _CURRENT.pop()
         if not _CURRENT:
             KINDS.pop(KIND, None)
+            KINDS.pop(REAL_KIND, None)
+
+
+def current_world() -> World:
+    return _CURRENT[-1]
 
 
 def build_sim_target(config: Mapping[str, Any], active: SecretValue, ctx: TargetContext) -> Target:
     """The target factory of the ``explorer-sim`` kind (``rotation.targets.KINDS``)."""
-    world = _CURRENT[-1]
+    world = current_world()
     target = build_database_target(SimEngine(world), config, active, ctx)
     return world.variant.wrap_target(target)

@@ -56,7 +56,7 @@ def count(findings: Sequence[Finding], category: str) -> int:
     return sum(1 for f in findings if category in f.problems)
 
 
-def failing(findings: Sequence[Finding], limit: int = 60) -> list[str]:
+def failing(findings: Sequence[Finding], limit: int = 60, *, real: bool = False) -> list[str]:
     """One line per failing seed (its first problem), the races apart, then how to
     rerun one."""
     failed = sorted((f for f in findings if f.failed), key=lambda f: f.seed)
@@ -74,5 +74,7 @@ def failing(findings: Sequence[Finding], limit: int = 60) -> list[str]:
         shown = ", ".join(map(str, races[:20])) + (" ..." if len(races) > 20 else "")
         lines.append(f"races no invocation could see (not failures): seeds {shown}")
     if failed:
-        lines.append("rerun one: " + RERUN.format(seed=failed[0].seed))
+        lines.append(
+            "rerun one: " + RERUN.format(seed=failed[0].seed) + (" --real" if real else "")
+        )
     return lines

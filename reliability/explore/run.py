@@ -62,9 +62,9 @@ class ScheduleResult:
         return lines
 
 
-def run_schedule(seed: int, variant: Variant = PRODUCT) -> ScheduleResult:
-    """The schedule ``seed`` draws, run on ``variant``."""
-    return run(draw(seed), variant)
+def run_schedule(seed: int, variant: Variant = PRODUCT, *, real: bool = False) -> ScheduleResult:
+    """The schedule ``seed`` draws, run on ``variant`` (``real``: on MariaDB)."""
+    return run(draw(seed, real=real), variant)
 
 
 def run(schedule: Schedule, variant: Variant = PRODUCT) -> ScheduleResult:
@@ -80,6 +80,8 @@ def run(schedule: Schedule, variant: Variant = PRODUCT) -> ScheduleResult:
     except Exception as exc:  # noqa: BLE001 - an explorer bug is reported, not raised
         result.add(HARNESS, f"{type(exc).__name__} in the explorer")
         world.story += traceback.format_exc().splitlines()
+    finally:
+        world.close()
     result.story = world.story
     check_leaks(world, result)
     return result

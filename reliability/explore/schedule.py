@@ -44,6 +44,8 @@ SINGLE, DUAL, ALTERNATING, STORE_ONLY = (
     "single-user", "dual-password", "alternating", "store-only",
 )  # fmt: skip
 KIND_WEIGHTS = {SINGLE: 4, DUAL: 3, ALTERNATING: 2, STORE_ONLY: 1}
+#: The real share (``--real``): single-user on the machine's MariaDB.
+MARIADB = "mariadb"
 
 #: Secret Manager operations a rotation calls, weighted by how often they are worth hitting.
 SM_OPERATIONS = {
@@ -141,10 +143,13 @@ def weighted(rng: random.Random, table: dict[str, int]) -> str:
     return rng.choices(list(table), weights=list(table.values()))[0]
 
 
-def draw(seed: int) -> Schedule:
-    """The schedule of ``seed``: the same on every machine and every run."""
+def draw(seed: int, *, real: bool = False) -> Schedule:
+    """The schedule of ``seed``: the same on every machine and every run. ``real``: the
+    target is a single-user account on the machine's MariaDB (the same faults)."""
     rng = random.Random(f"explore/{seed}")
     kind = weighted(rng, KIND_WEIGHTS)
+    if real:
+        kind = MARIADB
     generator = weighted(rng, GENERATORS)
     if kind == ALTERNATING and generator == "service":
         generator = "local"  # the service would draw the user name too

@@ -28,14 +28,18 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from emulator.secretmanager.models import Secret
+from reliability.databases import MARIADB as ADDRESS
 from reliability.explore.baton import Actor, Baton, Killed
 from reliability.explore.clock import SimClock
 from reliability.explore.database import HOST, KIND, PORT, SimServer
 from reliability.explore.invariant import Invariant
+from reliability.explore.real import KIND as REAL_KIND
+from reliability.explore.real import RealServer
 from reliability.explore.schedule import (
     ALTERNATING,
     DUAL,
     FIRST,
+    MARIADB,
     RETRY,
     STORE_ONLY,
     Fault,
@@ -98,7 +102,12 @@ class World:
         )
         self.secret_key = f"explorer-secret-key-{self.rng.randrange(10**12):012d}"
         self.hosts = Hosts(self.backend, {ACCESS_KEY: self.secret_key})
-        self.server = SimServer()
+        self.server: SimServer | RealServer = (
+            RealServer(self) if schedule.kind == MARIADB else SimServer()
+        )
+        #: Counts the database changes (what the fingerprint compares; cheaper than
+        #: asking a real server which credentials it accepts).
+        self.db_changes = 0
         self.baton = Baton()
         self.invariant = Invariant(self)
         self.phase = PhaseState("setup")
@@ -126,15 +135,23 @@ class World:
         self.extra_secrets.add(password)
         value: dict[str, Any] = {"username": "app", "password": password}
         targets = ["password"]
-        if kind != STORE_ONLY:
+        server = self.server
+        if isinstance(server, RealServer):
+            server.create(password)
+            value = {
+                "engine": REAL_KIND, "host": ADDRESS[0], "port": ADDRESS[1], "ssl": "disable",
+                "username": server.username, "password": password,
+            }  # fmt: skip
+        elif kind != STORE_ONLY:
             value |= {"engine": KIND, "host": HOST, "port": PORT, "ssl": "disable"}
-            self.server.users["app"] = {password}
+            server.users["app"] = {password}
         if kind == DUAL:
             value["strategy"] = "dual-password"
         if kind == ALTERNATING:
+            assert isinstance(server, SimServer)
             admin = Login("admin", self.password("Adm-"))
             self.extra_secrets.add(admin.password)
-            self.server.admin = admin
+            server.admin = admin
             admin_id = self.create_secret(
                 "explorerAdmin", {"username": admin.username, "password": admin.password}
             )
@@ -179,6 +196,11 @@ class World:
 
     # -- looking -----------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Drop what the schedule made outside the process (the real share's user)."""
+        if isinstance(self.server, RealServer):
+            self.server.close()
+
     def secret(self) -> Secret:
         return self.backend.secrets[self.secret_id]
 
@@ -190,7 +212,7 @@ class World:
             secret.chain.get("pending"),
             secret.phase,
             None if job is None else (job.token, job.started, job.outcome),
-            self.server.accepted(),
+            self.db_changes,
         )
 
     def note(self, line: str) -> None:
@@ -444,7 +466,12 @@ class World:
                 f"the connection to {HOST}:{PORT} was lost"
             )
         if apply is not None:
-            self.effect(apply, actor, stale=False, step=label)
+
+            def change() -> None:
+                self.db_changes += 1
+                apply()
+
+            self.effect(change, actor, stale=False, step=label)
             self.note(f"{label}: server now {self.server.describe()}")
         else:
             self.note(label)

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from reliability.__main__ import main as reliability_main
+from reliability.explore.real import available
 from reliability.explore.report import RERUN
 from reliability.explore.run import (
     CONVERGE,
@@ -40,6 +41,7 @@ from reliability.explore.schedule import (
     ALTERNATING,
     DUAL,
     FIRST,
+    MARIADB,
     SINGLE,
     STORE_ONLY,
     Fault,
@@ -55,6 +57,7 @@ from rotation.ncp.models import SecretValue, Stage
 from rotation.targets.base import Change, Target
 from rotation.targets.database import DatabaseTarget
 from rotation.workflow import Outcome, Rotation
+from tests.databases import unavailable
 from tests.leaks import LeakGuard
 
 pytestmark = pytest.mark.reliability
@@ -74,6 +77,28 @@ def test_schedules(first: int) -> None:
             failing.append(f"  seed {seed}: {problems}\n    rerun: {RERUN.format(seed=seed)}")
     if failing:
         pytest.fail(f"{len(failing)} of {BLOCK} schedules failed:\n" + "\n".join(failing), False)
+
+
+REAL_SEEDS = (1, 20)
+
+
+@pytest.fixture
+def real_mariadb() -> None:
+    missing = available()
+    if missing is not None:
+        unavailable("MariaDB for the explorer's real share", missing)
+
+
+@pytest.mark.usefixtures("real_mariadb")
+def test_a_share_of_schedules_on_real_mariadb() -> None:
+    """The same schedules with a single-user account on the machine's MariaDB."""
+    failing = [
+        f"  seed {seed}: {sorted(result.problems)}\n    rerun: {RERUN.format(seed=seed)} --real"
+        for seed in range(REAL_SEEDS[0], REAL_SEEDS[1] + 1)
+        if not (result := run_schedule(seed, real=True)).ok
+    ]
+    if failing:
+        pytest.fail("schedules failed on MariaDB:\n" + "\n".join(failing), False)
 
 
 # -- schedules written by hand ------------------------------------------------------------
@@ -153,6 +178,14 @@ def test_a_target_that_forgets_the_old_password_early_is_caught() -> None:
     result = run(schedule(), Variant("forgetful", target=Forgetful))
     assert VIOLATION in problems(result), result.describe()
     assert "the target accepts no stored value" in result.problems[VIOLATION][0]
+
+
+@pytest.mark.usefixtures("real_mariadb")
+def test_the_real_share_reads_what_mariadb_accepts() -> None:
+    """On MariaDB too: the product passes, the forgetful target is caught."""
+    assert run(schedule(TEST_CUT, kind=MARIADB)).ok
+    result = run(schedule(kind=MARIADB), Variant("forgetful", target=Forgetful))
+    assert VIOLATION in problems(result), result.describe()
 
 
 class ClaimsRollback(Rotation):
