@@ -56,7 +56,7 @@ def count(findings: Sequence[Finding], category: str) -> int:
     return sum(1 for f in findings if category in f.problems)
 
 
-def failing(findings: Sequence[Finding], limit: int = 60, *, real: bool = False) -> list[str]:
+def failing(findings: Sequence[Finding], limit: int = 200, *, real: bool = False) -> list[str]:
     """One line per failing seed (its first problem), the races apart, then how to
     rerun one."""
     failed = sorted((f for f in findings if f.failed), key=lambda f: f.seed)
