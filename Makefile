@@ -35,9 +35,15 @@ bench-fleet: $(STAMP)
 	$(BIN)/python -m bench --fleet $(BENCH_ARGS)
 
 # The fault matrix (issue 9): every Secret Manager call faulted, kill -9 at each step,
-# concurrent invocations, another writer, real MariaDB, PostgreSQL and Redis.
+# concurrent invocations, another writer, real MariaDB, PostgreSQL and Redis. Then the
+# explorer (issue 15): 10,000 seeded fault schedules in process, and a share of 200 on
+# the machine's MariaDB. All always run; the target fails if any found something.
 reliability: $(STAMP)
-	$(BIN)/python -m reliability
+	@status=0; \
+	$(BIN)/python -m reliability || status=1; \
+	$(BIN)/python -m reliability explore --schedules 10000 || status=1; \
+	$(BIN)/python -m reliability explore --real --schedules 200 || status=1; \
+	exit $$status
 
 emulator: $(STAMP)
 	$(BIN)/python -m emulator --port 8080

@@ -3,6 +3,8 @@
     python -m reliability                      # every scenario; the summary line last
     python -m reliability -k kill/mariadb -v   # only names containing the text, with stories
     python -m reliability --list               # the scenario names (runs the calibrations)
+    python -m reliability explore ...          # seeded fault schedules, in process
+                                               # (reliability/explore/cli.py)
 
 The calibration runs (the plain rotation per target kind, and each failure path alone)
 come first, one at a time: the other scenarios are placed on the calls they record. The
@@ -58,7 +60,12 @@ def wanted(name: str, only: list[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    opts = parse(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["explore"]:
+        from reliability.explore.cli import main as explore  # noqa: PLC0415 - its own command
+
+        return explore(args[1:])
+    opts = parse(args)
     # The harness's own client calls (set up, operator retries) need not chatter.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     servers = Servers()
