@@ -14,7 +14,6 @@ running, or unknown (no job could be identified).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,12 @@ import structlog
 
 from rotation import codes, logs
 from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import Settings, SettingsError, secret_id_hint
+from rotation.settings import (
+    Settings,
+    SettingsError,
+    secret_id_hint,
+    take_activation_environment,
+)
 from rotation.workflow import Outcome, Rotation
 
 if TYPE_CHECKING:
@@ -32,15 +36,27 @@ if TYPE_CHECKING:
 
 
 def main(args: Mapping[str, Any]) -> dict[str, Any]:
+    """One activation. The runtime keeps the process warm and calls ``main`` again for the
+    next one, so nothing of this activation outlives it: the environment is read once
+    through :func:`take_activation_environment` (which takes this activation's ``__OW_`` ids
+    out of ``os.environ``), settings, keys and clients are made here, and the log context
+    and the redactor's values are dropped on the way out (see :func:`_forget`)."""
+    try:
+        return _activation(args, take_activation_environment())
+    finally:
+        _forget()
+
+
+def _activation(args: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     started = time.monotonic()
     logs.configure()
-    logs.start_invocation(activation_id=os.environ.get("__OW_ACTIVATION_ID"))
-    secret_id = _safe_secret_id(args)
+    logs.start_invocation(activation_id=env.get("__OW_ACTIVATION_ID"))
+    secret_id = secret_id_hint(args, env)
     notify: NotifyConfig | None = None
     deadline: Deadline | None = None
     try:
         dry_run = _dry_run(args)
-        settings = Settings.load(args, need_job=not dry_run)
+        settings = Settings.load(args, env, need_job=not dry_run)
         notify = _notify_config(args)
         deadline = settings.deadline
         logs.REDACTOR.register(settings.credentials.secret_key)
@@ -76,6 +92,17 @@ def main(args: Mapping[str, Any]) -> dict[str, Any]:
 
         send(notify, clean, deadline=deadline)  # never raises, never changes the result
     return clean
+
+
+def _forget() -> None:
+    """End of an activation: drop its log context and the secret values registered for
+    scrubbing. Every output of the activation (log lines, the result, the notification)
+    was written before this, with the values still registered; the next activation starts
+    from nothing (``logs.start_invocation`` clears both again, should this one have been
+    cut short). So the registry holds one activation's values at most, never grows across
+    a warm container's life, and cannot scrub (or keep alive) another activation's."""
+    structlog.contextvars.clear_contextvars()
+    logs.REDACTOR.clear()
 
 
 def _finish(started: float, result: dict[str, Any]) -> dict[str, Any]:
@@ -125,10 +152,6 @@ def _checked(settings: Settings, client: SecretManagerClient) -> dict[str, Any]:
         "checks": [line.to_dict() for line in lines],
         "steps": [],
     }
-
-
-def _safe_secret_id(args: Mapping[str, Any]) -> str | None:
-    return secret_id_hint(args)
 
 
 def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
