@@ -364,8 +364,8 @@ def test_the_activation_environment_takes_the_ids_the_runtime_set() -> None:
     before = dict(environ)
     snapshot = take_activation_environment(environ)
     assert snapshot == before  # this activation reads everything
-    assert environ == {k: v for k, v in before.items()  # the next one: no __OW_ id left
-                       if k not in ("__OW_SECRETID", "__ow_job_token", "__OW_SECRET_ID")}  # fmt: skip
+    taken = ("__OW_SECRETID", "__ow_job_token", "__OW_SECRET_ID")
+    assert environ == {k: v for k, v in before.items() if k not in taken}  # none for the next
     again = take_activation_environment(environ)
     assert Settings.load(CREDS, again, need_job=False).ids_from == "environment SECRET_ID"
     with pytest.raises(SettingsError) as info:
