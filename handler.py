@@ -10,25 +10,42 @@ Result: ``{"ok", "secretId", "outcome", "job", "steps", "durationMs"}`` plus, on
 was deliberately left running for a resume; ``"warnings"`` when something needs a look.
 ``job`` says how the job stands at the end: completed, failed, ended (by someone else),
 running, or unknown (no job could be identified).
+
+Cold start: the action's own modules are imported with the cyclic garbage collector
+paused, and everything then alive is frozen (``gc.freeze``). Defining them allocates
+enough to start a collection of the young generations (8-10 ms on 3.13, measured: a
+third of what the action adds to ``import requests, structlog``) that finds nothing to
+free, since import-time objects live as long as the process; frozen, no later collection
+of a warm container scans them again either. The dependencies are imported first, with the
+collector running, so the pause covers only this project's modules.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import requests  # noqa: F401 - the dependency floor, imported before the pause below
 import structlog
 
-from rotation import codes, logs
-from rotation.ncp.secretmanager import SecretManagerClient
-from rotation.settings import (
-    Settings,
-    SettingsError,
-    secret_id_hint,
-    take_activation_environment,
-)
-from rotation.workflow import Outcome, Rotation
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from rotation import codes, logs
+    from rotation.ncp.secretmanager import SecretManagerClient
+    from rotation.settings import (
+        Settings,
+        SettingsError,
+        secret_id_hint,
+        take_activation_environment,
+    )
+    from rotation.workflow import Outcome, Rotation
+finally:
+    gc.freeze()
+    if _collecting:
+        gc.enable()
 
 if TYPE_CHECKING:
     from rotation.ncp.deadline import Deadline

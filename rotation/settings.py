@@ -46,8 +46,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from rotation import codes
@@ -74,8 +73,9 @@ JOB_TOKEN_ENV = (
 )  # fmt: skip
 #: The launcher's prefix for an activation's fields: ``__OW_`` + the field, upper-cased.
 ACTIVATION_FIELD = "__OW_"
-#: Environment names worth listing first when the ids are missing.
-_RELEVANT_ENV = re.compile(r"__OW_|SECRET|JOB|TOKEN|NCP|NCLOUD|TRIGGER|EVENT", re.IGNORECASE)
+#: Environment names worth listing first when the ids are missing (a pattern compiled
+#: only then: most activations never need it).
+_RELEVANT_ENV = r"__OW_|SECRET|JOB|TOKEN|NCP|NCLOUD|TRIGGER|EVENT"
 _MAX_NAMES = 60
 
 
@@ -87,10 +87,14 @@ class SettingsError(CodedError, ValueError):
         super().__init__(message, code=code)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """One activation's settings, read once by :meth:`load` and never changed.
+
+    A named tuple rather than a frozen dataclass: just as read-only, and its definition,
+    on every cold start's path, costs a sixth as much (0.1 ms against 0.7 on 3.13)."""
+
     secret_id: str
-    job_token: str = field(repr=False)
+    job_token: str
     credentials: Credentials
     endpoint: str
     deadline: Deadline
@@ -104,6 +108,10 @@ class Settings:
     endpoints: tuple[str, ...] = ()
     #: Where the secret id and the job token were found (names only), for the logs.
     ids_from: str = ""
+
+    def __repr__(self) -> str:  # the job token opens the job: never shown
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._asdict().items() if k != "job_token")
+        return f"Settings({shown})"
 
     @classmethod
     def load(
@@ -373,7 +381,8 @@ def present_names(args: Mapping[str, Any], env: Mapping[str, str]) -> str:
     for key in EVENT_KEYS:
         nested = _event(args.get(key))
         params += [f"{key}.{k}" for k in nested or ()]
-    env_names = sorted(env, key=lambda n: (not _RELEVANT_ENV.search(n), n))
+    relevant = re.compile(_RELEVANT_ENV, re.IGNORECASE)
+    env_names = sorted(env, key=lambda n: (not relevant.search(n), n))
     return (
         f"Present (names only): {_listing(sorted(params), 'parameters')}; "
         f"{_listing(env_names, 'environment variables')}."
