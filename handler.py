@@ -11,6 +11,20 @@ was deliberately left running for a resume; ``"warnings"`` when something needs 
 ``job`` says how the job stands at the end: completed, failed, ended (by someone else),
 running, or unknown (no job could be identified).
 
+What a warm process keeps between activations, and why each is safe (audited; the
+warm tests in ``tests/integration/test_warm_activations.py`` check the first three):
+
+* the ``__OW_`` id fields: taken out of ``os.environ`` when read (:mod:`rotation.settings`);
+* ``logs.REDACTOR``'s values and structlog's bound context: cleared when an activation
+  starts and when it ends, so they hold one activation's at most (and the registry is
+  capped within one, ``logs.MAX_REGISTERED``);
+* clients, sessions, targets and database connections: made per activation, closed by it;
+* process-wide and activation-free: structlog's configuration (the level re-read from
+  ``LOG_LEVEL`` each time), ``logs``' sinks (added by the CLI, the emulator and tests
+  only), the retry library imported on the first retry (``transport._retry_library``),
+  and constant tables (``codes.CODES``, ``targets.KINDS``, ``ncp.hosts``). No
+  ``lru_cache`` holds activation data.
+
 Cold start: the action's own modules are imported with the cyclic garbage collector
 paused, and everything then alive is frozen (``gc.freeze``). Defining them allocates
 enough to start a collection of the young generations (8-10 ms on 3.13, measured: a
