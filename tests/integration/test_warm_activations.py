@@ -373,3 +373,32 @@ def test_a_crashed_activation_leaves_nothing_for_the_next(
         "MISSING_SECRET_ID"
     )
     assert sum(emu.stats.calls.values()) == 0
+
+
+def test_the_process_environment_is_configuration_and_parameters_win_over_it(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    """Plain variables (``SECRET_ID``/``JOB_TOKEN``) are the container's own, the same for
+    every activation: read each time, never taken away, and never ahead of the ids an
+    activation brings in its parameters or fields."""
+    sid, token = new_job(emu, client)
+    sid2, token2 = new_job(emu, client)
+    warm = WarmContainer(leak_guard, env={"SECRET_ID": sid, "JOB_TOKEN": token})
+    try:
+        assert warm.activate(params(emu))["outcome"] == "rotated"
+        assert warm.activate(params(emu, secretId=sid2, jobToken=token2))["secretId"] == sid2
+        third = warm.activate(params(emu))  # the configured pair again: its job has ended
+        assert (third["secretId"], third["outcome"], third["job"]) == (sid, "skipped", "ended")
+        fields = warm.activate(params(emu), secretId=sid2, jobToken=token2)
+        assert (fields["secretId"], fields["outcome"]) == (sid2, "skipped")
+        begins = [x for x in warm.log_lines() if x["event"] == "rotation.begin"]
+        assert [b["ids_from"] for b in begins] == [
+            "environment SECRET_ID + environment JOB_TOKEN",
+            "parameters.secretId + parameters.jobToken",
+            "environment SECRET_ID + environment JOB_TOKEN",
+            "environment __OW_SECRETID + environment __OW_JOBTOKEN",
+        ]
+    finally:
+        warm.close()
+    for s in (sid, sid2):
+        assert_rotated_once(client, s)
