@@ -90,6 +90,9 @@ def test_a_rotation_uses_one_connection_and_few_calls(
 BAD_PARAMETERS = {
     "no job token": ({"jobToken": None}, "MISSING_JOB_TOKEN"),
     "no secret id": ({"secretId": None}, "MISSING_SECRET_ID"),
+    "secret id ..": ({"secretId": ".."}, "INVALID_SECRET_ID"),
+    "secret id of a million characters": ({"secretId": "s" * 1_000_000}, "INVALID_SECRET_ID"),
+    "job token with a slash": ({"jobToken": "tok/complete"}, "INVALID_JOB_TOKEN"),
     "target not an object": ({"target": ["store-only"]}, "INVALID_TARGET"),
     "endpoint not a URL": ({"secretManagerEndpoint": "nowhere"}, "INVALID_ENDPOINT"),
 }

@@ -80,3 +80,35 @@ def test_the_retry_library_arrives_with_the_first_retry() -> None:
     before, clean, after, calls = json.loads(done.stdout.strip().splitlines()[-1])
     assert (before, clean, after) == (False, False, True)
     assert calls == 3  # one clean call, then one failed and one retried
+
+
+def _probe(code: str) -> list[object]:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import gc, json, sys; {code}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    answer: list[object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_the_handlers_modules_load_with_the_collector_paused_then_frozen() -> None:
+    """What a cold start of the handler skips: a collection of objects that live as long as
+    the process. The collector is running again afterwards, and every object then alive is
+    frozen (a warm container's collections never scan them); no garbage was left behind."""
+    code = (
+        "import requests, structlog; seen = []; "
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and seen.append("
+        "[info['generation'], len(sys.modules)])); "
+        "floor = len(sys.modules); import handler; gc.callbacks.clear(); "
+        "during = [s for s in seen if s[1] > floor]; "
+        "print(json.dumps([during, gc.isenabled(), gc.get_freeze_count() > 10000, "
+        "gc.collect()]))"
+    )
+    during, enabled, frozen, garbage = _probe(code)
+    assert during == []  # no collection started while the handler's modules loaded
+    assert (enabled, frozen, garbage) == (True, True, 0)
+
+
+def test_a_collector_paused_by_the_host_stays_paused() -> None:
+    code = "gc.disable(); import handler; print(json.dumps([gc.isenabled()]))"
+    assert _probe(code) == [False]

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import pytest
 
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT
-from rotation.settings import Settings, SettingsError
+from rotation.settings import (
+    Settings,
+    SettingsError,
+    secret_id_hint,
+    take_activation_environment,
+)
 
 BASE: dict[str, Any] = {
     "secretId": "sid-1",
@@ -40,7 +46,9 @@ def test_args_come_first() -> None:
         ({"secretId": "a", "jobToken": "b"}, "a", "b"),
         ({"SECRET_ID": "a", "JOB_TOKEN": "b"}, "a", "b"),
         ({"__OW_SECRETID": "a", "__OW_JOBTOKEN": "b"}, "a", "b"),
-        ({"secretId": "a", "SECRET_ID": "x", "__OW_SECRETID": "y", "__OW_JOBTOKEN": "b"}, "a", "b"),
+        # the activation's own fields are one place, the process's variables another
+        ({"secretId": "a", "SECRET_ID": "x", "__OW_SECRETID": "y", "__OW_JOBTOKEN": "b"}, "y", "b"),
+        ({"secretId": "a", "SECRET_ID": "x", "JOB_TOKEN": "b", "__OW_JOBTOKEN": "c"}, "a", "b"),
     ],
 )
 def test_ids_from_every_environment_name(env: dict[str, str], secret_id: str, token: str) -> None:
@@ -153,7 +161,8 @@ CREDS = {"accessKey": "ak", "secretKey": "sk"}
         ("__OW_SECRETID", "__OW_JOBTOKEN"),
         ("__OW_SECRET_ID", "__OW_JOB_TOKEN"),
         ("NCP_SECRET_ID", "NCP_JOB_TOKEN"),
-        ("__ow_secretId", "Job-Token"),
+        ("__ow_secretId", "__Ow_Job-Token"),
+        ("SecretID", "Job-Token"),
     ],
 )
 def test_ids_from_any_plausible_environment_name(sid_name: str, token_name: str) -> None:
@@ -183,11 +192,45 @@ def test_ids_come_as_a_pair_from_one_place() -> None:
     stale = {"__OW_SECRETID": "old-sid", "__OW_JOBTOKEN": "old-tok"}
     s = Settings.load({**CREDS, "event": {"secretId": "new", "jobToken": "tok"}}, stale)
     assert (s.secret_id, s.job_token) == ("new", "tok")
-    s = Settings.load({**CREDS, "secretId": "p", "event": {"secretId": "e", "jobToken": "t"}}, {})
-    assert (s.secret_id, s.job_token) == ("e", "t")  # the event holds both; the top one only one
-    mixed = Settings.load({**CREDS, "secretId": "p"}, {"JOB_TOKEN": "t"})
-    assert (mixed.secret_id, mixed.job_token) == ("p", "t")
-    assert mixed.ids_from == "parameters.secretId + environment JOB_TOKEN"
+    assert s.ids_from == "parameters.event.secretId + parameters.event.jobToken"
+
+
+TOKEN = "tok-value-2718"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "unpaired"),
+    [
+        # the measured defect: a parameter secretId beside an earlier activation's pair
+        ({"secretId": "new"}, {"__OW_SECRETID": "old", "__OW_JOBTOKEN": TOKEN}, "__OW_JOBTOKEN"),
+        ({"secretId": "new"}, {"JOB_TOKEN": TOKEN}, "environment JOB_TOKEN"),
+        ({"secretId": "p", "event": {"secretId": "e", "jobToken": TOKEN}}, {}, "event.jobToken"),
+        ({"jobToken": TOKEN}, {"SECRET_ID": "s"}, "parameters.jobToken"),
+        ({}, {"__OW_SECRETID": "s", "JOB_TOKEN": TOKEN}, "environment JOB_TOKEN"),
+    ],
+    ids=["param-beside-stale-pair", "param-and-env-token", "top-and-event", "token-alone",
+         "activation-id-and-process-token"],
+)  # fmt: skip
+def test_a_token_is_never_paired_with_a_secret_id_from_elsewhere(
+    args: dict[str, Any], env: dict[str, str], unpaired: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**CREDS, **args}, env)
+    message = str(info.value)
+    assert info.value.code == "MISSING_JOB_TOKEN"
+    assert unpaired in message and "only used with the secret id it came with" in message
+    assert TOKEN not in message  # names only, never the token
+    # a dry run needs no token: it runs on the first secret id found, alone
+    dry = Settings.load({**CREDS, **args}, env, need_job=False)
+    assert dry.job_token == "" and dry.secret_id == ({**env, **args}.get("secretId") or "s")
+
+
+def test_a_token_beside_the_same_secret_id_elsewhere_is_paired() -> None:
+    """The token came with this very secret id, only in another place: no mixing."""
+    env = {"__OW_SECRETID": "sid-1", "__OW_JOBTOKEN": "t"}
+    s = Settings.load({**CREDS, "secretId": "sid-1"}, env)
+    assert (s.secret_id, s.job_token) == ("sid-1", "t")
+    assert s.ids_from == "parameters.secretId + environment __OW_JOBTOKEN"
 
 
 def test_a_non_text_id_anywhere_is_refused() -> None:
@@ -267,3 +310,85 @@ def test_a_secrets_own_parameters_replace_the_shared_ones() -> None:
     with pytest.raises(SettingsError) as info:
         Settings.load({**args, "bySecretId": ["not", "an", "object"]}, {})
     assert info.value.code == "INVALID_PARAMETER"
+
+
+# -- ids are checked before any call (issue 15) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secret_id",
+    ["..", ".", "a/b", "../etc/x", "abc def", "a\nb", "x" * 129, "s" * 1_000_000, "séc"],
+    ids=["dotdot", "dot", "slash", "climb", "space", "newline", "129", "million", "non-ascii"],
+)
+def test_a_secret_id_that_no_secret_can_have_is_refused(secret_id: str) -> None:
+    for args, env in (({**BASE, "secretId": secret_id}, {}),
+                      ({**CREDS}, {"__OW_SECRETID": secret_id, "__OW_JOBTOKEN": "t"})):  # fmt: skip
+        with pytest.raises(SettingsError) as info:
+            Settings.load(args, env)
+        message = str(info.value)
+        assert info.value.code == "INVALID_SECRET_ID"
+        assert len(message) < 300 and (len(secret_id) < 4 or secret_id not in message)
+        assert "secretId" in message or "SECRETID" in message  # where it was found
+        assert secret_id_hint(args, env) is None  # the error result does not echo it
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["..", ".", "a/b", "tok en", "t\u00e9", "x" * 1025, "\x00abc"],
+    ids=["dotdot", "dot", "slash", "space", "non-ascii", "1025", "nul"],
+)
+def test_a_job_token_that_no_job_can_have_is_refused(token: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load({**BASE, "jobToken": token}, {})
+    assert info.value.code == "INVALID_JOB_TOKEN"
+    assert "parameters.jobToken" in str(info.value)
+    assert len(token) < 3 or token not in str(info.value)
+
+
+def test_valid_ids_are_taken_as_they_are() -> None:
+    sid, token = "a" * 128, "T0k-._~!" + "x" * 1016
+    s = Settings.load({**CREDS, "secretId": sid, "jobToken": token}, {})
+    assert (s.secret_id, s.job_token) == (sid, token)
+    assert secret_id_hint({"secretId": sid}, {}) == sid
+
+
+# -- one activation, one reading (issue 16) -----------------------------------------------------
+
+
+def test_the_activation_environment_takes_the_ids_the_runtime_set() -> None:
+    environ = {
+        "__OW_SECRETID": "s", "__ow_job_token": "t", "__OW_SECRET_ID": "s2",
+        "__OW_ACTIVATION_ID": "act-1", "__OW_DEADLINE": "1", "__OW_ACTION_NAME": "/ns/a",
+        "SECRET_ID": "plain", "NCLOUD_ACCESS_KEY": "ak", "PATH": "/bin",
+    }  # fmt: skip
+    before = dict(environ)
+    snapshot = take_activation_environment(environ)
+    assert snapshot == before  # this activation reads everything
+    taken = ("__OW_SECRETID", "__ow_job_token", "__OW_SECRET_ID")
+    assert environ == {k: v for k, v in before.items() if k not in taken}  # none for the next
+    again = take_activation_environment(environ)
+    assert Settings.load(CREDS, again, need_job=False).ids_from == "environment SECRET_ID"
+    with pytest.raises(SettingsError) as info:
+        Settings.load(CREDS, again)
+    assert info.value.code == "MISSING_JOB_TOKEN"
+
+
+def test_the_activation_environment_is_os_environ_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("__OW_SECRETID", "sid-env")
+    monkeypatch.setenv("__OW_JOBTOKEN", "tok-env")
+    snapshot = take_activation_environment()
+    assert (snapshot["__OW_SECRETID"], snapshot["__OW_JOBTOKEN"]) == ("sid-env", "tok-env")
+    assert "__OW_SECRETID" not in os.environ and "__OW_JOBTOKEN" not in os.environ
+
+
+def test_loading_keeps_nothing_between_two_calls() -> None:
+    first = Settings.load({**CREDS, "secretId": "one", "jobToken": "t1"}, {})
+    second = Settings.load({**CREDS, "secretId": "two", "jobToken": "t2", "region": "JPN"}, {})
+    third = Settings.load(CREDS, {"__OW_SECRETID": "three", "__OW_JOBTOKEN": "t3"})
+    assert [(s.secret_id, s.job_token, s.region) for s in (first, second, third)] == [
+        ("one", "t1", "KR"), ("two", "t2", "JPN"), ("three", "t3", "KR"),
+    ]  # fmt: skip
+    with pytest.raises(SettingsError):
+        Settings.load(CREDS, {})
