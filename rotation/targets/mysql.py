@@ -490,23 +490,12 @@ def check_database_name(name: str | None) -> None:
         )
 
 
-def check_tls_files(conn: Connection) -> None:
-    """``sslRootCert``: a CA bundle that loads (read now, and again at each connect)."""
-    try:
-        conn.ssl_context()
-    except (OSError, ValueError) as exc:
-        raise TargetConfigError(
-            f"sslRootCert cannot be used ({type(exc).__name__}): it must be a readable PEM "
-            "file of CA certificates"
-        ) from None
-
-
 def check_settings(engine: MySqlEngine, config: Mapping[str, Any], active: SecretValue) -> None:
     """Refuse, before the workflow writes a pending value, what only SQL would refuse."""
     conn = parse_connection(merged_settings(config, active), engine.default_port)
     check_account_host(conn.user_host)
     check_database_name(conn.dbname)
-    check_tls_files(conn)
+    # sslRootCert is loaded by the shared settings (database.py, rotation.cafiles)
 
 
 # -- the engine ------------------------------------------------------------------------------

@@ -750,8 +750,8 @@ def test_impossible_settings_stop_the_build(build: Any, config: dict[str, Any], 
 def test_an_unreadable_ca_file_is_refused_at_build(build: Any, tmp_path: Any) -> None:
     garbage = tmp_path / "ca.pem"
     garbage.write_text("not a certificate")
-    with pytest.raises(TargetConfigError, match=r"sslRootCert cannot be used \(SSLError\)"):
-        build({"sslRootCert": str(garbage)}, ACTIVE, target_context())
+    with pytest.raises(TargetConfigError, match=r"sslRootCert '.*ca\.pem' holds no PEM"):
+        build({"sslRootCert": str(garbage), "ssl": "verify-full"}, ACTIVE, target_context())
 
 
 def test_good_settings_build(build: Any) -> None:
