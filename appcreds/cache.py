@@ -20,7 +20,8 @@ What it guarantees, and the bounds it keeps:
   another caller proved since (no read needed), then the stages of a newer read, then the
   stages of one read that *started after the refusal* (single-flight: every caller
   refused at that moment shares it). At most ``max_attempts`` tries per call and one
-  read per call. The credential that worked is remembered: the next connections use it.
+  read per call. The credential that worked is remembered: the next connections use it;
+  one refused since the last read is not the next caller's first pick.
 * **Wrong password, no storm.** When a call found no stored credential that works, no
   refusal triggers a read for ``refresh_cooldown`` seconds (the cached stages are still
   tried): a password that is simply wrong costs one Secret Manager call per
@@ -31,10 +32,14 @@ What it guarantees, and the bounds it keeps:
   age of what is served), never a value.
 
 Secret Manager calls per process and secret are therefore at most: one per ``ttl`` (less
-jitter), plus one per change of the chain that refuses the app's credential (a rotation
-changes it twice: pending stored, then completed), plus one per ``refresh_cooldown`` while
-every stored credential is refused, plus one per ``retry_after_failure`` while Secret
-Manager cannot be reached.
+jitter); plus, on refusals, one per change of what the target accepts: a read made after
+a refusal holds a credential the target accepts (the invariant), so refusals read again
+only once the target has moved again (a rotation moves it once for the application:
+single-user at ``set``, dual passwords at ``finish``, alternating users every other
+rotation; a rolled-back one may move it back), give or take a caller that picked its
+credential during that read; plus one per ``refresh_cooldown`` while every stored
+credential is refused; plus one per ``retry_after_failure`` while Secret Manager cannot
+be reached.
 """
 
 from __future__ import annotations
@@ -127,14 +132,16 @@ class CacheStats:
 
 
 class _Snapshot:
-    """One read of the chain."""
+    """One read of the chain, and which of its credentials were refused since (a hint for
+    choosing the next one, never a reason not to try one again)."""
 
-    __slots__ = ("fetched_at", "generation", "stages")
+    __slots__ = ("fetched_at", "generation", "refused", "stages")
 
     def __init__(self, stages: dict[Stage, Credential], generation: int, fetched_at: float):
         self.stages = stages
         self.generation = generation
         self.fetched_at = fetched_at
+        self.refused: set[Credential] = set()
 
     def ordered(self) -> list[Credential]:
         return list(self.stages.values())
@@ -249,6 +256,7 @@ class CredentialCache:
                     raise
                 tried.append(cred)
                 self._count("refusals")
+                self._hint_refused([cred])
                 log.debug(
                     "appcreds.refused", secret_id=self.secret_id, stage=cred.stage.path,
                     attempt=attempt,
@@ -273,14 +281,29 @@ class CredentialCache:
     # -- choosing -------------------------------------------------------------------------------
 
     def _pick(self, snap: _Snapshot) -> Credential:
+        """The one that last worked, else the first in the invariant's order; either only
+        if not refused since this read (unless every stage was)."""
         with self._cond:
             preferred = snap.find(self._preferred)
-        if preferred is not None:
+            refused = set(snap.refused)
+        if preferred is not None and preferred not in refused:
             return preferred
         ordered = snap.ordered()
         if not ordered:
             raise SecretUnavailable(f"secret {self.secret_id} holds no value")
-        return ordered[0]
+        return next((c for c in ordered if c not in refused), ordered[0])
+
+    def _hint_refused(self, creds: list[Credential]) -> None:
+        """New callers skip what was just refused, rather than each learn it again."""
+        with self._cond:
+            snap = self._snap
+            if snap is None:
+                return
+            for cred in creds:
+                if snap.find(cred) is not None:
+                    snap.refused.add(cred)
+            if self._preferred in creds:
+                self._preferred = None
 
     def _fallbacks(self, source: int, tried: list[Credential]) -> Iterator[Credential]:
         """The credentials to try after a refusal, lazily: each step runs only when the
@@ -309,7 +332,8 @@ class CredentialCache:
         if held:
             log.debug("appcreds.refresh_held_back", secret_id=self.secret_id)
         else:
-            self._read_started_after(mark, reason="refused")
+            self._read_started_after(mark, reason="refused", refused=tried)
+            self._hint_refused(tried)
         fresh = self._usable(self._current(), self._clock())
         yield from (c for c in fresh.ordered() if c not in tried)
 
@@ -399,7 +423,9 @@ class CredentialCache:
                     )
                 return self._usable(self._snap, self._clock())
 
-    def _read_started_after(self, mark: int, *, reason: str) -> None:
+    def _read_started_after(
+        self, mark: int, *, reason: str, refused: list[Credential] | None = None
+    ) -> None:
         """Make sure a read that started after read number ``mark`` has finished: join
         one in flight if it started late enough, else wait for it and start one."""
         with self._cond:
@@ -411,7 +437,7 @@ class CredentialCache:
                     continue
                 seq = self._begin_read()
                 break
-        self._read(seq, reason=reason)
+        self._read(seq, reason=reason, refused=refused)
 
     def _begin_read(self) -> int:
         """Under the lock: this caller makes the next read."""
@@ -419,7 +445,7 @@ class CredentialCache:
         self._started += 1
         return self._started
 
-    def _read(self, seq: int, *, reason: str) -> None:
+    def _read(self, seq: int, *, reason: str, refused: list[Credential] | None = None) -> None:
         started = self._clock()
         error: Exception | None = None
         chain: SecretChain | None = None
@@ -436,7 +462,9 @@ class CredentialCache:
                 self._counts["fetches"] += 1
                 now = self._clock()
                 if chain is not None:
-                    self._store(chain, seq, now, reason, started)
+                    self._store(
+                        chain, seq, now, reason=reason, started=started, refused=refused or []
+                    )
                 else:
                     self._counts["fetch_failures"] += 1
                     self._next_fetch_at = now + self.limits.retry_after_failure
@@ -452,8 +480,18 @@ class CredentialCache:
                 next_try_s=self.limits.retry_after_failure,
             )  # fmt: skip
 
-    def _store(self, chain: SecretChain, seq: int, now: float, reason: str, started: float) -> None:
-        """Under the lock: keep a successful read."""
+    def _store(
+        self,
+        chain: SecretChain,
+        seq: int,
+        now: float,
+        *,
+        reason: str,
+        started: float,
+        refused: list[Credential],
+    ) -> None:
+        """Under the lock: keep a successful read (``refused``: what the refusal that asked
+        for it was refused, so that no caller picks it from this read)."""
         snap = _Snapshot(
             stages_of(
                 {Stage.ACTIVE: chain.active, Stage.PENDING: chain.pending,
@@ -470,6 +508,9 @@ class CredentialCache:
         if old is not None and job_ended and new_active != old.stages.get(Stage.ACTIVE):
             # A rotation completed: the invariant says the target accepts active now, so
             # new connections move to it rather than keep a previous value to its end.
+            self._preferred = None
+        snap.refused = {c for c in refused if snap.find(c) is not None}
+        if self._preferred in snap.refused:
             self._preferred = None
         self._snap = snap
         ttl = self.limits.ttl * (1.0 - self.limits.jitter * self._rng.random())

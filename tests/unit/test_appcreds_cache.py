@@ -349,6 +349,22 @@ def test_alternating_users_a_completed_job_moves_new_connections_to_active(
     assert cache.call(server.login, is_auth_error=refused) == new
 
 
+def test_what_was_refused_is_not_the_next_callers_first_pick(
+    sm: SecretManagerClient, make: Make
+) -> None:
+    """Callers that did not see a refusal learn from it: they start with a stage not
+    refused since the last read (the others are still tried, only later)."""
+    a, b, p = password(), password(), password()
+    cache = make(stored(sm, a, pending=b, previous=p), max_attempts=2)
+    server = Server(p)
+    with pytest.raises(Refused):
+        cache.call(server.login, is_auth_error=refused)  # active, pending: then the bound
+    server.logins.clear()
+    assert cache.credential().stage is Stage.PREVIOUS
+    assert cache.call(server.login, is_auth_error=refused) == p
+    assert server.logins == ["previous"]
+
+
 def test_other_errors_pass_through_without_a_read(
     emu: Emulator, sm: SecretManagerClient, make: Make
 ) -> None:
