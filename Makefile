@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench bench-fleet reliability emulator package deploy clean
+.PHONY: test demo lint bench bench-fleet bench-apps reliability emulator package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/python -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -33,6 +33,11 @@ bench: $(STAMP)
 
 bench-fleet: $(STAMP)
 	$(BIN)/python -m bench --fleet $(BENCH_ARGS)
+
+# Applications through rotations (issue 18): with the appcreds kit and without it, every
+# engine and strategy, 20 rotations each (BENCH_ARGS="--rotations 3" for a quick look).
+bench-apps: $(STAMP)
+	$(BIN)/python -m bench.apps $(BENCH_ARGS)
 
 # The fault matrix (issue 9): every Secret Manager call faulted, kill -9 at each step,
 # concurrent invocations, another writer, real MariaDB, PostgreSQL and Redis. Then the

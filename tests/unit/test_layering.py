@@ -11,6 +11,8 @@ and the **emulator** that stands in for NCP. The rules, read from the source wit
 * ``handler.py`` imports only ``rotation``; ``deploy`` only ``rotation`` and itself.
 * The emulator imports only itself: it stands in for NCP, so it must not share the code it
   examines.
+* ``appcreds`` (the application kit) imports only ``rotation.ncp`` and itself: an
+  application installs the NCP client, never the rotation.
 * No import cycle inside ``rotation``.
 
 The exceptions are named in :data:`EXCEPTIONS`, each with its reason, and each must still
@@ -34,7 +36,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PARTY = ("rotation", "emulator", "deploy", "handler", "tests", "bench")
+FIRST_PARTY = ("rotation", "emulator", "deploy", "handler", "tests", "bench", "appcreds")
 
 #: Part (the longest matching prefix wins) -> the first-party packages it may import.
 #: ``None``: anything.
@@ -44,6 +46,7 @@ ALLOWED: dict[str, tuple[str, ...] | None] = {
     "handler": ("rotation",),
     "deploy": ("deploy", "rotation"),
     "emulator": ("emulator",),
+    "appcreds": ("appcreds", "rotation.ncp"),
     "tests": None,
     "bench": None,
 }
