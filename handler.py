@@ -39,7 +39,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests  # noqa: F401 - the dependency floor, imported before the pause below
 import structlog
@@ -61,10 +61,6 @@ finally:
     if _collecting:
         gc.enable()
 
-if TYPE_CHECKING:
-    from rotation.ncp.deadline import Deadline
-    from rotation.notify import NotifyConfig
-
 
 def main(args: Mapping[str, Any]) -> dict[str, Any]:
     """One activation. The runtime keeps the process warm and calls ``main`` again for the
@@ -83,13 +79,10 @@ def _activation(args: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, An
     logs.configure()
     logs.start_invocation(activation_id=env.get("__OW_ACTIVATION_ID"))
     secret_id = secret_id_hint(args, env)
-    notify: NotifyConfig | None = None
-    deadline: Deadline | None = None
+    settings: Settings | None = None
     try:
         dry_run = _dry_run(args)
         settings = Settings.load(args, env, need_job=not dry_run)
-        notify = _notify_config(args)
-        deadline = settings.deadline
         logs.REDACTOR.register(settings.credentials.secret_key)
         logs.REDACTOR.register(settings.job_token)
         structlog.contextvars.bind_contextvars(
@@ -117,12 +110,13 @@ def _activation(args: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, An
         result = _error(
             secret_id, codes.INTERNAL_ERROR, f"unexpected {type(exc).__name__}; see the logs"
         )
-    clean = _finish(started, result)
-    if notify and deadline is not None:
-        from rotation.notify import send  # noqa: PLC0415 - only actions that notify pay for it
+    if isinstance(args, Mapping) and args.get("notify") is not None:
+        from rotation.notify import alert  # noqa: PLC0415 - only actions that notify pay for it
 
-        send(notify, clean, deadline=deadline)  # never raises, never changes the result
-    return clean
+        # After the rotation, before the result is finished: a bad notify setting or an
+        # alert not delivered lands in its warnings; never raises, ends before the deadline.
+        result = alert(args["notify"], result, settings)
+    return _finish(started, result)
 
 
 def _forget() -> None:
@@ -157,16 +151,6 @@ def _dry_run(args: Mapping[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise SettingsError(codes.INVALID_PARAMETER, "dryRun must be true or false")
     return value
-
-
-def _notify_config(args: Mapping[str, Any]) -> NotifyConfig | None:
-    """The ``notify`` parameter, checked before anything is called (bad config is bad
-    input); ``None`` when there is none, so most actions never import the notifier."""
-    if args.get("notify") is None:
-        return None
-    from rotation.notify import parse_notify  # noqa: PLC0415 - see above
-
-    return parse_notify(args["notify"])
 
 
 def _checked(settings: Settings, client: SecretManagerClient) -> dict[str, Any]:

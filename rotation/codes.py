@@ -86,9 +86,10 @@ INVALID_PARAMETER = _code(
 INVALID_NOTIFY = _code(
     "INVALID_NOTIFY",
     "parameters",
-    "the notify parameter is wrong (webhook URLs must be https without credentials, a json "
-    "webhook needs an HMAC key)",
-    "fix the action's notify parameter (python -m deploy), then rerun",
+    "the notify setting is wrong (webhook URLs must be https without credentials, a json "
+    "webhook needs an HMAC key): deploy refuses it; the action itself rotates anyway and "
+    "warns NOTIFY_INVALID",
+    "fix the notify setting in the deploy config, then python -m deploy",
 )
 INVALID_SECRET_ID = _code(
     "INVALID_SECRET_ID", "parameters", "the secret id contains '/' or spaces", _FIX_PARAMS
@@ -336,6 +337,23 @@ FINISH_FAILED = _code(
     "warning",
     "the rotation completed but the replaced credential could not be retired",
     "remove the old password by hand, or let the next rotation retire it",
+)
+NOTIFY_INVALID = _code(
+    "NOTIFY_INVALID",
+    "warning",
+    "a notify setting is wrong (the message names it: a webhook's url, key, caBundle, ...); "
+    "the rotation ran, and no alert went to that webhook (or to any, if the whole setting "
+    "is wrong)",
+    "fix the notify setting in the deploy config, then python -m deploy (the rotation "
+    "itself needs nothing)",
+)
+NOTIFY_FAILED = _code(
+    "NOTIFY_FAILED",
+    "warning",
+    "an alert was not delivered: the webhook (named by host) kept failing, refused it, or "
+    "the action's deadline came first; the rotation's outcome is unchanged",
+    "check that the receiver is up, reachable from the action and accepts the signature "
+    "(README, Notifications); the job is in python -m rotation history SECRET_ID",
 )
 INTERNAL_ERROR = _code(
     "INTERNAL_ERROR",
