@@ -21,10 +21,15 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 
+#: Upper bounds only a broken run reaches (a loaded machine must not): how long a held
+#: statement waits for its release, an applied one for the server's answer, a new
+#: connection for the server to accept it.
 HOLD_TIMEOUT = 60.0
-ANSWER_TIMEOUT = 5.0
+ANSWER_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 30.0
 
 
 @dataclass
@@ -57,6 +62,8 @@ class FaultProxy:
         self.upstream = upstream
         self.lock = threading.Lock()
         self.cuts: list[Cut] = []
+        #: Every rule ever set, healed or not: :meth:`wait_settled` waits for those that fired.
+        self.history: list[Cut] = []
         self.resets: set[int] = set()
         self.connections = 0
         self.reset_done: set[int] = set()
@@ -92,6 +99,7 @@ class FaultProxy:
         rule = Cut(marker, **kwargs)  # type: ignore[arg-type]
         with self.lock:
             self.cuts.append(rule)
+            self.history.append(rule)
         return rule
 
     def heal(self) -> None:
@@ -101,6 +109,14 @@ class FaultProxy:
         for rule in cuts:
             rule.release()
         self.up()
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Block until every rule that fired has done its work (the statement held, then
+        dropped, passed on, or applied and its answer lost): the database is then final."""
+        end = time.monotonic() + timeout
+        with self.lock:
+            fired = [rule for rule in self.history if rule.fired]
+        return all(rule.done.wait(max(0.0, end - time.monotonic())) for rule in fired)
 
     def close(self) -> None:
         self._stopping = True
@@ -148,7 +164,7 @@ class FaultProxy:
 
     def _serve(self, client: socket.socket) -> None:
         try:
-            server = socket.create_connection(self.upstream, timeout=5)
+            server = socket.create_connection(self.upstream, timeout=CONNECT_TIMEOUT)
         except OSError:
             _close(client)
             return
