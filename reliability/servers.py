@@ -11,6 +11,7 @@ some passwords).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -40,11 +41,30 @@ def password() -> str:
     return "Pw-" + secrets.token_urlsafe(15)
 
 
+#: The ports :func:`free_port` handed out, each held bound (never listening) until exit.
+_RESERVED: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port nothing listens on (for a moment): the server, or "a target that is down"."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on: for a server to start on, or "a target that is down".
+
+    The port stays bound by this process (with ``SO_REUSEADDR``, never listening) until it
+    exits, so nothing else on the machine is handed it meanwhile (other suites bind port 0
+    all the time): a connection to it is refused, and a server that sets ``SO_REUSEADDR``
+    (PostgreSQL, redis-server, Python's HTTP servers) can still listen on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    if not _RESERVED:
+        atexit.register(_release_reserved)
+    _RESERVED.append(sock)
+    return int(sock.getsockname()[1])
+
+
+def _release_reserved() -> None:
+    for sock in _RESERVED:
+        sock.close()
+    _RESERVED.clear()
 
 
 @dataclass

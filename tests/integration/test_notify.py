@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from rotation.ncp.deadline import Deadline
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.notify import NotifyConfig, NotifyConfigError, parse_notify, send
 from rotation.settings import SettingsError
+from tests.databases import free_port
 from tests.factories import executed_job, invoke
 from tests.leaks import LeakGuard
 from tests.webhook_receiver import serving
@@ -232,16 +232,10 @@ def quiet_hooks(box: Inbox, ca_file: str) -> list[dict[str, Any]]:
     return [{"url": box.url("/j"), "caBundle": ca_file, "hmacKey": KEY}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_failing_notification_is_logged_and_never_raises(
     ca: trustme.CA, ca_file: str, leak_guard: LeakGuard
 ) -> None:
-    dead = f"https://127.0.0.1:{_free_port()}/hook/{PATH_TOKEN}"
+    dead = f"https://127.0.0.1:{free_port()}/hook/{PATH_TOKEN}"
     with inbox(ca) as refusing, inbox(ca) as stalled, inbox(ca) as untrusted:
         refusing.status = 500
         stalled.delay = 5.0
