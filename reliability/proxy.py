@@ -68,6 +68,8 @@ class FaultProxy:
         self.connections = 0
         self.reset_done: set[int] = set()
         self._listener: socket.socket | None = None
+        #: While down: the port, bound and not listening (see :meth:`down`).
+        self._held: socket.socket | None = None
         self._port = 0
         self._stopping = False
         self._sockets: set[socket.socket] = set()
@@ -80,16 +82,24 @@ class FaultProxy:
         return self._port
 
     def down(self) -> None:
-        """Stop listening: every connection is refused until :meth:`up`."""
+        """Stop listening: every connection is refused until :meth:`up`. The port stays
+        bound meanwhile (not listening), so no other program on the machine is handed it
+        and :meth:`up` can listen on it again."""
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
+            self._held = socket.socket()
+            self._held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._held.bind(("127.0.0.1", self._port))
 
     def up(self) -> None:
         if self._listener is None:
             self._listen(self._port)
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     def reset(self, *numbers: int) -> None:
         with self.lock:
@@ -122,6 +132,9 @@ class FaultProxy:
         self._stopping = True
         self.heal()
         self.down()
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
         with self.lock:
             sockets = list(self._sockets)
         for sock in sockets:
