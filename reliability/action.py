@@ -21,6 +21,10 @@ from typing import Any
 
 from emulator.actions import LAUNCHER, PROJECT_ROOT
 
+#: How long the readers of a finished action's output may take to reach its end: an upper
+#: bound for a broken run only.
+OUTPUT_END_TIMEOUT = 60.0
+
 
 @dataclass
 class ActionRun:
@@ -74,7 +78,11 @@ class RunningAction:
             self.proc.wait()
             self.run.status = "timeout"
         for thread in self._threads:
-            thread.join(timeout=10)
+            # The pipes end with the process: a reader still running after this long means
+            # something else holds them, and what it read so far is not the whole output.
+            thread.join(timeout=OUTPUT_END_TIMEOUT)
+            if thread.is_alive():
+                raise RuntimeError(f"the output of activation {self.run.label} did not end")
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()

@@ -21,10 +21,15 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 
+#: Upper bounds only a broken run reaches (a loaded machine must not): how long a held
+#: statement waits for its release, an applied one for the server's answer, a new
+#: connection for the server to accept it.
 HOLD_TIMEOUT = 60.0
-ANSWER_TIMEOUT = 5.0
+ANSWER_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 30.0
 
 
 @dataclass
@@ -57,10 +62,14 @@ class FaultProxy:
         self.upstream = upstream
         self.lock = threading.Lock()
         self.cuts: list[Cut] = []
+        #: Every rule ever set, healed or not: :meth:`wait_settled` waits for those that fired.
+        self.history: list[Cut] = []
         self.resets: set[int] = set()
         self.connections = 0
         self.reset_done: set[int] = set()
         self._listener: socket.socket | None = None
+        #: While down: the port, bound and not listening (see :meth:`down`).
+        self._held: socket.socket | None = None
         self._port = 0
         self._stopping = False
         self._sockets: set[socket.socket] = set()
@@ -73,16 +82,24 @@ class FaultProxy:
         return self._port
 
     def down(self) -> None:
-        """Stop listening: every connection is refused until :meth:`up`."""
+        """Stop listening: every connection is refused until :meth:`up`. The port stays
+        bound meanwhile (not listening), so no other program on the machine is handed it
+        and :meth:`up` can listen on it again."""
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
+            self._held = socket.socket()
+            self._held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._held.bind(("127.0.0.1", self._port))
 
     def up(self) -> None:
         if self._listener is None:
             self._listen(self._port)
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     def reset(self, *numbers: int) -> None:
         with self.lock:
@@ -92,6 +109,7 @@ class FaultProxy:
         rule = Cut(marker, **kwargs)  # type: ignore[arg-type]
         with self.lock:
             self.cuts.append(rule)
+            self.history.append(rule)
         return rule
 
     def heal(self) -> None:
@@ -102,10 +120,21 @@ class FaultProxy:
             rule.release()
         self.up()
 
+    def wait_settled(self, timeout: float) -> bool:
+        """Block until every rule that fired has done its work (the statement held, then
+        dropped, passed on, or applied and its answer lost): the database is then final."""
+        end = time.monotonic() + timeout
+        with self.lock:
+            fired = [rule for rule in self.history if rule.fired]
+        return all(rule.done.wait(max(0.0, end - time.monotonic())) for rule in fired)
+
     def close(self) -> None:
         self._stopping = True
         self.heal()
         self.down()
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
         with self.lock:
             sockets = list(self._sockets)
         for sock in sockets:
@@ -148,7 +177,7 @@ class FaultProxy:
 
     def _serve(self, client: socket.socket) -> None:
         try:
-            server = socket.create_connection(self.upstream, timeout=5)
+            server = socket.create_connection(self.upstream, timeout=CONNECT_TIMEOUT)
         except OSError:
             _close(client)
             return

@@ -11,6 +11,7 @@ some passwords).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -40,11 +41,30 @@ def password() -> str:
     return "Pw-" + secrets.token_urlsafe(15)
 
 
+#: The ports :func:`free_port` handed out, each held bound (never listening) until exit.
+_RESERVED: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port nothing listens on (for a moment): the server, or "a target that is down"."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on: for a server to start on, or "a target that is down".
+
+    The port stays bound by this process (with ``SO_REUSEADDR``, never listening) until it
+    exits, so nothing else on the machine is handed it meanwhile (other suites bind port 0
+    all the time): a connection to it is refused, and a server that sets ``SO_REUSEADDR``
+    (PostgreSQL, redis-server, Python's HTTP servers) can still listen on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    if not _RESERVED:
+        atexit.register(_release_reserved)
+    _RESERVED.append(sock)
+    return int(sock.getsockname()[1])
+
+
+def _release_reserved() -> None:
+    for sock in _RESERVED:
+        sock.close()
+    _RESERVED.clear()
 
 
 @dataclass
@@ -166,7 +186,6 @@ def start_pg_cluster(auth: str = "scram-sha-256", *, preload: str = "") -> PgClu
         owner = pwd.getpwnam("postgres")
         for path in (root, root / "pw"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    port = free_port()
     try:
         subprocess.run(
             as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "rot_admin",
@@ -183,7 +202,7 @@ def start_pg_cluster(auth: str = "scram-sha-256", *, preload: str = "") -> PgClu
         os.chmod(data / "server.key", 0o600)
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(
-                f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+                f"\nlisten_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{data}'\nssl = on\n"
                 "ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
                 "password_encryption = 'scram-sha-256'\nfsync = off\nmax_connections = 60\n"
@@ -191,14 +210,37 @@ def start_pg_cluster(auth: str = "scram-sha-256", *, preload: str = "") -> PgClu
             if preload:
                 conf.write(f"shared_preload_libraries = '{preload}'\n")
         (data / "pg_hba.conf").write_text(f"host all all 127.0.0.1/32 {auth}\n")
-        subprocess.run(
-            as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
-                            "-w", "-t", "30", "start"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+        port = _start_on_a_free_port(bindir, root)
     except (OSError, subprocess.CalledProcessError) as exc:
         shutil.rmtree(root, ignore_errors=True)
         reason = f"the throwaway cluster did not start: {type(exc).__name__}"
         raise ServerUnavailable(reason) from None
     return PgCluster("127.0.0.1", port, "rot_admin", superpass, str(ca_file), root=root,
                      bindir=bindir)  # fmt: skip
+
+
+#: How many free ports a cluster tries before it gives up (each taken by someone else
+#: between our check and the server's bind: other suites share the machine).
+PORT_ATTEMPTS = 5
+
+
+def _start_on_a_free_port(bindir: Path, root: Path) -> int:
+    """``pg_ctl start`` on a port nothing listens on; another one if the port was taken in
+    the moment between :func:`free_port` and the server's bind. Returns the port."""
+    data, log = root / "data", root / "log"
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"port = {port}\n")  # the last setting of a name wins
+        started = subprocess.run(
+            as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log),
+                            "-w", "-t", "60", "start"]),
+            check=False, capture_output=True,
+        )  # fmt: skip
+        if started.returncode == 0:
+            return port
+        taken = log.exists() and "Address already in use" in log.read_text(errors="replace")
+        if not taken or attempt == PORT_ATTEMPTS - 1:
+            raise subprocess.CalledProcessError(started.returncode, started.args)
+        log.unlink()
+    raise AssertionError("unreachable")

@@ -92,6 +92,28 @@ def _new_job(
     return fresh[-1] if fresh else None
 
 
+def _ended(
+    before: SecretDetail, detail: SecretDetail, job: Job | None, *, seen_rotating: bool
+) -> str | None:
+    """How the job ended, when the detail and the log (read in that order) agree it has;
+    ``None`` while it runs, or while the log already says it ended and the phase does not.
+
+    The log wins when it knows the job: "completed", "failed" or "cancelled", once the
+    phase (read before it) has left ROTATING too. Without the job in the log (no tokens,
+    or no right to read it) the phase alone decides, as does a new last rotation date."""
+    if detail.rotating:
+        return None  # whatever the log says: a detail from before the end; read both again
+    if job is not None and job.outcome in ("completed", "failed", "cancelled"):
+        return job.outcome
+    if job is None and seen_rotating:
+        # A log without tokens: fall back on the phase.
+        failed = detail.rotation_phase is RotationPhase.ROTATION_FAILED
+        return "failed" if failed else "completed"
+    if detail.last_rotation_date != before.last_rotation_date:
+        return "completed"
+    return None
+
+
 def follow(
     client: SecretManagerClient,
     records: ActionRecords,
@@ -104,6 +126,12 @@ def follow(
     progress: Progress,
     sleep: Sleep = time.sleep,
 ) -> Followed:
+    """Poll the secret's detail, then its log, until the job has ended (or ``timeout``).
+
+    Each round reads the detail first and the log second, so a job that ends between the
+    two reads shows up as a log that is ahead of the detail (the job ended, the phase still
+    ROTATING). :func:`_ended` calls that "not yet" and the next round reads both again:
+    the result always carries a detail read after the job ended, never a stale phase."""
     sid = before.secret_id
     seen_rotating = False
     next_activation_check = ACTIVATION_POLL_SECONDS
@@ -112,15 +140,7 @@ def follow(
         progress.update(detail.rotation_phase.value)
         job = _new_job(client, sid, known, since_ms)
         seen_rotating = seen_rotating or detail.rotating
-        state: str | None = None
-        if job is not None and job.outcome in ("completed", "failed", "cancelled"):
-            state = job.outcome
-        elif job is None and seen_rotating and not detail.rotating:
-            # A log without tokens: fall back on the phase.
-            failed = detail.rotation_phase is RotationPhase.ROTATION_FAILED
-            state = "failed" if failed else "completed"
-        elif detail.last_rotation_date != before.last_rotation_date and not detail.rotating:
-            state = "completed"
+        state = _ended(before, detail, job, seen_rotating=seen_rotating)
         if state is not None:
             return Followed(state, detail, job, progress.elapsed)
         if detail.rotating and progress.elapsed >= next_activation_check:

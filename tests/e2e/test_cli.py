@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests.leaks import LeakGuard
 EVENTS = ROOT / "events"
 VALUE = {"engine": "store-only", "username": "app", "password": "cli-initial-Pw-1"}
 VALUE_NAME = "app-db"
+#: How long a held request may take to arrive: only a broken run waits this long.
+HELD = 60.0
 
 
 def test_secret_create_from_stdin_then_show(emu: Emulator, leak_guard: LeakGuard) -> None:
@@ -231,6 +234,50 @@ def test_rotate_follows_the_job_to_the_end(
     assert client.get_secret_values(sid).previous == VALUE
     again = as_json(cli(emu, leak_guard, "rotate", sid, "--interval", "0.1", "--json"))
     assert again["outcome"] == "completed" and again["secretId"] == sid and "error" not in again
+
+
+def test_rotate_never_ends_on_a_phase_read_before_the_job_ended(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    """The race the follow loop had: it reads the detail (ROTATING), the job completes,
+    then it reads the log (completed). The final line must not carry that stale phase.
+
+    Held requests stage it exactly: the action waits at complete; the CLI's next detail
+    read (so ROTATING) is held, then its log read; complete goes through; the action's
+    read after complete says it was answered; only then is the log read let go."""
+    trigger = emu.add_trigger("rot", emu.handler_action("rotator"))
+    sid = create_secret(
+        client, value=dict(VALUE), trigger_id=trigger.trigger_id, secret_name=VALUE_NAME
+    ).secret_id
+    complete = emu.faults.add("complete_rotation_job", hold=True)
+    results: list[subprocess.CompletedProcess[str]] = []
+    rotate = threading.Thread(
+        target=lambda: results.append(cli(emu, leak_guard, "rotate", sid, "--interval", "0.1"))
+    )
+    rotate.start()
+    try:
+        assert complete.wait_reached(HELD), "the action never reached complete"
+        detail = emu.faults.add("get_secret_detail", hold=True)
+        assert detail.wait_reached(HELD), "the CLI never read the detail"
+        assert emu.backend.get_detail(sid)["rotationPhase"] == "ROTATING"
+        log = emu.faults.add("get_secret_logs", hold=True)
+        detail.release()
+        assert log.wait_reached(HELD), "the CLI never read the log"
+        verify = emu.faults.add("get_secret_value", hold=True)
+        complete.release()
+        assert verify.wait_reached(HELD), "the action never read the value after complete"
+        assert emu.backend.get_detail(sid)["rotationPhase"] == "NONE"
+        log.release()
+        verify.release()
+    finally:
+        emu.faults.clear()
+        rotate.join(HELD)
+    assert not rotate.is_alive() and results, "the CLI did not end"
+    [result] = results
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = result.stdout.splitlines()
+    assert "done" in line and "rotationPhase NONE" in line, line
+    emu.wait_idle()
 
 
 def test_rotate_exit_code_says_failed(

@@ -96,11 +96,17 @@ def test_the_schedule_fires_the_handler() -> None:
 
 
 def test_a_timeout_kills_the_action_and_the_job_stays_for_a_retry(emu: Emulator) -> None:
-    emu.faults.add("start_rotation_job", delay=5.0)
-    sid, activation = rotate_once(emu, emu.handler_action("rotator", timeout_ms=1500))
-    with emu.client() as client:
-        # the handler saw __OW_DEADLINE and gave up in time to report, before the kill
-        assert activation.status == "application error", activation.logs
-        assert activation.result is not None
-        assert activation.result["error"]["code"] in {"DEADLINE_EXCEEDED", "API_UNAVAILABLE"}
-        assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    # Start is held past the deadline (answered at the end). The budget is the part a
+    # loaded machine eats first: a fresh interpreter took over a second of a 1.5 s one
+    # to start, leaving none for a single call; 6 s leaves room for start, then fail.
+    late = emu.faults.add("start_rotation_job", hold=True)
+    try:
+        sid, activation = rotate_once(emu, emu.handler_action("rotator", timeout_ms=6000))
+        with emu.client() as client:
+            # the handler saw __OW_DEADLINE and gave up in time to report, before the kill
+            assert activation.status == "application error", activation.logs
+            assert activation.result is not None
+            assert activation.result["error"]["code"] in {"DEADLINE_EXCEEDED", "API_UNAVAILABLE"}
+            assert client.get_secret(sid).rotation_phase is RotationPhase.ROTATION_FAILED
+    finally:
+        late.release()

@@ -3,6 +3,7 @@ rotations whose password change the emulated API applies to a real local server.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -42,10 +43,20 @@ def mysql_instance(emu: Emulator, mariadb: MariaDB) -> tuple[str, str, str]:
 
 
 def test_client_reads_users_changes_and_waits(
-    emu: Emulator, mariadb: MariaDB, mysql_instance: Any
+    emu: Emulator, mariadb: MariaDB, mysql_instance: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     instance, user, old = mysql_instance
-    emu.clouddb.setup_seconds = 0.5
+    # SETUP ends when the test says so, not after a time a loaded machine may overrun
+    # before the checks of "during SETUP" below have run.
+    emu.clouddb.setup_seconds = 0
+    setup_may_end = threading.Event()
+    finish = emu.clouddb._finish_setup
+
+    def gated(*args: Any) -> None:
+        setup_may_end.wait(60)
+        finish(*args)
+
+    monkeypatch.setattr(emu.clouddb, "_finish_setup", gated)
     client = CloudDbClient(emu.credentials, endpoint=emu.base_url, retry=FAST_RETRY)
     try:
         [found] = [u for u in client.users(MYSQL, instance) if u.name == user]
@@ -61,8 +72,10 @@ def test_client_reads_users_changes_and_waits(
         with pytest.raises(BadRequest) as busy:
             client.change_user(MYSQL, instance, {"name": user, "hostIp": "%", "authority": "CRUD"})
         assert busy.value.code == "1007009"
-        deadline = time.monotonic() + 5
-        while not client.instance(MYSQL, instance).ready and time.monotonic() < deadline:
+        setup_may_end.set()
+        deadline = time.monotonic() + 60  # a bound for a broken run only
+        while not client.instance(MYSQL, instance).ready:
+            assert time.monotonic() < deadline, "SETUP never ended"
             time.sleep(0.05)
         assert mariadb.logs_in(user, new) and not mariadb.logs_in(user, old)
     finally:

@@ -79,15 +79,20 @@ def test_a_late_complete_is_never_followed_by_a_rollback(
     """Case 2: complete times out and lands later. The run sends it again rather than
     rolling back, so a late landing cannot strand the target on previous."""
     sid, token = executed_job(emu, client, value={"password": FIRST})
-    emu.faults.add("complete_rotation_job", delay=5.0)  # lands after the forward budget
+    late = emu.faults.add("complete_rotation_job", hold=True)  # lands after the run
     target = Scripted(accepted={FIRST})
     outcome = rotate_with(emu, sid, token, target, timeout=6)
     assert outcome.ok, outcome
     assert "confirm" in [s.step for s in outcome.steps]  # the unknown outcome was confirmed
     assert "rollback" not in target.calls
     assert emu.stats.calls["fail_rotation_job"] == 0
-    time.sleep(1.5)  # the late one has landed (and was refused: the job had ended)
-    ended_on_active(client, sid, target)
+    answered = emu.stats.calls["complete_rotation_job"]
+    late.release()
+    deadline = time.monotonic() + 60  # a bound for a broken run only
+    while emu.stats.calls["complete_rotation_job"] == answered:  # the late one has landed
+        assert time.monotonic() < deadline, "the late complete never landed"
+        time.sleep(0.01)
+    ended_on_active(client, sid, target)  # it was refused: the job had ended
 
 
 def test_a_value_the_target_refused_is_replaced_on_retry(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import ssl
 import threading
 import time
@@ -41,7 +40,7 @@ from rotation.notify import (
     send,
 )
 from rotation.settings import SettingsError
-from tests.databases import Redis, password, unique
+from tests.databases import Redis, free_port, password, unique
 from tests.factories import create_secret, executed_job, invoke, unique_name
 from tests.leaks import LeakGuard
 from tests.webhook_receiver import serving
@@ -131,12 +130,6 @@ def _log_lines(guard: LeakGuard) -> list[dict[str, Any]]:
 
 def _events(guard: LeakGuard, event: str) -> list[dict[str, Any]]:
     return [line for line in _log_lines(guard) if line["event"] == event]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _codes(result: dict[str, Any]) -> list[str]:
@@ -367,7 +360,7 @@ def test_each_kind_of_failure_is_retried_or_not_and_reported(
     4xx (the receiver refuses us: another try will not change its mind) get one. Each
     webhook not reached is one NOTIFY_FAILED warning naming its host only. Webhooks are
     posted to side by side: the stalled one does not hold up the others."""
-    dead = f"https://127.0.0.1:{_free_port()}/hook/{PATH_TOKEN}"
+    dead = f"https://127.0.0.1:{free_port()}/hook/{PATH_TOKEN}"
     with (
         inbox(ca) as refusing,
         inbox(ca) as stalled,
@@ -636,7 +629,7 @@ def test_a_receiver_down_for_good_is_a_warning_within_the_deadline(
     the same as without notify, each webhook is a NOTIFY_FAILED warning (host only), and
     the action returns before its deadline, with the margin kept."""
     timeout = 5.0
-    dead = f"https://127.0.0.1:{_free_port()}/hook/{PATH_TOKEN}"
+    dead = f"https://127.0.0.1:{free_port()}/hook/{PATH_TOKEN}"
     sid, token = executed_job(emu, client, value={"password": "initial-Pw-123"})
     with inbox(ca, leak_guard) as stalled:
         stalled.delay = 30.0

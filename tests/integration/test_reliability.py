@@ -14,6 +14,7 @@ workflow before it was fixed (each with the case it reproduces); they hold now.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -24,6 +25,7 @@ import redis
 
 from emulator import Emulator
 from reliability import matrix
+from reliability import servers as servers_module
 from reliability.action import ActionRun
 from reliability.checks import (
     HARNESS,
@@ -195,11 +197,11 @@ def test_a_held_request_waits_for_its_release() -> None:
 
         caller = threading.Thread(target=call)
         caller.start()
-        assert hold.wait_reached(5)
+        assert hold.wait_reached(60)
         caller.join(0.2)
-        assert caller.is_alive() and not answers  # held
+        assert caller.is_alive() and not answers  # held (until released, or for 60 s)
         hold.release()
-        caller.join(5)
+        caller.join(60)
         assert answers == [()]
 
 
@@ -227,3 +229,38 @@ def test_a_target_on_no_stored_value_is_a_lost_credential() -> None:
     check_state(result, Observation("ended", "ROTATION_FAILED", False, True, has_pending=True))
     check_state(result, Observation("lost", "ROTATING", False, False, has_pending=True))
     assert [note.split(":")[0] for note in result.problems["lost"]] == ["ended", "lost"]
+
+
+def test_a_cluster_whose_port_is_taken_starts_on_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between "this port is free" and the server's bind, another suite on the machine may
+    take it: the cluster then tries the next free port instead of failing the run."""
+    if servers_module.pg_bindir() is None:
+        unavailable("a throwaway PostgreSQL cluster", "initdb and pg_ctl are not installed")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        ports = [taken.getsockname()[1]]
+        real = servers_module.free_port
+        monkeypatch.setattr(servers_module, "free_port", lambda: ports.pop() if ports else real())
+        cluster = servers_module.start_pg_cluster("trust")  # the port taken: not unavailable
+        try:
+            assert not ports and cluster.port != taken.getsockname()[1]
+            assert cluster.run("SELECT 1") == [[1]]
+        finally:
+            cluster.stop()
+
+
+def test_the_same_scenario_twice_at_once_shares_no_login(servers: Servers) -> None:
+    """Other checkouts on the machine run the same scenarios on the same MariaDB at the
+    same time (same name, same seed): each run must have logins of its own."""
+    require(servers, "mariadb")
+    case = scenario("baseline/mariadb", matrix.plain)
+    results: list[ScenarioResult] = []
+    runs = [threading.Thread(target=lambda: results.append(execute(case, servers, seed=9)))
+            for _ in range(2)]  # fmt: skip
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(100)  # a bound for a hung run only: each takes about a second
+    assert not any(t.is_alive() for t in runs) and len(results) == 2
+    assert all(r.ok for r in results), "\n" + table(results)

@@ -10,7 +10,6 @@ stall or redirect the next request of a given action.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from rotation.targets.base import (
     TargetUnreachable,
 )
 from rotation.targets.webhook import WebhookTarget, build_webhook
+from tests.databases import free_port
 from tests.factories import SECRET_ID, change, target_context
 from tests.webhook_receiver import (
     MAX_SKEW_MS,
@@ -50,6 +50,8 @@ ACTIVE = SecretValue({"apiKey": ACTIVE_KEY, "user": "svc-reporting"})
 PENDING = SecretValue({"apiKey": PENDING_KEY, "user": "svc-reporting"})
 PREVIOUS = SecretValue({"apiKey": PREVIOUS_KEY, "user": "svc-reporting"})
 CHANGE = change(ACTIVE, PENDING, keys=("apiKey",), previous=PREVIOUS)
+#: A slow answer that never comes in time: the service answers held requests when it closes.
+HELD = 60.0
 
 
 @pytest.fixture
@@ -284,9 +286,7 @@ def test_rollback_failure(target: WebhookTarget, service: CredentialService) -> 
 
 
 def test_rollback_unreachable_is_a_rollback_failure(build: Build, config: dict[str, Any]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()  # held by this process, never listening: refused
     config["url"] = f"https://127.0.0.1:{closed_port}/hook?token={QUERY_TOKEN}"
     with raises_clean(TargetRollbackFailed) as info:
         build(config).rollback(CHANGE)
@@ -324,24 +324,26 @@ def test_slow_receiver_times_out(
     build: Build, config: dict[str, Any], service: CredentialService
 ) -> None:
     config["timeoutSeconds"] = 0.3
-    service.answer_next("set", 200, delay=5)
+    service.answer_next("set", 200, delay=HELD)  # answered when the service closes
     target = build(config)
     started = time.monotonic()
     with raises_clean(TargetUnreachable) as info:
         target.set(CHANGE)
-    assert time.monotonic() - started < 2
+    # Below the 5 s default, with room for a loaded machine: 0.3 s was the limit.
+    assert time.monotonic() - started < 4
     assert str(info.value) == f"webhook {service.base}/hook unreachable for set: ReadTimeout"
 
 
 def test_deadline_caps_the_timeout(
     build: Build, config: dict[str, Any], service: CredentialService
 ) -> None:
-    service.answer_next("test", 200, delay=5)
-    target = build(config, deadline=0.3)  # timeoutSeconds is 5
+    service.answer_next("test", 200, delay=HELD)  # answered when the service closes
+    config["timeoutSeconds"] = 60
+    target = build(config, deadline=0.3)
     started = time.monotonic()
     with raises_clean(TargetUnreachable):
         target.probe(CHANGE, Stage.PENDING)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30  # the deadline's 0.3 s, not the 60 s timeout
 
 
 def test_no_time_left_sends_nothing(
