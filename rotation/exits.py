@@ -45,6 +45,9 @@ class Holds(StrEnum):
     EARLIER_PENDING = "earlier-pending"
     #: A pending value: this run tried ``set``, or the target accepted an earlier one.
     PENDING = "pending"
+    #: Unknown: the target refused the stored credentials before this run changed anything,
+    #: so someone else did (another invocation of the job may have set its pending value).
+    UNKNOWN = "unknown"
 
 
 class Exit(StrEnum):
@@ -75,7 +78,10 @@ def decide(job: JobState, holds: Holds) -> Exit:
       pending value, ``fail``; one, or the chain unreadable too (Secret Manager cannot be
       reached), leave the job running: failing it could discard that value.
     * Started, the target holds active only: ``fail``.
-    * Started, this run may have put pending on the target: recover (never blind).
+    * Started, this run may have put pending on the target: recover (never blind). The
+      same when the target refused the stored credentials before this run changed
+      anything: recovery reads the chain to learn whether another invocation's pending
+      value may be on it.
     * Started, an earlier pending value the target was not asked about (or the chain still
       unread): leave it running; a resume probes it.
     """
@@ -87,7 +93,7 @@ def decide(job: JobState, holds: Holds) -> Exit:
         return Exit.READ
     if holds is Holds.ACTIVE:
         return Exit.FAIL
-    if holds is Holds.PENDING and job is JobState.STARTED:
+    if holds in (Holds.PENDING, Holds.UNKNOWN) and job is JobState.STARTED:
         return Exit.RECOVER
     return Exit.LEAVE
 

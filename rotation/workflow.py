@@ -576,7 +576,10 @@ class Rotation:
                 self.target.set(change)
             except TargetError as exc:
                 if exc.untouched:  # refused before any session: nothing of ours to undo
-                    self.holds = held_before
+                    # ... but a refused login means the target no longer takes what this
+                    # run read as stored: someone else changed it (another invocation?)
+                    refused = exc.code == codes.TARGET_LOGIN_REFUSED
+                    self.holds = Holds.UNKNOWN if refused else held_before
                 raise
 
     def check(self, change: Change) -> None:
@@ -905,7 +908,7 @@ class Rotation:
         if chain is not None and chain.active is not None and chain.active != change.active:
             return self.ended_elsewhere(change, chain.active, failure)
         if not self.target.external or self.holds is not Holds.PENDING:
-            return self.report_fail(failure, change)  # the target is as it was
+            return self.not_changed_here(change, chain, failure)
         if chain is None:
             # Unknown: the job may have completed with this run's value. Rolling back could
             # strand active; leaving the target alone keeps it on a stored value.
@@ -928,6 +931,34 @@ class Rotation:
         again = self.read_chain()  # did another invocation finish while we rolled back?
         if again is not None and again.active is not None and again.active != change.active:
             return self.ended_elsewhere(change, again.active, failure)
+        return self.report_fail(failure, change)
+
+    def not_changed_here(
+        self, change: Change, chain: SecretChain | None, failure: RotationFailure
+    ) -> Outcome:
+        """This run did not change the target: ``fail``. Unless the target refused the
+        stored credentials before this run changed anything (:attr:`Holds.UNKNOWN`): if
+        another invocation replaced the pending value, that value may be what the target
+        holds now, and failing the job could discard it, so the job is left to that
+        invocation (or a resume). Else the stored value no longer matches the target."""
+        if self.holds is not Holds.UNKNOWN:
+            return self.report_fail(failure, change)  # the target is as it was
+        if chain is None:
+            return self.left_running(
+                failure,
+                "the target refuses the stored credentials and the chain could not be read "
+                "to tell whether another invocation's pending value is on it",
+            )
+        if chain.pending is not None and chain.pending != change.pending:
+            return self.left_running(
+                RotationFailure(
+                    codes.ROTATION_INCOMPLETE,
+                    f"{failure.code}: {failure} -- another invocation of this job replaced "
+                    "the pending value, and the target may hold it",
+                ),
+                "another invocation's pending value may be on the target; the job keeps it "
+                "stored as pending",
+            )
         return self.report_fail(failure, change)
 
     def ended_elsewhere(

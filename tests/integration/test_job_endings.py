@@ -283,3 +283,49 @@ def test_an_unexpected_error_after_start_still_ends_the_job(
     assert outcome.error_code == "INTERNAL_ERROR", outcome
     assert outcome.job == "failed"
     ended_on_active(client, sid, target)
+
+
+def test_a_set_refused_because_another_invocation_changed_the_target_is_not_failed(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """Explorer seed 1006: B (same job) replaced the pending value and set it on the
+    target; A's set is then refused at login, before A changed anything. Failing the job
+    would strand the target on B's value, stored only as pending: A leaves it running."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(
+        accepted={FIRST},
+        raise_on={
+            "set": TargetSetFailed(
+                "refused the active credentials", code="TARGET_LOGIN_REFUSED", untouched=True
+            )
+        },
+    )
+
+    def b_set_its_value(_change: Change) -> None:
+        client.update_pending_stage(sid, token, {"password": "b-pending-1"})
+        target.accepted = {"b-pending-1"}
+
+    target.hooks["set"] = b_set_its_value
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.job == "running" and outcome.left_for_retry, outcome
+    assert emu.stats.calls["fail_rotation_job"] == 0
+    client.complete_rotation_job(sid, token)  # B finishes
+    ended_on_active(client, sid, target)
+
+
+def test_a_stored_value_the_target_no_longer_takes_still_fails_the_job(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    """The same refusal with nobody else at work (the password was changed by hand): the
+    pending value is this run's, never set, so the job is failed as before."""
+    sid, token = executed_job(emu, client, value={"password": FIRST})
+    target = Scripted(
+        accepted={"changed-by-hand-1"},
+        raise_on={
+            "set": TargetSetFailed(
+                "refused the active credentials", code="TARGET_LOGIN_REFUSED", untouched=True
+            )
+        },
+    )
+    outcome = rotate_with(emu, sid, token, target)
+    assert outcome.error_code == "TARGET_LOGIN_REFUSED" and outcome.job == "failed", outcome
