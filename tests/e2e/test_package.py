@@ -315,13 +315,14 @@ def test_the_extracted_zip_rotates_a_secret_in_a_bare_interpreter(
 
 
 def test_without_its_virtualenv_the_action_cannot_import_its_dependencies(
-    emu: Emulator, built: PackageResult, tmp_path: Path
+    emu: Emulator, built: PackageResult, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """The same zip minus ``virtualenv/`` fails: the bundled packages, not the test
-    environment's, are what made the proof above work."""
+    """The same zip minus ``virtualenv/`` fails on the runtime's Python (whose own
+    site-packages, like the image's, hold none of the dependencies): the bundled
+    packages, not the test environment's, are what made the proof above work."""
     action_dir = extract(built, tmp_path / "action")
     shutil.rmtree(action_dir / "virtualenv")
-    _, activation = rotate_with(emu, action_dir)
+    _, activation = rotate_with(emu, action_dir, request.getfixturevalue("runtime").executable)
     assert activation.status == "developer error"
     assert any("ModuleNotFoundError" in line for line in activation.logs), activation.logs
 
