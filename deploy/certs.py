@@ -68,7 +68,9 @@ class Packed:
     """One configured CA file: where the configuration names it and what the zip holds."""
 
     setting: str
+    #: As the configuration gives it, and as this machine reads it (absolute).
     path: str
+    local: str
     entry: str
     data: bytes = field(repr=False)
 
@@ -85,9 +87,14 @@ class CaFiles:
         return {f.entry: f.data for f in self.files}
 
     def rewrite(self, item: Any) -> Any:
-        """``item`` (parameters) with every configured CA path replaced by its entry."""
-        paths = {f.path: f.entry for f in self.files}
-        return _replace(item, paths)
+        """``item`` (parameters) with every configured CA path replaced by its entry: what
+        the action receives."""
+        return _replace(item, {f.path: f.entry for f in self.files})
+
+    def localized(self, item: Any) -> Any:
+        """``item`` with every configured CA path made absolute: what deploy checks with the
+        handler's rules here (which read a relative path in the action's folder)."""
+        return _replace(item, {f.path: f.local for f in self.files})
 
 
 def collect(sources: Iterable[tuple[str, Any]]) -> CaFiles:
@@ -141,7 +148,7 @@ def _read(setting: str, value: object) -> Packed:
             "anyone who can read the action; give a file with the CA certificates only"
         )
     entry = f"{CERTS_DIR}/{hashlib.sha256(data).hexdigest()}.pem"
-    return Packed(setting=setting, path=value, entry=entry, data=data)
+    return Packed(setting=setting, path=value, local=path, entry=entry, data=data)
 
 
 def _replace(item: Any, paths: Mapping[str, str]) -> Any:

@@ -359,7 +359,7 @@ class Deployer:
         chain = self._sm("check", functools.partial(self.secrets.get_secret_values, member.id))
         self._register(chain)
         check_parameters(
-            effective_parameters(c.parameters, member.spec),
+            c.ca_files.localized(effective_parameters(c.parameters, member.spec)),
             secret_id=member.id,
             label=member.spec.label,
             chain=chain,
