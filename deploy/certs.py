@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rotation.cafiles import ca_file_problem
+from rotation.cafiles import PACKED_DIR, ca_file_problem
 
 #: The parameter keys that name a CA file, wherever they sit in the parameters.
 CA_KEYS = frozenset({"caBundle", "sslRootCert"})
-CERTS_DIR = "certs"
+CERTS_DIR = PACKED_DIR
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # deploy/package.py's conventions
 _FILE_MODE = (stat.S_IFREG | 0o644) << 16

@@ -28,6 +28,8 @@ MAX_CA_FILE_BYTES = 4 * 1024 * 1024
 _SHOWN_PATH = 200
 #: The action's folder (the zip's root): where a relative CA path is looked up.
 ACTION_DIR = Path(__file__).resolve().parent.parent
+#: Where deploy packs the CA files in the zip (deploy/certs.py).
+PACKED_DIR = "certs"
 
 
 def resolve(path: str) -> str:
@@ -86,8 +88,23 @@ def ca_file_problem(setting: str, path: object) -> str | None:
     why = _why(resolve(path))
     if why is None:
         return None
-    where = "" if os.path.isabs(path) else " (relative paths are read in the action's folder)"
+    if os.path.isabs(path):
+        where = ""
+    elif path.startswith(f"{PACKED_DIR}/"):
+        where = (
+            f" here ({ACTION_DIR}): python -m deploy packs such a CA file into the action's "
+            "zip, so only the deployed action has it"
+        )
+    else:
+        where = " (relative paths are read in the action's folder)"
     return f"{setting} {shown_path(path)} {why}{where}"
 
 
-__all__ = ["ACTION_DIR", "MAX_CA_FILE_BYTES", "ca_file_problem", "resolve", "shown_path"]
+__all__ = [
+    "ACTION_DIR",
+    "MAX_CA_FILE_BYTES",
+    "PACKED_DIR",
+    "ca_file_problem",
+    "resolve",
+    "shown_path",
+]
