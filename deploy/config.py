@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.certs import CaFileError, CaFiles, collect
 from rotation.fleet_params import BY_SECRET_ID
 from rotation.ids import secret_id_problem
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
@@ -102,6 +103,8 @@ class DeployConfig:
     secret_manager_endpoint: str = SECRET_MANAGER_ENDPOINT
     #: Parameters every secret shares (``[action.parameters]``).
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: The CA files the parameters name, read to travel in the zip (deploy/certs.py).
+    ca_files: CaFiles = field(default_factory=CaFiles)
 
     @property
     def action_full_name(self) -> str:
@@ -127,7 +130,19 @@ FLAG_KEYS = {
 
 
 def _credentials(env: Mapping[str, str], prefix: str, fallback: Credentials | None) -> Credentials:
-    access, secret = env.get(f"{prefix}_ACCESS_KEY"), env.get(f"{prefix}_SECRET_KEY")
+    """The ``{prefix}_ACCESS_KEY`` / ``{prefix}_SECRET_KEY`` pair, or ``fallback`` when
+    neither is set. Half a pair is refused: with a fallback it would silently deploy the
+    broader deploying key pair to the action, without one it cannot sign."""
+    access_name, secret_name = f"{prefix}_ACCESS_KEY", f"{prefix}_SECRET_KEY"
+    access, secret = env.get(access_name), env.get(secret_name)
+    if bool(access) != bool(secret):
+        given, missing = (access_name, secret_name) if access else (secret_name, access_name)
+        either = (
+            " or neither (the action then gets the deploying NCLOUD_* pair)" if fallback else ""
+        )
+        raise ConfigError(
+            f"{given} is set but {missing} is not: set both {access_name} and {secret_name}{either}"
+        )
     if access and secret:
         if access.strip() != access or secret.strip() != secret:
             raise ConfigError(
@@ -309,6 +324,13 @@ def load(
     )
     assert parameters is not None
     _parameters(parameters)
+    try:
+        ca_files = collect(
+            [("[action.parameters]", parameters)]
+            + [(f"[[secrets]] {spec.label}", spec.own_parameters()) for spec in secrets]
+        )
+    except CaFileError as exc:
+        raise ConfigError(str(exc)) from None
     package = values.get("package", "-")
     return DeployConfig(
         credentials=credentials,
@@ -336,4 +358,5 @@ def load(
             "--secret-manager-endpoint",
         ),
         parameters=dict(parameters),
+        ca_files=ca_files,
     )

@@ -23,6 +23,15 @@ an unchanged zip is not uploaded again.
 A secret linked to the trigger but absent from the configuration stays linked (and keeps
 its own parameters) unless ``prune`` is set: then its auto rotation is turned off and it is
 dropped from the trigger. Every failure names its step, the HTTP status and what to do.
+
+A configured secret already linked to this trigger whose auto rotation is off was paused
+by an operator (``python -m rotation pause`` is Disable Auto Rotation, which keeps the
+link): it stays paused, and the plan says so, unless ``unpause`` is set. Secret Manager
+shows a secret this deployment linked but failed to enable the same way, so that failure
+says to run again with ``--unpause``.
+
+The CA files the configuration names travel in the zip (deploy/certs.py): the action's
+parameters name them as ``certs/<sha256>.pem``, and the plan lists each file packed.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from deploy.config import DeployConfig, SecretSpec
+from deploy.certs import entries_named
+from deploy.config import ConfigError, DeployConfig, SecretSpec
 from deploy.validate import check_parameters, effective_parameters
 from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID
@@ -77,6 +87,12 @@ class DeployError(Exception):
         super().__init__(f"step {step} failed{where}: {hint}")
         self.step = step
         self.status = status
+        self.hint = hint
+        self.refused = refused
+
+    def adding(self, more: str) -> DeployError:
+        """The same failure, its hint followed by ``more``."""
+        return DeployError(self.step, self.status, f"{self.hint}; {more}", refused=self.refused)
 
 
 def refused(step: str, hint: str) -> DeployError:
@@ -190,6 +206,7 @@ class Deployer:
         out: TextIO,
         dry_run: bool = False,
         prune: bool = False,
+        unpause: bool = False,
     ) -> None:
         self.config = config
         self.zip_bytes = zip_bytes
@@ -199,7 +216,10 @@ class Deployer:
         self.out = out
         self.dry_run = dry_run
         self.prune = prune
+        self.unpause = unpause
         self.outcomes: list[Outcome] = []
+        #: Secrets whose auto rotation this run turned on.
+        self.enabled: set[str] = set()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -230,13 +250,19 @@ class Deployer:
         linked without being configured, so they go on rotating as before)."""
         c = self.config
         params: dict[str, Any] = {
-            **c.parameters,
+            **c.ca_files.rewrite(c.parameters),
             "secretManagerEndpoint": c.secret_manager_endpoint,
             "accessKey": c.action_credentials.access_key,
             "secretKey": c.action_credentials.secret_key,
         }
         own = dict(kept)
-        own.update({m.id: m.spec.own_parameters() for m in members if m.spec.own_parameters()})
+        own.update(
+            {
+                m.id: c.ca_files.rewrite(m.spec.own_parameters())
+                for m in members
+                if m.spec.own_parameters()
+            }
+        )
         if own:
             params[BY_SECRET_ID] = dict(sorted(own.items()))
         return params
@@ -272,16 +298,21 @@ class Deployer:
         )
         size = f"{len(self.zip_bytes) / 1_048_576:.1f} MB"
         self.out.write(f"  {'package':<9} {c.zip_path!s:<40} sha256 {self.sha256} {size}\n")
+        for packed in c.ca_files.files:
+            self.out.write(f"  {'ca file':<9} {packed.path:<40} packed as {packed.entry}\n")
         members = self.fleet()
         state = self._sm("state", self._find_trigger)
         self.check_links(members, state)
         others = self.others(members, state)
         self.action(members, others)
         self.trigger(members, state, others)
-        self.link(state)
-        trigger_id = self.trigger_id(state)
-        for member in members:
-            self.rotation(member, trigger_id)
+        try:
+            self.link(state)
+            trigger_id = self.trigger_id(state)
+            for member in members:
+                self.rotation(member, trigger_id)
+        except DeployError as exc:
+            raise self._left_off(exc, members) from None
         if not any(o.changed for o in self.outcomes):
             self.out.write("nothing to change: the deployment is up to date\n")
         elif self.dry_run:
@@ -328,7 +359,7 @@ class Deployer:
         chain = self._sm("check", functools.partial(self.secrets.get_secret_values, member.id))
         self._register(chain)
         check_parameters(
-            effective_parameters(c.parameters, member.spec),
+            c.ca_files.localized(effective_parameters(c.parameters, member.spec)),
             secret_id=member.id,
             label=member.spec.label,
             chain=chain,
@@ -385,6 +416,7 @@ class Deployer:
             if isinstance(previous, Mapping):
                 kept = {o.secret_id: previous[o.secret_id] for o in others
                         if o.secret_id in previous}  # fmt: skip
+        self._check_kept_ca_files(kept, others)
         wanted = self.action_body(self.action_parameters(members, kept))
         if existing is not None and self._same_action(existing, wanted):
             self._record("action", c.action_full_name, "unchanged", RUNTIME)
@@ -400,6 +432,23 @@ class Deployer:
         }
         self._fn("action", lambda: self.functions.put_action(c.package, c.action, body))
         self._record("action", c.action_full_name, change, RUNTIME)
+
+    def _check_kept_ca_files(self, kept: Mapping[str, Any], others: Sequence[SecretDetail]) -> None:
+        """A secret kept linked without being configured keeps its own parameters; a CA
+        file they name (``certs/<sha256>.pem``) was packed by an earlier deployment and is
+        not in this zip unless the configuration still names it: refused before any write,
+        since its next rotation would fail."""
+        packed = set(self.config.ca_files.entries)
+        names = {o.secret_id: o.secret_name for o in others}
+        for secret_id, own in kept.items():
+            missing = sorted(entries_named(own) - packed)
+            if missing:
+                raise ConfigError(
+                    f"secret {names.get(secret_id, secret_id)!r} stays linked with its own "
+                    f"parameters (no [[secrets]] table names it), which name "
+                    f"{', '.join(missing)}: a CA file packed by an earlier deployment that "
+                    "this zip would not carry. Add its [[secrets]] table back, or --prune it"
+                )
 
     def trigger(
         self, members: Sequence[Member], state: Trigger | None, others: Sequence[SecretDetail]
@@ -492,6 +541,31 @@ class Deployer:
             )
         return found.id
 
+    def _left_off(self, exc: DeployError, members: Sequence[Member]) -> DeployError:
+        """A failure after the trigger step linked new secrets: those not enabled yet are
+        linked with auto rotation off, which the next run would read as paused by an
+        operator and keep off. The failure says so."""
+        if self.dry_run:
+            return exc
+        off = [m.name for m in members if m.detail.trigger is None and m.id not in self.enabled]
+        if not off:
+            return exc
+        return exc.adding(
+            f"{', '.join(off)} joined the trigger in this run but auto rotation is still off, "
+            "which the next run reads as paused: run it again with --unpause"
+        )
+
+    @staticmethod
+    def paused(detail: SecretDetail, trigger_id: str | None) -> bool:
+        """Linked to this trigger with auto rotation off: what ``python -m rotation pause``
+        (Disable Auto Rotation, which keeps the link) leaves."""
+        return (
+            trigger_id is not None
+            and not detail.auto_rotation
+            and detail.trigger is not None
+            and detail.trigger.id == trigger_id
+        )
+
     def rotation(self, member: Member, trigger_id: str | None) -> None:
         c = self.config
         period = c.period_of(member.spec)
@@ -508,6 +582,15 @@ class Deployer:
         ):
             self._record("rotation", subject, "unchanged", f"trigger {trigger_id}")
             return
+        paused = self.paused(d, trigger_id)
+        if paused and not self.unpause:
+            self._record(
+                "rotation",
+                f"{member.name} paused",
+                "unchanged",
+                "paused by an operator: kept paused; --unpause to resume",
+            )
+            return
         if not self.dry_run:
             self._sm(
                 "rotation",
@@ -515,4 +598,6 @@ class Deployer:
                     member.id, rotation_period=period, trigger_id=trigger_id
                 ),
             )
-        self._record("rotation", subject, "enable", f"trigger {trigger_id}")
+            self.enabled.add(member.id)
+        detail = "was paused; resumed by --unpause" if paused else f"trigger {trigger_id}"
+        self._record("rotation", subject, "enable", detail)

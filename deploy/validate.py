@@ -18,8 +18,10 @@ action will see them) go through what the handler runs before it touches a targe
 The secret's value is read (Get Secret Value) because the target is built from it, as the
 action builds it. An ``hmacKeyEnv`` names a variable of the *action's* environment, which
 deploy cannot see: its presence is left to ``python -m rotation check`` and the action's
-dry run; the rest of that configuration is still checked. Messages are the handler's,
-prefixed with the secret and the parameter; they never carry a value.
+dry run; the rest of that configuration is still checked. A CA file (``sslRootCert``, ``caBundle``)
+is checked where deploy read it, its configured path made absolute (the action itself gets
+the copy packed into the zip: deploy/certs.py). Messages are the handler's, prefixed with
+the secret and the parameter; they never carry a value.
 """
 
 from __future__ import annotations

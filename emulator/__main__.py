@@ -2,6 +2,12 @@
 
 Bad usage (a port out of range or already in use, a host that does not resolve, a prefix
 without its slash) ends with one line and exit code 2, never a traceback.
+
+The key pair the emulator checks signatures with comes from ``NCLOUD_ACCESS_KEY`` (or
+``--access-key``: an access key is an identifier) and ``NCLOUD_SECRET_KEY``, from the
+environment only: a secret on the command line is readable by every user of the machine
+(``ps``) and stays in shell history, which is why the CLI refuses secrets as flags too.
+``--secret-key`` is refused by name, without echoing what followed it.
 """
 
 from __future__ import annotations
@@ -46,9 +52,22 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _secret_flag(argv: list[str]) -> str | None:
+    """A ``--secret...`` flag (``--secret-key``, an abbreviation of it), refused before
+    argparse would echo the value after it as an unrecognized argument."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("--secret"):
+            return arg.split("=", 1)[0]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m emulator", description="Local NCP Secret Manager on real HTTP."
+        prog="python -m emulator",
+        description="Local NCP Secret Manager on real HTTP. The secret key comes from "
+        "NCLOUD_SECRET_KEY, never a flag.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
@@ -56,11 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         "--access-key",
         default=os.environ.get("NCLOUD_ACCESS_KEY"),
         help="default: $NCLOUD_ACCESS_KEY",
-    )
-    parser.add_argument(
-        "--secret-key",
-        default=os.environ.get("NCLOUD_SECRET_KEY"),
-        help="default: $NCLOUD_SECRET_KEY (never printed)",
     )
     parser.add_argument(
         "--prefix",
@@ -79,15 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="register a Secret Manager trigger NAME that runs this project's handler.main",
     )
-    opts = parser.parse_args(argv)
-    if not opts.access_key or not opts.secret_key:
+    args = sys.argv[1:] if argv is None else argv
+    flag = _secret_flag(args)
+    if flag is not None:
         parser.error(
-            "no credentials: set NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY "
-            "or pass --access-key and --secret-key"
+            f"{flag} is not accepted: a secret on the command line is visible to every user "
+            "(ps) and stays in shell history; set NCLOUD_SECRET_KEY instead"
+        )
+    opts = parser.parse_args(args)
+    secret_key = os.environ.get("NCLOUD_SECRET_KEY")
+    if not opts.access_key or not secret_key:
+        parser.error(
+            "no credentials: set NCLOUD_ACCESS_KEY (or --access-key) and NCLOUD_SECRET_KEY "
+            "(the secret key is read from the environment only)"
         )
     emu = Emulator(
         access_key=opts.access_key,
-        secret_key=opts.secret_key,
+        secret_key=secret_key,
         host=opts.host,
         port=opts.port,
         prefix=opts.prefix,

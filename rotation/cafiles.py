@@ -6,6 +6,14 @@ a TLS connection: after the rotation had written its pending value, as an unreac
 target or an internal error that named neither the setting nor the file. Here the file is
 opened and loaded exactly as the TLS context will load it, so what passes here loads
 there. Paths are not secret: messages name them (cut short when absurdly long).
+
+A relative path names a file in the *action's folder*: the zip's root, where ``handler.py``
+and ``rotation/`` are (the checkout's root when the code runs from one). That is how a CA
+file reaches Cloud Functions: ``python -m deploy`` packs each CA file the configuration
+names into the zip as ``certs/<sha256>.pem`` and writes that relative path into the
+parameter (a path on the deploying machine means nothing inside the runtime). It is
+resolved against this folder, never the process's working directory, so the check here
+and the driver that later opens the file read the same file (:func:`resolve`).
 """
 
 from __future__ import annotations
@@ -13,10 +21,21 @@ from __future__ import annotations
 import os
 import ssl
 import stat
+from pathlib import Path
 
 #: Larger than any CA bundle (certifi's is about 300 KB); a bigger file is a wrong path.
 MAX_CA_FILE_BYTES = 4 * 1024 * 1024
 _SHOWN_PATH = 200
+#: The action's folder (the zip's root): where a relative CA path is looked up.
+ACTION_DIR = Path(__file__).resolve().parent.parent
+#: Where deploy packs the CA files in the zip (deploy/certs.py).
+PACKED_DIR = "certs"
+
+
+def resolve(path: str) -> str:
+    """``path`` as the TLS context must open it: an absolute path as it is, a relative one
+    inside the action's folder (:data:`ACTION_DIR`)."""
+    return path if os.path.isabs(path) else os.path.join(ACTION_DIR, path)
 
 
 def shown_path(path: str) -> str:
@@ -66,8 +85,26 @@ def ca_file_problem(setting: str, path: object) -> str | None:
     ``None`` when it loads."""
     if not isinstance(path, str) or not path.strip():
         return f"{setting} must be the path of a PEM file (a CA certificate bundle)"
-    why = _why(path)
-    return None if why is None else f"{setting} {shown_path(path)} {why}"
+    why = _why(resolve(path))
+    if why is None:
+        return None
+    if os.path.isabs(path):
+        where = ""
+    elif path.startswith(f"{PACKED_DIR}/"):
+        where = (
+            f" here ({ACTION_DIR}): python -m deploy packs such a CA file into the action's "
+            "zip, so only the deployed action has it"
+        )
+    else:
+        where = " (relative paths are read in the action's folder)"
+    return f"{setting} {shown_path(path)} {why}{where}"
 
 
-__all__ = ["MAX_CA_FILE_BYTES", "ca_file_problem", "shown_path"]
+__all__ = [
+    "ACTION_DIR",
+    "MAX_CA_FILE_BYTES",
+    "PACKED_DIR",
+    "ca_file_problem",
+    "resolve",
+    "shown_path",
+]

@@ -87,7 +87,7 @@ from urllib.parse import urlsplit
 import requests
 
 from rotation import codes, logs, urls
-from rotation.cafiles import ca_file_problem
+from rotation.cafiles import ca_file_problem, resolve
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.transport import USER_AGENT
 from rotation.settings import SettingsError
@@ -306,7 +306,7 @@ def _webhook(raw: object, number: int) -> Webhook:
         shown=shown,
         format=str(fmt),
         key=key.encode("utf-8") if key is not None else None,
-        ca_bundle=ca,
+        ca_bundle=None if ca is None else resolve(ca),  # relative: in the action's folder
         timeout_seconds=float(timeout),
     )
 

@@ -553,6 +553,27 @@ DEPLOY: tuple[DeployCase, ...] = (
     _d("rotator-secret-key-newline", config(), "ROTATOR_SECRET_KEY", "spaces",
        env={"ROTATOR_ACCESS_KEY": "$AK", "ROTATOR_SECRET_KEY": "$SK\n"}),
     _d("credentials-missing", config(), "NCLOUD_SECRET_KEY", env={"NCLOUD_SECRET_KEY": None}),
+    # issue 17: half a key pair (the action would silently get the broader deploying pair)
+    _d("rotator-access-key-alone", config(), "ROTATOR_ACCESS_KEY", "ROTATOR_SECRET_KEY",
+       env={"ROTATOR_ACCESS_KEY": "$AK"}),
+    _d("rotator-secret-key-alone", config(), "ROTATOR_SECRET_KEY", "ROTATOR_ACCESS_KEY",
+       env={"ROTATOR_SECRET_KEY": "$SK"}),
+    _d("ncloud-secret-key-alone", config(), "NCLOUD_SECRET_KEY", "NCLOUD_ACCESS_KEY",
+       env={"NCLOUD_ACCESS_KEY": None}),
+    # issue 17: CA files travel in the zip, so deploy must read them (setting and path named)
+    _d("notify-ca-file-missing", config(parameters='notify = { webhooks = [{ url = '
+       '"https://hooks.example.com/a", caBundle = "$TMP/no-notify-ca.pem" }] }'),
+       "notify.webhooks[0].caBundle", "$TMP/no-notify-ca.pem", "does not exist"),
+    _d("target-ca-file-not-pem", config(secrets='[[secrets]]\nname = "corpus-db"\ntarget = { '
+       'kind = "postgresql", host = "db.example.com", sslRootCert = "$TMP/action.zip" }\n'),
+       "[[secrets]] corpus-db target.sslRootCert", "$TMP/action.zip", "no PEM"),
+    _d("target-ca-file-directory", config(parameters='target = { kind = "webhook", url = '
+       '"https://hooks.example.com/r", testUrl = "https://hooks.example.com/t", hmacKey = '
+       '"corpus-hmac-key-0123456789", caBundle = "$TMP" }'),
+       "[action.parameters] target.caBundle", "directory"),
+    _d("target-ca-file-not-text", config(secrets='[[secrets]]\nname = "corpus-db"\ntarget = { '
+       'kind = "redis", host = "cache.example.com", sslRootCert = 42 }\n'),
+       "sslRootCert", "path of a PEM file"),
     # good inputs stay accepted (exit 0): an hmacKeyEnv names the action's environment,
     # which deploy cannot see, so it is not refused here
     _d("key-env-left-to-the-action", config(
@@ -594,5 +615,10 @@ EMULATOR: tuple[EmulatorCase, ...] = (
     EmulatorCase("host-unresolvable", ("--host", "no such host.invalid"), ("--host",)),
     EmulatorCase("no-credentials", (), ("NCLOUD_ACCESS_KEY",),
                  env={"NCLOUD_ACCESS_KEY": None, "NCLOUD_SECRET_KEY": None}),
+    # issue 17: no secret as a flag; the key named must not be echoed (the guard knows $SK)
+    EmulatorCase("secret-key-flag", ("--secret-key", "$SK"), ("--secret-key", "NCLOUD_SECRET_KEY")),
+    EmulatorCase("secret-key-flag-equals", ("--secret-key=$SK",), ("--secret-key", "ps")),
+    EmulatorCase("secret-key-only-as-flag", ("--secret-key", "$SK"), ("--secret-key",),
+                 env={"NCLOUD_SECRET_KEY": None}),
 )
 # fmt: on

@@ -46,7 +46,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rotation import codes
-from rotation.cafiles import ca_file_problem
+from rotation.cafiles import ca_file_problem, resolve
 from rotation.generate import Policy
 from rotation.ids import secret_id_problem
 from rotation.ncp.models import SecretValue, Stage, encodable
@@ -272,7 +272,7 @@ def parse_ssl(settings: Mapping[str, Any]) -> tuple[SslMode, str | None]:
         problem = ca_file_problem("sslRootCert", root)
         if problem is not None:
             raise TargetConfigError(problem)
-    return mode, root
+    return mode, None if root is None else resolve(root)  # relative: in the action's folder
 
 
 def parse_dbname(settings: Mapping[str, Any]) -> str | None:

@@ -68,7 +68,7 @@ from typing import Any
 import requests
 
 from rotation import urls
-from rotation.cafiles import ca_file_problem
+from rotation.cafiles import ca_file_problem, resolve
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretValue, Stage, encodable
 from rotation.ncp.transport import USER_AGENT
@@ -183,7 +183,7 @@ def _ca_bundle(config: Mapping[str, Any]) -> str | None:
     if problem is not None:
         raise TargetConfigError(problem)
     assert isinstance(raw, str)
-    return raw
+    return resolve(raw)  # relative: in the action's folder
 
 
 def _timeout(config: Mapping[str, Any]) -> float:

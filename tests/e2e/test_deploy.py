@@ -1,25 +1,35 @@
 """``python -m deploy`` against the emulated Cloud Functions and Secret Manager APIs, which
 answer in NCP's documented shapes (``{"content": ...}``, actions as names, numeric error
 codes, ``80901`` on a repeated link): the plan, a fleet of secrets on one trigger, the no-op
-second run, adding and removing secrets, and a rotation run by the deployed zip."""
+second run, adding and removing secrets, and a rotation run by the deployed zip. Issue 17:
+CA files travel in the zip and work inside the action, a paused secret stays paused, the
+help documents every flag, half a key pair is refused."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
+from deploy.__main__ import _parser as deploy_parser
 from deploy.__main__ import main as deploy_main
 from deploy.config import ConfigError, load
 from deploy.package import PackageResult, build_package
 from emulator import Emulator
+from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID, parameters_for
 from rotation.ncp.models import RotationPhase
+from tests.databases import PgCluster, password, unique
+from tests.e2e.clirun import cli
 from tests.factories import create_secret
 from tests.leaks import LeakGuard
 
@@ -30,6 +40,14 @@ VALUE = {"engine": "store-only", "username": "app", "password": "deploy-initial-
 TRIGGER = "secret-rotator-trigger"
 WRITES = {"put_action", "put_trigger", "link_action", "enable_auto_rotation",
           "disable_auto_rotation"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _log_level_restored() -> Iterator[None]:
+    """``deploy.__main__.main`` sets the process-wide log level to WARNING, as the command
+    should; the tests after these expect the suite's DEBUG (tests/conftest.py)."""
+    yield
+    logs.configure("DEBUG")
 
 
 @pytest.fixture(scope="module")
@@ -429,3 +447,239 @@ def test_a_kept_secret_keeps_its_own_parameters_until_pruned(
     params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
     assert BY_SECRET_ID not in params
     assert "action    secret-rotator                           update" in out
+
+
+# -- CA files travel in the zip (issue 17 item 4) -------------------------------------------
+
+
+def test_a_ca_file_named_in_the_config_works_inside_the_action(
+    emu: Emulator,
+    built: PackageResult,
+    env: None,
+    leak_guard: LeakGuard,
+    pg_cluster: PgCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL with ``ssl = "verify-full"`` and ``sslRootCert`` naming a CA file on the
+    deploying machine (a relative path, read from where deploy runs). The file is removed
+    before the rotation, so only the copy packed into the zip can let the action, run by
+    the emulator's action-loop runtime from the uploaded zip, verify the server."""
+    user, pw = unique("caz"), password()
+    pg_cluster.create_role(user, pw)
+    value = {"engine": "postgresql", "host": pg_cluster.host, "port": pg_cluster.port,
+             "dbname": "postgres", "username": user, "password": pw}  # fmt: skip
+    with emu.client() as client:
+        sid = create_secret(client, secret_name="app-pg", value=value).secret_id
+    ca = Path(pg_cluster.ca_file).read_bytes()
+    (tmp_path / "pg-ca.pem").write_bytes(ca)
+    config = tmp_path / "deploy.toml"
+    config.write_text(
+        '[[secrets]]\nname = "app-pg"\n'
+        'target = { ssl = "verify-full", sslRootCert = "pg-ca.pem" }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    assert code == 0, out
+    entry = f"certs/{hashlib.sha256(ca).hexdigest()}.pem"
+    assert "ca file   pg-ca.pem" in out and f"packed as {entry}" in out
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert parameters_for(params, sid)["target"]["sslRootCert"] == entry
+    code_zip = emu.runner.actions["secret-rotator"].code  # type: ignore[union-attr]
+    assert isinstance(code_zip, bytes) and code_zip != built.path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(code_zip)) as archive:
+        assert archive.read(entry) == ca
+        assert archive.testzip() is None
+        assert set(archive.namelist()) - {entry} == set(zipfile.ZipFile(built.path).namelist()), (
+            "the zip of the commit, plus the CA file"
+        )
+    (tmp_path / "pg-ca.pem").unlink()  # the deploying machine's path is gone
+
+    with emu.client() as client:
+        client.execute_rotation_job(sid)
+        [activation] = emu.wait_idle()
+        chain = client.get_secret_values(sid)
+    assert activation.result is not None and activation.result["ok"], activation.logs
+    assert chain.active is not None and chain.active["password"] != pw
+    assert pg_cluster.logs_in(user, chain.active["password"])
+    assert not pg_cluster.logs_in(user, pw)
+
+    emu.stats.reset()
+    code, _ = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    assert code == 2, "the file is gone: refused, nothing written"
+    _, err = leak_guard.read()
+    assert "sslRootCert" in err and "pg-ca.pem" in err and "does not exist" in err
+    assert not WRITES & set(emu.stats.calls)
+
+
+def test_the_zip_with_ca_files_is_reproducible_and_shared_by_the_fleet(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard, tmp_path: Path,
+    ca_file: str,
+) -> None:  # fmt: skip
+    """Two secrets and a notify webhook naming the same CA (by two paths): one entry; the
+    same inputs give the same zip, so a second run changes nothing."""
+    new_secret(emu, "app-db")
+    hook = new_secret(emu, "app-hook")
+    copy = tmp_path / "same-ca.pem"
+    copy.write_bytes(Path(ca_file).read_bytes())
+    target = ('{ kind = "webhook", url = "https://hooks.example/rotate", testUrl = '
+              '"https://hooks.example/test", hmacKey = "ca-test-hmac-key-0123456789", '
+              f'caBundle = "{copy}" }}')  # fmt: skip
+    config = tmp_path / "deploy.toml"
+    config.write_text(
+        f'[[action.parameters.notify.webhooks]]\nurl = "https://hooks.example/alert"\n'
+        f'caBundle = "{ca_file}"\n\n'
+        f'[[secrets]]\nname = "app-db"\n\n[[secrets]]\nname = "app-hook"\ntarget = {target}\n'
+    )
+    code, out = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    assert code == 0, out
+    entry = f"certs/{hashlib.sha256(copy.read_bytes()).hexdigest()}.pem"
+    assert out.count(f"packed as {entry}") == 2  # two paths, one entry
+    params = emu.cloud_functions.actions[("-", "secret-rotator")].body["parameters"]
+    assert params["notify"]["webhooks"][0]["caBundle"] == entry
+    assert parameters_for(params, hook)["target"]["caBundle"] == entry
+    code_zip = emu.runner.actions["secret-rotator"].code  # type: ignore[union-attr]
+    assert isinstance(code_zip, bytes)
+    with zipfile.ZipFile(io.BytesIO(code_zip)) as archive:
+        assert [n for n in archive.namelist() if n.startswith("certs/")] == [entry]
+    emu.stats.reset()
+    code, again = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    assert code == 0 and "nothing to change" in again, again
+    assert emu.stats.calls["put_action"] == 0
+
+
+def test_a_ca_file_with_a_private_key_is_refused(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard,
+    tmp_path: Path, ca: trustme.CA,
+) -> None:  # fmt: skip
+    combined = tmp_path / "server.pem"
+    issued = ca.issue_cert("db.example.com")
+    combined.write_bytes(ca.cert_pem.bytes() + issued.private_key_pem.bytes())
+    config = tmp_path / "deploy.toml"
+    config.write_text(
+        '[[secrets]]\nname = "app-db"\ntarget = { kind = "postgresql", host = '
+        f'"db.example.com", sslRootCert = "{combined}" }}\n'
+    )
+    code, _ = deploy(emu, built, leak_guard, "--config", str(config), secrets=())
+    _, err = leak_guard.read()
+    assert code == 2
+    assert "[[secrets]] app-db target.sslRootCert" in err and str(combined) in err
+    assert "private key" in err and "PRIVATE" not in err.replace("private key", "")
+    assert not WRITES & set(emu.stats.calls)
+
+
+def test_a_kept_secret_whose_own_ca_file_would_be_dropped_is_refused(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard, tmp_path: Path,
+    ca_file: str,
+) -> None:  # fmt: skip
+    """A secret left linked without its [[secrets]] table keeps its own parameters; if they
+    name a packed CA file, this zip would not carry it: refused before any write."""
+    new_secret(emu, "app-db")
+    new_secret(emu, "app-old")
+    both, one = tmp_path / "both.toml", tmp_path / "one.toml"
+    both.write_text(
+        '[[secrets]]\nname = "app-db"\n\n[[secrets]]\nname = "app-old"\ntarget = { kind = '
+        '"webhook", url = "https://hooks.example/rotate", testUrl = "https://hooks.example/t",'
+        f' hmacKey = "ca-test-hmac-key-0123456789", caBundle = "{ca_file}" }}\n'
+    )
+    one.write_text('[[secrets]]\nname = "app-db"\n')
+    assert deploy(emu, built, leak_guard, "--config", str(both), secrets=())[0] == 0
+    emu.stats.reset()
+    code, _ = deploy(emu, built, leak_guard, "--config", str(one), secrets=())
+    _, err = leak_guard.read()
+    assert code == 2, err
+    assert "app-old" in err and "certs/" in err and "--prune" in err
+    assert not WRITES & set(emu.stats.calls)
+    code, out = deploy(emu, built, leak_guard, "--config", str(one), "--prune", secrets=())
+    assert code == 0, out
+
+
+# -- pause survives deploy (issue 17 item 5) -------------------------------------------------
+
+
+def test_a_paused_secret_stays_paused_unless_unpause(
+    emu: Emulator, built: PackageResult, env: None, leak_guard: LeakGuard
+) -> None:
+    paused, running = new_secret(emu, "app-db"), new_secret(emu, "app-cache")
+    both = ("app-db", "app-cache")
+    assert deploy(emu, built, leak_guard, "--period", "14", secrets=both)[0] == 0
+    result = cli(emu, leak_guard, "pause", paused)
+    assert result.returncode == 0, result.stderr
+
+    emu.stats.reset()
+    code, out = deploy(emu, built, leak_guard, "--period", "14", secrets=both)
+    assert code == 0, out
+    assert "app-db paused" in out
+    assert "paused by an operator: kept paused; --unpause to resume" in out
+    assert "nothing to change" in out
+    assert not WRITES & set(emu.stats.calls), emu.stats.calls
+    with emu.client() as client:
+        assert client.get_secret(paused).auto_rotation is False
+        assert client.get_secret(running).auto_rotation is True
+
+    code, plan = deploy(emu, built, leak_guard, "--period", "14", "--unpause", "--dry-run",
+                        secrets=both)  # fmt: skip
+    assert code == 0 and "would enable  (was paused; resumed by --unpause)" in plan, plan
+    code, out = deploy(emu, built, leak_guard, "--period", "14", "--unpause", secrets=both)
+    assert code == 0, out
+    assert emu.stats.calls["enable_auto_rotation"] == 1, "only the paused secret"
+    with emu.client() as client:
+        detail = client.get_secret(paused)
+    assert detail.auto_rotation and detail.auto_rotation_period == 14
+
+
+def test_a_failure_that_leaves_a_new_secret_off_says_to_unpause(
+    emu: Emulator, built: PackageResult, env: None, secret_id: str, leak_guard: LeakGuard
+) -> None:
+    """Secret Manager shows "linked by a deploy that failed before enabling" exactly like
+    "paused by an operator": the failure says so, and --unpause finishes the job."""
+    emu.faults.add("enable_auto_rotation", status=403)
+    code, _ = deploy(emu, built, leak_guard)
+    _, err = leak_guard.read()
+    assert code == 1 and "step rotation failed (HTTP 403)" in err
+    assert "app-db joined the trigger in this run" in err and "--unpause" in err
+    code, out = deploy(emu, built, leak_guard)
+    assert code == 0 and "kept paused" in out
+    code, out = deploy(emu, built, leak_guard, "--unpause")
+    assert code == 0, out
+    with emu.client() as client:
+        assert client.get_secret(secret_id).auto_rotation
+
+
+# -- help, key pairs (issue 17 item 5) -------------------------------------------------------
+
+
+def test_help_documents_every_flag_and_the_exit_codes_in_plain_text() -> None:
+    parser = deploy_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "--help"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False, env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "``" not in text and ":data:" not in text and ":func:" not in text
+    for line in ("exit codes:", "0  done", "1  a step failed", "2  bad input"):
+        assert line in text
+    for name in ("NCLOUD_ACCESS_KEY", "ROTATOR_SECRET_KEY", "--unpause", "certs/<sha256>.pem"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ("ROTATOR_ACCESS_KEY", "ROTATOR_SECRET_KEY"),
+        ("ROTATOR_SECRET_KEY", "ROTATOR_ACCESS_KEY"),
+        ("NCLOUD_ACCESS_KEY", "NCLOUD_SECRET_KEY"),
+        ("NCLOUD_SECRET_KEY", "NCLOUD_ACCESS_KEY"),
+    ],
+)
+def test_half_a_key_pair_is_refused(given: str, missing: str) -> None:
+    env = {"NCLOUD_ACCESS_KEY": "ak", "NCLOUD_SECRET_KEY": "sk-half-pair-0001", given: "x"}
+    env.pop(missing, None)
+    with pytest.raises(ConfigError) as caught:
+        load(None, {"secret_names": ["a"], "vpc_no": 1, "subnet_no": 2}, env)
+    message = str(caught.value)
+    assert given in message and missing in message
+    assert "sk-half-pair-0001" not in message
