@@ -61,6 +61,7 @@ def leak_guard(capfd: pytest.CaptureFixture[str]) -> Iterator[LeakGuard]:
     guard = LeakGuard(capfd)
     logs.REDACTOR.listener = guard.registered.add
     yield guard
+    logs.configure("DEBUG")  # a command run in-process (deploy: WARNING) must not leak its level
     logs.REDACTOR.listener = None
     guard.collect()
     leaked = guard.leaks()

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from deploy.__main__ import main as deploy_main
 from deploy.config import ConfigError, load
 from deploy.package import PackageResult, build_package
 from emulator import Emulator
-from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID, parameters_for
 from rotation.ncp.models import RotationPhase
 from tests.databases import PgCluster, password, unique
@@ -40,14 +38,6 @@ VALUE = {"engine": "store-only", "username": "app", "password": "deploy-initial-
 TRIGGER = "secret-rotator-trigger"
 WRITES = {"put_action", "put_trigger", "link_action", "enable_auto_rotation",
           "disable_auto_rotation"}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _log_level_restored() -> Iterator[None]:
-    """``deploy.__main__.main`` sets the process-wide log level to WARNING, as the command
-    should; the tests after these expect the suite's DEBUG (tests/conftest.py)."""
-    yield
-    logs.configure("DEBUG")
 
 
 @pytest.fixture(scope="module")
