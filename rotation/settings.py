@@ -157,21 +157,7 @@ class Settings(NamedTuple):
             args = parameters_for(args, secret_id)  # one action serves a fleet of secrets
         except FleetParamsError as exc:
             raise SettingsError(exc.code, str(exc)) from None
-        access_key = _first(args, environ, "accessKey", ("NCLOUD_ACCESS_KEY",))
-        secret_key = _first(args, environ, "secretKey", ("NCLOUD_SECRET_KEY",))
-        if not access_key or not secret_key:
-            raise SettingsError(
-                codes.MISSING_CREDENTIALS,
-                "no API credentials: pass accessKey and secretKey, or set NCLOUD_ACCESS_KEY "
-                "and NCLOUD_SECRET_KEY",
-            )
-        for key, name in ((access_key, "accessKey"), (secret_key, "secretKey")):
-            if key.strip() != key:  # a pasted key with a newline fails as a bad signature
-                raise SettingsError(
-                    codes.INVALID_PARAMETER,
-                    f"{name} (or NCLOUD_{name[:-3].upper()}_KEY) has leading or trailing "
-                    "spaces or a line break: remove them",
-                )
+        credentials = _credentials(args, environ)
         endpoint = _first(
             args, environ, "secretManagerEndpoint", ("NCLOUD_SECRET_MANAGER_ENDPOINT",)
         )
@@ -183,7 +169,7 @@ class Settings(NamedTuple):
         return cls(
             secret_id=secret_id,
             job_token=job_token,
-            credentials=Credentials(access_key, secret_key),
+            credentials=credentials,
             endpoint=endpoints[0],
             region=region,
             endpoints=endpoints,
@@ -386,6 +372,34 @@ def present_names(args: Mapping[str, Any], env: Mapping[str, str]) -> str:
         f"Present (names only): {_listing(sorted(params), 'parameters')}; "
         f"{_listing(env_names, 'environment variables')}."
     )
+
+
+def _credentials(args: Mapping[str, Any], environ: Mapping[str, str]) -> Credentials:
+    """The key pair: both as parameters, or both from the environment, never one of each."""
+    given = [name for name in ("accessKey", "secretKey") if args.get(name)]
+    if len(given) == 1:  # half a pair here, half there: never sign with a mixed pair
+        missing = "secretKey" if given == ["accessKey"] else "accessKey"
+        raise SettingsError(
+            codes.MISSING_CREDENTIALS,
+            f"{given[0]} is a parameter but {missing} is not: give both as parameters "
+            "(or neither, and set NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY)",
+        )
+    access_key = _first(args, environ, "accessKey", ("NCLOUD_ACCESS_KEY",))
+    secret_key = _first(args, environ, "secretKey", ("NCLOUD_SECRET_KEY",))
+    if not access_key or not secret_key:
+        raise SettingsError(
+            codes.MISSING_CREDENTIALS,
+            "no API credentials: pass accessKey and secretKey, or set NCLOUD_ACCESS_KEY "
+            "and NCLOUD_SECRET_KEY",
+        )
+    for key, name in ((access_key, "accessKey"), (secret_key, "secretKey")):
+        if key.strip() != key:  # a pasted key with a newline fails as a bad signature
+            raise SettingsError(
+                codes.INVALID_PARAMETER,
+                f"{name} (or NCLOUD_{name[:-3].upper()}_KEY) has leading or trailing "
+                "spaces or a line break: remove them",
+            )
+    return Credentials(access_key, secret_key)
 
 
 def _first(

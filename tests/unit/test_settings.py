@@ -392,3 +392,15 @@ def test_loading_keeps_nothing_between_two_calls() -> None:
     ]  # fmt: skip
     with pytest.raises(SettingsError):
         Settings.load(CREDS, {})
+
+
+@pytest.mark.parametrize("given", ["accessKey", "secretKey"])
+def test_half_a_key_pair_in_the_parameters_is_never_completed_from_the_environment(
+    given: str,
+) -> None:
+    env = {"NCLOUD_ACCESS_KEY": "env-access-key", "NCLOUD_SECRET_KEY": "env-secret-key-1"}
+    args = {"secretId": "sid-1", "jobToken": "tok-1", given: "param-key-1"}
+    with pytest.raises(SettingsError) as err:
+        Settings.load(args, env)
+    assert err.value.code == "MISSING_CREDENTIALS"
+    assert "both" in str(err.value)
