@@ -33,9 +33,9 @@ from rotation import logs
 from rotation.cli.advice import advice_for
 from rotation.cli.common import CliError
 from rotation.cli.explain import CLOCK_SLACK_MS, split_action
-from rotation.ncp.cloudfunctions import CloudFunctionsClient
+from rotation.ncp.cloudfunctions import GATEWAY_NOT_FOUND, CloudFunctionsClient
 from rotation.ncp.cloudfunctions_models import Activation
-from rotation.ncp.errors import NcpError
+from rotation.ncp.errors import NcpError, NotFound
 from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
 
@@ -181,7 +181,14 @@ class JobActivations:
                 for name in self.actions_for(detail):
                     by_action.setdefault(name, {}).update(jobs)
             for name, jobs in by_action.items():
-                self._search(name, jobs)
+                try:
+                    self._search(name, jobs)
+                except NotFound as exc:
+                    if exc.code == GATEWAY_NOT_FOUND:  # no such API here: nothing will answer
+                        raise
+                    # One action gone (deleted, renamed): the others still answer.
+                    self.failed = True
+                    self.note(f"could not read the action's activations ({name}): {exc}")
         except (NcpError, CliError, ValueError) as exc:
             self.broken = self.failed = True
             self.note(f"could not read the action's activations from Cloud Functions: {exc}")
@@ -201,7 +208,7 @@ class JobActivations:
         end = time.monotonic() + wait
         while True:
             found = self.find([(detail, {job: raised_ms})]).get(job)
-            if found is not None or self.broken or time.monotonic() >= end:
+            if found is not None or self.broken or self.failed or time.monotonic() >= end:
                 return found
             sleep(1.0)
 
