@@ -170,7 +170,7 @@ def report(
     }
     own = _own_activation(opts, records, followed, sleep=sleep)
     explanation = followed.explanation
-    if followed.state in ("failed", "left running") and explanation is None:
+    if followed.state in ("failed", "left running") and (explanation is None or own is not None):
         explanation = _explain(opts, records, followed, own, since_ms=since_ms, sleep=sleep)
     if explanation is not None:
         summary["error"] = explanation.to_json()
@@ -227,14 +227,12 @@ def _own_activation(
     time (a retry raised seconds after a failure must not show the failure's code). It
     finishes after the job ends (verify, finish), so this waits up to --explain-wait."""
     job = followed.job
-    if job is None or followed.explanation is not None:
+    if job is None or followed.state not in ("completed", "failed", "left running"):
         return None
-    if followed.state not in ("completed", "failed", "left running"):
-        return None
+    # The follow loop already saw an activation end: it is there, no need to wait.
+    wait = 0.0 if followed.explanation is not None else opts.explain_wait
     with JobActivations(records.client, records.factory, records.note) as lookups:
-        return lookups.wait_for(
-            followed.detail, job.job, job.started, wait=opts.explain_wait, sleep=sleep
-        )
+        return lookups.wait_for(followed.detail, job.job, job.started, wait=wait, sleep=sleep)
 
 
 def _explain(
