@@ -579,7 +579,8 @@ class Rotation:
                     # ... but a refused login means the target no longer takes what this
                     # run read as stored: someone else changed it (another invocation?)
                     refused = exc.code == codes.TARGET_LOGIN_REFUSED
-                    self.holds = Holds.UNKNOWN if refused else held_before
+                    fresh = held_before is Holds.ACTIVE  # a reused value keeps its caution
+                    self.holds = Holds.UNKNOWN if refused and fresh else held_before
                 raise
 
     def check(self, change: Change) -> None:
