@@ -31,12 +31,15 @@ Strategies (``strategy`` in the value or the target parameter):
 TLS (``ssl``): ``verify-full`` (the default: encrypted, certificate and host name
 checked, CA bundle from ``sslRootCert`` or the system store), ``require`` (encrypted, not
 verified) or ``disable`` (plain text, only when asked for by name). There is no silent
-fallback: a server that cannot do the asked-for TLS is an error. Connect timeout 5 s,
-capped by the deadline.
+fallback: a server that cannot do the asked-for TLS is an error, and its message names
+the ``ssl`` setting that fits (:func:`tls_failure`): the default fails a local server
+without TLS, and "could not connect" alone sent people looking at the network. Connect
+timeout 5 s, capped by the deadline.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
@@ -82,6 +85,85 @@ class SslMode(StrEnum):
     DISABLE = "disable"
     REQUIRE = "require"
     VERIFY_FULL = "verify-full"
+
+
+#: Where ``ssl`` is set, for messages that tell the operator to change it.
+SSL_SETTING = "ssl (in the secret value or the target parameter)"
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` is this machine: a server here is a development server, where plain text
+    is common and a quick plain-text probe costs nothing."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def no_tls(kind: str, where: str, mode: SslMode) -> TargetUnreachable:
+    """The server answered in plain text where TLS was asked for."""
+    return TargetUnreachable(
+        f"{kind} at {where} does not offer TLS (ssl is {mode.value}): set {SSL_SETTING} to "
+        "'disable' for a server on this machine or a network you trust, or turn TLS on in "
+        "the server"
+    )
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a driver's wrapper (its cause or context), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def tls_failure(
+    exc: BaseException, kind: str, where: str, mode: SslMode
+) -> TargetUnreachable | None:
+    """A failed connection that TLS explains, as a message naming the ``ssl`` setting to
+    change; ``None`` when TLS is not the cause. The reason quoted is the local TLS
+    library's (``self-signed certificate``, ``Hostname mismatch``), never server text."""
+    found = _ssl_error(exc)
+    if mode is SslMode.DISABLE:
+        if isinstance(exc, ConnectionResetError) or isinstance(
+            exc.__cause__ or exc.__context__, ConnectionResetError
+        ):
+            return TargetUnreachable(
+                f"{kind} at {where} closed the connection at once (ssl is disable): a server "
+                f"that requires TLS does this; set {SSL_SETTING} to 'verify-full' (or "
+                "'require') if it does"
+            )
+        return None
+    if isinstance(found, ssl.SSLCertVerificationError):
+        reason = (found.verify_message or "certificate verify failed").rstrip(".")
+        if "mismatch" in reason.lower():  # "Hostname mismatch", "IP address mismatch"
+            fix = (
+                "connect with a host name or address the certificate names, or set "
+                f"{SSL_SETTING} to 'require' (encrypted, host not checked)"
+            )
+        else:
+            fix = (
+                "give sslRootCert (the CA file that signed the server's certificate), or set "
+                f"{SSL_SETTING} to 'require' (encrypted, not verified), or 'disable' for a "
+                "server on this machine"
+            )
+        return TargetUnreachable(
+            f"{kind} at {where}: the server's TLS certificate did not verify ({reason}; ssl "
+            f"is {mode.value}): {fix}"
+        )
+    if found is not None:
+        return TargetUnreachable(
+            f"{kind} at {where}: the TLS handshake failed ({found.reason or 'SSLError'}; ssl is "
+            f"{mode.value}): a server without TLS, or one that speaks another protocol, fails "
+            f"this way: set {SSL_SETTING} to 'disable' if the server is plain text"
+        )
+    return None
 
 
 class LoginRefused(TargetError):

@@ -61,6 +61,8 @@ from rotation.targets.database import (
     LoginRefused,
     Strategy,
     build_database_target,
+    no_tls,
+    tls_failure,
 )
 
 APPLICATION_NAME = "ncp-secret-rotator"
@@ -155,14 +157,18 @@ class PostgresEngine:
             ) from None
         except pg8000.native.InterfaceError as exc:
             if exc.args == ("Server refuses SSL",):  # pg8000's fixed text, compared only
-                raise TargetUnreachable(
-                    f"{self.kind} at {where} does not offer TLS (ssl is {conn.ssl_mode.value})"
-                ) from None
+                raise no_tls(self.kind, where, conn.ssl_mode) from None
+            tls = tls_failure(exc, self.kind, where, conn.ssl_mode)
+            if tls is not None:
+                raise tls from None
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             raise TargetUnreachable(
                 f"could not connect to {self.kind} at {where} ({type(cause).__name__})"
             ) from None
         except (OSError, ScramException) as exc:  # ssl.SSLError and timeouts are OSErrors
+            tls = tls_failure(exc, self.kind, where, conn.ssl_mode)
+            if tls is not None:
+                raise tls from None
             raise TargetUnreachable(
                 f"could not connect to {self.kind} at {where} ({type(exc).__name__})"
             ) from None

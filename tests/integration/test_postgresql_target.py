@@ -35,7 +35,7 @@ from rotation.targets.base import (
 )
 from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode, Strategy
 from rotation.targets.postgresql import ENGINE, build_postgresql, scram_verifier
-from tests.databases import PgCluster, free_port, password, unique
+from tests.databases import PgCluster, free_port, password, unavailable, unique
 from tests.factories import admin_secret, change, rotate_via_trigger, target_context
 
 ADMIN_ID = "admin-secret-1"
@@ -303,9 +303,15 @@ def test_verify_full_without_the_ca_is_unreachable(pg_cluster: PgCluster, build:
     user, pw = new_role(pg_cluster)
     value = pg_value(pg_cluster, user, pw)
     del value["sslRootCert"]  # the system store does not know the throwaway CA
+    started = time.monotonic()
     with pytest.raises(TargetUnreachable) as info:
         build(value).probe(change(value, value), Stage.ACTIVE)
-    assert "SSLCertVerificationError" in str(info.value)
+    assert time.monotonic() - started < 2
+    message = str(info.value)
+    # Which setting to change, not a network problem (issue 17)
+    assert "the server's TLS certificate did not verify (" in message
+    assert "ssl is verify-full" in message and "give sslRootCert" in message
+    assert "to 'require'" in message and "'disable' for a server on this machine" in message
     assert_clean(info.value, pw, user)
 
 
@@ -336,8 +342,33 @@ def test_a_server_that_refuses_tls_is_not_used_in_plain_text(build: Build) -> No
             }  # fmt: skip
             with pytest.raises(TargetUnreachable, match="does not offer TLS") as info:
                 build(value).probe(change(value, value), Stage.ACTIVE)
+            assert (
+                f"(ssl is {mode}): set ssl (in the secret value or the target parameter) "
+                "to 'disable'" in str(info.value)
+            )
             assert_clean(info.value, "not-sent-anywhere")
         server.join(timeout=5)
+
+
+def test_the_default_tls_against_a_local_server_without_tls_names_the_setting(
+    build: Build,
+) -> None:
+    """The machine's own PostgreSQL (127.0.0.1:5432) runs with ssl = off, as a local
+    server often does: the default ssl (verify-full) is refused at once, and the message
+    says which setting to change (issue 17: it used to say nothing of ssl)."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError as exc:
+        unavailable("PostgreSQL at 127.0.0.1:5432", type(exc).__name__)
+    value = {"engine": "postgresql", "host": "127.0.0.1", "port": 5432,
+             "username": "postgres", "password": "not-sent-anywhere"}  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachable) as info:
+        build(value).probe(change(value, value), Stage.ACTIVE)
+    assert time.monotonic() - started < 2
+    assert str(info.value).startswith("postgresql at 127.0.0.1:5432 does not offer TLS")
+    assert "to 'disable' for a server on this machine" in str(info.value)
+    assert info.value.code == "TARGET_UNREACHABLE"
 
 
 def test_closed_port_is_unreachable_quickly(pg_cluster: PgCluster, build: Build) -> None:
