@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rotation.check import CheckLine, CheckStatus, passed, run_check
@@ -28,7 +27,7 @@ from rotation.cli.common import (
     secret_id,
     sm_client,
 )
-from rotation.cli.params import deployed_source, file_source
+from rotation.cli.params import deployed_source, file_source, params_file
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.signing import Credentials
 
@@ -104,7 +103,7 @@ def register(commands: Any) -> None:
     check.add_argument("secret_id", type=secret_id, help="the secret's id")
     check.add_argument(
         "--params",
-        type=Path,
+        type=params_file,
         metavar="FILE",
         help="JSON file of the action's parameters (target, policy, bySecretId) to check "
         "with, instead of the deployed action's",

@@ -17,8 +17,10 @@ object, and a parameter the action refuses refused here with the action's code. 
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,6 +87,25 @@ def read_params(path: Path | None) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class ParamsFile:
+    """A ``--params`` file, read and checked."""
+
+    path: Path
+    data: dict[str, Any]
+
+
+def params_file(text: str) -> ParamsFile:
+    """An argparse type: ``--params`` read and checked while the arguments are parsed, so
+    a bad file is refused before any call (a secret named by its name is looked up
+    before the command runs)."""
+    path = Path(text)
+    try:
+        return ParamsFile(path, read_params(path))
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def as_the_action_reads(
     params: Mapping[str, Any], secret_id: str, keys: Credentials | None = None
 ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
@@ -131,9 +152,9 @@ def _describe(
     return f"{own}; {'; '.join(parts)}"
 
 
-def file_source(path: Path, keys: Credentials) -> ParamsSource:
+def file_source(given: ParamsFile, keys: Credentials) -> ParamsSource:
     """``check --params FILE``: the file, read as the action reads its parameters."""
-    data = read_params(path)
+    path, data = given.path, given.data
 
     def find(detail: SecretDetail, _actions: list[str] | None) -> ActionParameters:
         target, policy = as_the_action_reads(data, detail.secret_id, keys)
