@@ -386,8 +386,11 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
         detail = client.get_secret(opts.secret_id)
         if detail.trigger is None:
             raise Refused(f"{detail.secret_name} has no rotation trigger: link one (deploy) first")
-        period = opts.period or detail.auto_rotation_period
-        if detail.auto_rotation and period == detail.auto_rotation_period:
+        # The previous period, where Get Secret Detail still shows it: NCP documents
+        # autoRotationPeriod "when autoRotationYN is Y", so after a pause it is usually gone.
+        known = detail.auto_rotation_period
+        period = opts.period or known
+        if detail.auto_rotation and period == known:
             return _confirm(
                 out,
                 opts,
@@ -399,8 +402,11 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
             )
         if period is None:
             raise Refused(
-                "give --period DAYS: Secret Manager shows no rotation period while auto "
-                "rotation is off"
+                f"give --period DAYS: auto rotation of {detail.secret_name} is off and Secret "
+                "Manager no longer shows its period (Get Secret Detail gives it only while auto "
+                "rotation is on), so the previous one is unknown here; Enable Auto Rotation "
+                "without a period would use NCP's default (90 days), not the previous one "
+                "(`pause` printed it)"
             )
         if detail.auto_rotation:
             settings = client.update_rotation_period(detail.secret_id, period)
@@ -705,14 +711,17 @@ def register(commands: Any) -> None:
     unpause = commands.add_parser(
         "unpause",
         help="turn auto rotation on (Enable Auto Rotation)",
-        description="Turn the secret's auto rotation on, with its trigger and its period (or "
-        "--period).",
+        description="Turn the secret's auto rotation on, with its trigger and the period "
+        "Secret Manager still shows for it, or --period. Get Secret Detail shows the period "
+        "only while auto rotation is on, so after a pause --period is usually needed (pause "
+        "prints the command with the period it had); without either, it refuses and says so.",
     )
     unpause.add_argument("secret_id", type=secret_id, help="the secret's id")
     unpause.add_argument(
         "--period",
         type=bounded_int(1, 730, "days"),
-        help="rotation period in days, 1-730 (default: the current one)",
+        help="rotation period in days, 1-730 (default: the one Secret Manager still shows; "
+        "needed when it shows none)",
     )
     unpause.add_argument("--json", action="store_true", help="print what changed as JSON")
     unpause.set_defaults(handler=cmd_unpause)
