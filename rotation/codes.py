@@ -271,15 +271,25 @@ TARGET_UNREACHABLE = _code(
 TARGET_LOGIN_REFUSED = _code(
     "TARGET_LOGIN_REFUSED",
     "target",
-    "the target refused every stored credential: the stored value no longer matches it",
-    "set the stored value on the database by hand, or store the database's password "
-    "(python -m rotation secret update), then retry",
+    "the target refused every stored credential: the stored value no longer matches it, or "
+    "(Redis, which answers both alike) the user is disabled",
+    "first make sure the user is enabled (Redis: ACL GETUSER shows on), then set the stored "
+    "value on the database by hand, or store the database's password (python -m rotation "
+    "secret update), then retry",
 )
 TARGET_ACCOUNT_LOCKED = _code(
     "TARGET_ACCOUNT_LOCKED",
     "target",
     "the database account is locked",
     "unlock it (ALTER USER ... ACCOUNT UNLOCK), then " + _RETRY,
+)
+TARGET_USER_DISABLED = _code(
+    "TARGET_USER_DISABLED",
+    "target",
+    "the database user may not log in (PostgreSQL NOLOGIN, a Redis ACL user that is off); "
+    "its stored password is not the problem",
+    "enable the user (PostgreSQL: ALTER ROLE ... LOGIN; Redis: ACL SETUSER ... on) and leave "
+    "the stored value as it is, then python -m rotation retry SECRET_ID",
 )
 TARGET_SET_FAILED = _code(
     "TARGET_SET_FAILED",

@@ -180,6 +180,23 @@ class AccountLocked(TargetError):
     untouched = True
 
 
+class UserDisabled(TargetError):
+    """The server would take the password but the user may not log in (PostgreSQL
+    ``NOLOGIN``, a Redis ACL user that is ``off``): no stored value is wrong, so nobody
+    should reset one, and no rotation can change that."""
+
+    code = codes.TARGET_USER_DISABLED
+
+
+class DisabledLookup(Protocol):
+    """An engine that can ask, as an admin, whether a user is disabled (Redis: its ACL
+    flags). Needed where the server answers a disabled user as it answers a wrong
+    password; engines whose server tells at login (PostgreSQL) need not have it."""
+
+    def user_disabled(self, admin: Any, username: str) -> str | None:
+        """Why ``username`` may not log in (for the message), or ``None``."""
+
+
 @dataclass(frozen=True)
 class Login:
     username: str
@@ -490,12 +507,31 @@ class DatabaseTarget(Target):
                     return
             except LoginRefused:
                 refused += 1
+        # A server that answers a disabled user like a wrong password (Redis) says so
+        # here, so that nobody resets a password that was right.
+        note = getattr(self.engine, "refusal_note", "")
         raise TargetSetFailed(
             f"{self.kind} at {self.where} refused the active and previous credentials "
-            f"({refused} tried): the stored value no longer matches the database",
+            f"({refused} tried): the stored value no longer matches the database{note}",
             code=codes.TARGET_LOGIN_REFUSED,
             untouched=True,
         )
+
+    def disabled(self, username: str, *, untouched: bool) -> UserDisabled | None:
+        """Is a refused login a disabled user? Asked as the admin, when there is one and the
+        engine can tell (:class:`DisabledLookup`); ``None`` when it is not, or cannot be
+        told."""
+        lookup = getattr(self.engine, "user_disabled", None)
+        if self.admin is None or lookup is None:
+            return None
+        try:
+            with self.admin_session() as admin:
+                why = lookup(admin, username)
+        except TargetError:
+            return None  # the refusal stands as it was
+        if why is None:
+            return None
+        return UserDisabled(f"{self.kind} at {self.where}: {why}", untouched=untouched)
 
     # -- the target protocol --------------------------------------------------------------
 
@@ -517,6 +553,11 @@ class DatabaseTarget(Target):
             with self.session(login):
                 return True
         except LoginRefused:
+            # The active credential refused: a disabled user, when the admin can tell, is
+            # its own cause (``check`` probes active; a rotation probes pending).
+            found = self.disabled(login.username, untouched=True) if stage is Stage.ACTIVE else None
+            if found is not None:
+                raise found from None
             return False
 
     def set(self, change: Change) -> None:
@@ -528,7 +569,11 @@ class DatabaseTarget(Target):
                     admin, self.conn, current, pending.username, pending.password
                 )
         elif self.strategy is Strategy.DUAL_PASSWORD:
-            self._dual(change, lambda h, user: self.engine.add_password(h, user, pending.password))
+            self._dual(
+                change,
+                lambda h, user: self.engine.add_password(h, user, pending.password),
+                refuse_disabled=True,
+            )
         elif self.admin is not None:
             with self.admin_session() as admin:
                 self.engine.set_password(admin, self.conn, pending.username, pending.password)
@@ -544,6 +589,9 @@ class DatabaseTarget(Target):
             with self.session(pending) as handle:
                 self.engine.check(handle, self.test_query)
         except LoginRefused:
+            found = self.disabled(pending.username, untouched=False)
+            if found is not None:
+                raise found from None
             raise TargetTestFailed(
                 f"{self.kind} at {self.where} refused the pending credential"
             ) from None
@@ -598,12 +646,20 @@ class DatabaseTarget(Target):
         with self.session(new) as handle:
             remove(handle, new.username)
 
-    def _dual(self, change: Change, action: Callable[[Any, str], None]) -> None:
+    def _dual(
+        self, change: Change, action: Callable[[Any, str], None], *, refuse_disabled: bool = False
+    ) -> None:
         """Run a password add/remove for the secret's user: as the admin when there is
-        one, else logged in as the user with active (or previous) like ``set``."""
+        one, else logged in as the user with active (or previous) like ``set``. Adding a
+        password to a disabled user would only end in a test failure: the admin looks
+        first (``refuse_disabled``)."""
         user = login_of(change.active, "active").username
         if self.admin is not None:
             with self.admin_session() as admin:
+                lookup = getattr(self.engine, "user_disabled", None)
+                why = lookup(admin, user) if refuse_disabled and lookup is not None else None
+                if why is not None:
+                    raise UserDisabled(f"{self.kind} at {self.where}: {why}", untouched=True)
                 action(admin, user)
             return
         self._with_first_login([change.active, change.previous], lambda _login, h: action(h, user))

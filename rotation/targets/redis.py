@@ -97,6 +97,7 @@ from rotation.targets.database import (
     LoginRefused,
     SslMode,
     Strategy,
+    UserDisabled,
     build_database_target,
     is_loopback,
     no_tls,
@@ -197,6 +198,22 @@ class RedisSession:
     where: str
 
 
+#: Why a disabled ACL user cannot log in, and what to do (never the user's name).
+DISABLED = (
+    "the ACL user is off, so no password logs it in; its password is not the problem: "
+    "turn it on (ACL SETUSER ... on) and leave the stored value as it is"
+)
+
+
+def _is_off(user: Any) -> bool:
+    """``ACL GETUSER``'s flags include ``off`` (redis-py answers a dict whose keys and
+    values are bytes, or text with ``decode_responses``)."""
+    flags = (user.get(b"flags") or user.get("flags")) if isinstance(user, dict) else None
+    return isinstance(flags, list | tuple) and any(
+        (f.decode() if isinstance(f, bytes) else f) == "off" for f in flags
+    )
+
+
 class RedisEngine:
     """:class:`~rotation.targets.database.Engine` for Redis ACL users, over redis-py."""
 
@@ -207,6 +224,12 @@ class RedisEngine:
     # Redis takes any bytes in a password; the default exclusions keep it usable in
     # ``redis://user:pass@host`` URLs.
     default_policy = Policy()
+    #: Added to "the stored value no longer matches": Redis cannot tell the client that.
+    refusal_note = (
+        ", or the user is disabled (Redis answers a disabled user as it answers a wrong "
+        "password: ACL GETUSER shows on or off; with adminSecretId the rotation tells them "
+        "apart)"
+    )
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -423,6 +446,19 @@ class RedisEngine:
             raise TargetSetFailed(
                 f"{self.kind} at {session.where} has no such ACL user: check the value's username"
             )
+        if _is_off(found):
+            raise UserDisabled(f"{self.kind} at {session.where}: {DISABLED}", untouched=True)
+
+    def user_disabled(self, admin: Any, username: str) -> str | None:
+        """:class:`~rotation.targets.database.DisabledLookup`: Redis answers a disabled
+        user's login as it answers a wrong password (``WRONGPASS ... or user is
+        disabled``), so only ``ACL GETUSER``, as the admin, tells them apart."""
+        session: RedisSession = admin
+        try:
+            found = run(session.client, "ACL", "GETUSER", username)
+        except redis.RedisError:
+            return None  # an admin that may not look: the refusal stands as it was
+        return DISABLED if found is not None and _is_off(found) else None
 
     def ensure_alternate(
         self, admin: Any, conn: Connection, current: str, alternate: str, password: str

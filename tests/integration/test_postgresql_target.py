@@ -33,7 +33,14 @@ from rotation.targets.base import (
     TargetTestFailed,
     TargetUnreachable,
 )
-from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode, Strategy
+from rotation.targets.database import (
+    Connection,
+    DatabaseTarget,
+    Login,
+    SslMode,
+    Strategy,
+    UserDisabled,
+)
 from rotation.targets.postgresql import ENGINE, build_postgresql, scram_verifier
 from tests.databases import PgCluster, free_port, password, unavailable, unique
 from tests.factories import admin_secret, change, rotate_via_trigger, target_context
@@ -175,6 +182,33 @@ def test_set_with_no_working_credential_fails_cleanly(pg_cluster: PgCluster, bui
         build(active).set(change(active, {**active, "password": new}))
     assert_clean(info.value, wrong, new, user)
     assert pg_cluster.logs_in(user, real)
+
+
+def test_a_nologin_role_is_disabled_not_a_wrong_password(
+    pg_cluster: PgCluster, build: Build
+) -> None:
+    """PostgreSQL checks the password, then refuses a NOLOGIN role (28000 from
+    InitializeSessionUserId): its own cause, TARGET_USER_DISABLED, so nobody resets a
+    password that was right (issue 17). A wrong password on it stays a refusal."""
+    user, pw = new_role(pg_cluster)
+    pg_cluster.run(f"ALTER ROLE {pg8000.native.identifier(user)} NOLOGIN")
+    verifier = stored_verifier(pg_cluster, user)
+    value = pg_value(pg_cluster, user, pw)
+    ch = change(value, {**value, "password": secret_password()})
+    target = build(value)
+    with pytest.raises(UserDisabled) as probed:
+        target.probe(ch, Stage.ACTIVE)
+    message = str(probed.value)
+    assert probed.value.code == "TARGET_USER_DISABLED"
+    assert "the role may not log in (NOLOGIN; SQLSTATE 28000)" in message
+    assert "ALTER ROLE ... LOGIN" in message
+    assert_clean(probed.value, pw, user)
+    with pytest.raises(UserDisabled) as refused:
+        target.set(ch)
+    assert refused.value.untouched
+    assert stored_verifier(pg_cluster, user) == verifier  # nothing was set
+    wrong = pg_value(pg_cluster, user, secret_password())
+    assert build(wrong).probe(change(wrong, wrong), Stage.ACTIVE) is False
 
 
 def test_the_password_reaches_the_server_only_as_a_scram_verifier(

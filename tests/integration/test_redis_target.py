@@ -39,7 +39,7 @@ from rotation.targets.base import (
     TargetTestFailed,
     TargetUnreachable,
 )
-from rotation.targets.database import DatabaseTarget, Strategy, is_loopback
+from rotation.targets.database import DatabaseTarget, Strategy, UserDisabled, is_loopback
 from rotation.targets.redis import ENGINE, RedisEngine, build_redis, password_hash
 from tests.databases import REDIS, Redis, free_port, password, started, unique
 from tests.factories import admin_secret, change, rotate_via_trigger, target_context
@@ -244,6 +244,77 @@ def test_an_admin_without_acl_permission_is_told_so(redis_server: Redis) -> None
     with pytest.raises(TargetSetFailed, match=r"the admin user may not run ACL SETUSER"):
         target.set(change(value_for(user, old), password=new_password()))
     assert logs_in(user, old)
+
+
+# -- a disabled user (ACL off) is not a wrong password (issue 17) -------------------------
+
+
+def disable(server: Redis, user: str) -> None:
+    with contextlib.closing(server.admin()) as r:
+        r.execute_command("ACL", "SETUSER", user, "off")  # type: ignore[no-untyped-call]
+
+
+def test_without_an_admin_a_disabled_user_is_named_as_a_possible_cause(
+    redis_server: Redis, rich_user: tuple[str, str]
+) -> None:
+    """Redis answers a disabled user as it answers a wrong password, and only an admin may
+    ask which: without one, the message says both, so nobody resets a right password."""
+    user, pw = rich_user
+    disable(redis_server, user)
+    ch = change(value_for(user, pw), password=new_password())
+    with pytest.raises(TargetSetFailed) as caught:
+        target_for(value_for(user, pw)).set(ch)
+    assert caught.value.code == "TARGET_LOGIN_REFUSED" and caught.value.untouched
+    assert (
+        "or the user is disabled (Redis answers a disabled user as it answers a wrong "
+        "password: ACL GETUSER shows on or off" in str(caught.value)
+    )
+    assert_clean(caught.value, pw)
+    assert hashes(redis_server, user) == [password_hash(pw)]
+
+
+@pytest.mark.parametrize("strategy", ["single-user", "dual-password"])
+def test_with_an_admin_a_disabled_user_is_its_own_cause(
+    redis_server: Redis, rich_user: tuple[str, str], strategy: str
+) -> None:
+    user, pw = rich_user
+    admin, admin_pw = unique("rot_admin"), new_password()
+    redis_server.create_user(admin, admin_pw)
+    disable(redis_server, user)
+    ctx = target_context(admins={"adm": (admin, admin_pw)})
+    target = target_for(value_for(user, pw), ctx, strategy=strategy, adminSecretId="adm")
+    ch = change(value_for(user, pw), password=new_password())
+    with pytest.raises(UserDisabled) as probed:  # check's login probe: active refused
+        target.probe(ch, Stage.ACTIVE)
+    assert probed.value.code == "TARGET_USER_DISABLED"
+    assert "the ACL user is off" in str(probed.value) and "ACL SETUSER ... on" in str(probed.value)
+    assert target.probe(ch, Stage.PENDING) is False  # a rotation's probe stays a probe
+    with pytest.raises(UserDisabled) as refused:
+        target.set(ch)
+    assert refused.value.untouched and refused.value.code == "TARGET_USER_DISABLED"
+    assert_clean(refused.value, pw, admin_pw)
+    assert hashes(redis_server, user) == [password_hash(pw)]  # nothing was set
+    assert "off" in redis_server.acl(user)["flags"]  # nor enabled behind the operator's back
+
+
+def test_a_disabled_user_fails_the_rotation_with_its_own_code(
+    emu: Emulator, redis_server: Redis, rich_user: tuple[str, str]
+) -> None:
+    user, pw = rich_user
+    admin, admin_pw = unique("rot_admin"), new_password()
+    redis_server.create_user(admin, admin_pw)
+    disable(redis_server, user)
+    admin_id = admin_secret(emu, admin, admin_pw)
+    sid, activation = rotate_via_trigger(
+        emu, value_for(user, pw), target={"adminSecretId": admin_id}
+    )
+    result = result_of(activation)
+    assert result["error"]["code"] == "TARGET_USER_DISABLED", result
+    assert result["job"] == "failed"
+    assert "leave the stored value as it is" in result["error"]["action"]
+    active, _ = stored(emu, sid)
+    assert active is not None and active["password"] == pw  # the stored value stays right
+    assert hashes(redis_server, user) == [password_hash(pw)]
 
 
 # -- dual-password --------------------------------------------------------------------------
