@@ -876,7 +876,7 @@ class Rotation:
         logs.log.error(
             "rotation.left_for_retry",
             reason=reason,
-            action=codes.advice(failure.code),
+            action=codes.advice(failure.code, "running"),
         )
         return self.outcome(False, "failed", failure, job="running", left_reason=reason)
 

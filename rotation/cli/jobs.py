@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation import logs
+from rotation.cli import advice
 from rotation.cli import params as action_params
 from rotation.cli.common import (
     EXIT_FAILED,
@@ -157,6 +158,8 @@ def report(
     if followed.state in ("failed", "left running") and explanation is None:
         explanation = explain(records, job, since_ms=since_ms, wait=opts.explain_wait, sleep=sleep)
     if explanation is not None:
+        if followed.state == "left running":  # the advice follows the job as it stands
+            explanation.job_seen = "running"
         summary["error"] = explanation.to_json()
     if opts.json:
         out.json(summary)
@@ -183,8 +186,8 @@ def report(
                 out.write(line)
         if followed.state == "left running" and not (explanation and explanation.left_for_retry):
             out.write(
-                f"the job is still running: fix the cause, then `resume {detail.secret_id}` "
-                f"runs the action again with it (or `cancel {detail.secret_id}` ends it)"
+                "the job is still running: fix the cause, then "
+                + advice.running_job(detail.secret_id, pending_stored=None)
             )
     if followed.state == "completed":
         return EXIT_OK
@@ -233,12 +236,24 @@ def _raise_and_follow(
         return report(out, opts, records, followed, since_ms=since_ms, sleep=sleep)
 
 
+def pending_stored(client: SecretManagerClient, secret_id: str) -> bool | None:
+    """Does Secret Manager hold a pending value (which the target may hold already)?
+    ``None`` when the chain cannot be read: the advice then assumes it does."""
+    try:
+        chain = client.get_secret_values(secret_id)
+    except NcpError:
+        return None
+    for value in (chain.previous, chain.active, chain.pending):
+        logs.REDACTOR.register_value(value, chain.rotation_targets)
+    return chain.pending is not None
+
+
 def _refuse_running(client: SecretManagerClient, detail: SecretDetail) -> None:
     if detail.rotating or live(client, detail) is not None:
+        stored = pending_stored(client, detail.secret_id)
         raise Refused(
-            f"{detail.secret_name} already has a rotation job running: `resume "
-            f"{detail.secret_id}` runs the action again with it, `cancel {detail.secret_id}` "
-            "ends it"
+            f"{detail.secret_name} already has a rotation job running: "
+            + advice.running_job(detail.secret_id, pending_stored=stored)
         )
 
 
@@ -275,7 +290,7 @@ def cmd_retry(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.slee
             raise Refused(
                 f"the last rotation of {before.secret_name} did not fail (rotationPhase "
                 f"{before.rotation_phase.value}); Retry Rotation Job re-runs a failed job "
-                f"only: `rotate {before.secret_id}` starts a new one"
+                f"only: {advice.no_job(before.secret_id)}"
             )
         return _raise_and_follow(
             opts,
@@ -564,9 +579,9 @@ def cmd_resume(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.sle
         job = live(client, detail)
         if job is None and not detail.rotating:
             hint = (
-                f"`retry {detail.secret_id}` re-runs the failed job"
+                advice.failed_job(detail.secret_id)
                 if detail.rotation_phase is RotationPhase.ROTATION_FAILED
-                else f"`rotate {detail.secret_id}` starts a new one"
+                else advice.no_job(detail.secret_id)
             )
             raise Refused(f"{detail.secret_name} has no rotation job running to resume; {hint}")
         if job is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rotation import logs
+from rotation.cli.advice import running_job
 from rotation.cli.common import (
     EXIT_OK,
     Output,
@@ -77,14 +78,15 @@ def cmd_update(opts: argparse.Namespace, out: Output) -> int:
     """Put a new active value; the old active becomes previous (as a rotation would)."""
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        if detail.rotating or live(client, detail) is not None:
-            raise Refused(
-                f"{detail.secret_name} has a rotation job running; values cannot change until "
-                f"it ends (`resume {detail.secret_id}` or `cancel {detail.secret_id}`)"
-            )
         chain = client.get_secret_values(detail.secret_id)
         for stage in (chain.previous, chain.active, chain.pending):
             logs.REDACTOR.register_value(stage, chain.rotation_targets)
+        if detail.rotating or live(client, detail) is not None:
+            raise Refused(
+                f"{detail.secret_name} has a rotation job running; values cannot change until "
+                "it ends: "
+                + running_job(detail.secret_id, pending_stored=chain.pending is not None)
+            )
         targets = chain.rotation_targets
         if opts.targets is not None and target_keys(opts.targets) != targets:
             raise UsageError(
