@@ -448,3 +448,26 @@ def test_without_a_readable_deployed_action_the_check_says_what_it_used(
     lines = deployed_check(emu, client, idle)
     assert "no action runs the secret's trigger" in lines["params"].message
     assert passed(list(lines.values()))
+
+
+def test_a_role_that_may_not_log_in_is_its_own_cause(
+    emu: Emulator, client: SecretManagerClient, pg_cluster: PgCluster
+) -> None:
+    """Not "the target refused the active credential" (on-call would reset a right
+    password): TARGET_USER_DISABLED, as the rotation would end."""
+    user, pw = unique("chk"), secret_pw()
+    pg_cluster.create_role(user, pw)
+    pg_cluster.run(f"ALTER ROLE {user} NOLOGIN")
+    value = {"engine": "postgresql", "host": pg_cluster.host, "port": pg_cluster.port,
+             "username": user, "password": pw, "sslRootCert": pg_cluster.ca_file}  # fmt: skip
+    sid, token = executed_job(emu, client, value=value)
+    verifier = pg_cluster.run("SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=user)
+    login = check(emu, client, sid)["login"]
+    assert login.status is CheckStatus.FAIL
+    assert login.message.startswith("TARGET_USER_DISABLED: ") and "NOLOGIN" in login.message
+    result = invoke(emu, sid, token)
+    assert (result["error"]["code"], result["job"]) == ("TARGET_USER_DISABLED", "failed"), result
+    assert client.get_secret_values(sid).active == value
+    assert pg_cluster.run("SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=user) == (
+        verifier
+    )  # nothing was set
