@@ -100,7 +100,7 @@ def register(commands: Any) -> None:
         help="check that a rotation would work, without starting one",
         description=DESCRIPTION,
     )
-    check.add_argument("secret_id", type=secret_id, help="the secret's id")
+    check.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     check.add_argument(
         "--params",
         type=params_file,

@@ -624,7 +624,7 @@ def register(commands: Any) -> None:
         description="Execute Rotation Job on the secret, follow the job, and on failure show "
         "the action's error code, message, what to do and its log lines.",
     )
-    rotate.add_argument("secret_id", type=secret_id, help="the secret's id")
+    rotate.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     add_follow_options(rotate)
     rotate.set_defaults(handler=cmd_rotate)
 
@@ -634,7 +634,7 @@ def register(commands: Any) -> None:
         description="Retry Rotation Job re-runs a failed job with a new token; this follows "
         "it like rotate. A job that is still running is resumed, not retried.",
     )
-    retry.add_argument("secret_id", type=secret_id, help="the secret's id")
+    retry.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     add_follow_options(retry)
     retry.add_argument("--no-wait", action="store_true", help="return once the job is raised")
     retry.set_defaults(handler=cmd_retry)
@@ -645,7 +645,7 @@ def register(commands: Any) -> None:
         description="Cancel the running job. Cancelling discards the pending value, so it is "
         "refused when one is stored (the target may already hold it) unless --force.",
     )
-    cancel.add_argument("secret_id", type=secret_id, help="the secret's id")
+    cancel.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     cancel.add_argument(
         "--force", action="store_true", help="cancel even though a pending value is stored"
     )
@@ -659,7 +659,7 @@ def register(commands: Any) -> None:
         "again with it: here, with your credentials (NCLOUD_ACCESS_KEY/NCLOUD_SECRET_KEY), or "
         "with --remote through the deployed action (Cloud Functions Post Action).",
     )
-    resume.add_argument("secret_id", type=secret_id, help="the secret's id")
+    resume.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     resume.add_argument(
         "--remote",
         action="store_true",
@@ -699,7 +699,7 @@ def register(commands: Any) -> None:
         "Redis dual-password, webhooks) that leaves a stored value that no longer logs in, so "
         "it is refused there unless --force.",
     )
-    rollback.add_argument("secret_id", type=secret_id, help="the secret's id")
+    rollback.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     rollback.add_argument(
         "--params",
         type=Path,
@@ -719,7 +719,7 @@ def register(commands: Any) -> None:
         help="turn auto rotation off (Disable Auto Rotation)",
         description="Turn the secret's auto rotation off.",
     )
-    pause.add_argument("secret_id", type=secret_id, help="the secret's id")
+    pause.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     pause.add_argument("--json", action="store_true", help="print what changed as JSON")
     pause.set_defaults(handler=cmd_pause)
 
@@ -731,7 +731,7 @@ def register(commands: Any) -> None:
         "only while auto rotation is on, so after a pause --period is usually needed (pause "
         "prints the command with the period it had); without either, it refuses and says so.",
     )
-    unpause.add_argument("secret_id", type=secret_id, help="the secret's id")
+    unpause.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     unpause.add_argument(
         "--period",
         type=bounded_int(1, 730, "days"),

@@ -246,7 +246,7 @@ def register(commands: Any) -> None:
         "value becomes previous. The value must keep every rotation target. Refused while a "
         "rotation job runs.",
     )
-    update.add_argument("secret_id", type=secret_id, help="the secret's id")
+    update.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     update.add_argument(
         "--value-file", type=Path, metavar="FILE", help="JSON object file ('-' or absent: stdin)"
     )
@@ -261,7 +261,7 @@ def register(commands: Any) -> None:
     show = secret.add_parser(
         "show", help="Get Secret Detail", description="Get Secret Detail, as a table or JSON."
     )
-    show.add_argument("secret_id", type=secret_id, help="the secret's id")
+    show.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     show.add_argument("--json", action="store_true", help="print the API's fields as JSON")
     show.set_defaults(handler=cmd_show)
 
@@ -271,7 +271,7 @@ def register(commands: Any) -> None:
         description="Get Secret Value: the chain, with rotation targets and secret-looking "
         "keys masked unless --reveal.",
     )
-    values.add_argument("secret_id", type=secret_id, help="the secret's id")
+    values.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     values.add_argument("--reveal", action="store_true", help="print rotation targets in clear")
     values.add_argument("--json", action="store_true", help="print the chain as JSON")
     values.set_defaults(handler=cmd_values)
