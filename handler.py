@@ -184,7 +184,7 @@ def _result(secret_id: str, outcome: Outcome, job_fingerprint: str) -> dict[str,
     if outcome.error_code:
         # a skipped job is not an error, but the caller should still learn why
         key = "error" if not outcome.ok else "reason"
-        result[key] = _coded(outcome.error_code, outcome.error_message or "")
+        result[key] = _coded(outcome.error_code, outcome.error_message or "", outcome.job)
     if outcome.left_for_retry:
         result["leftForRetry"] = True
         result["leftForRetryReason"] = outcome.left_reason
@@ -193,9 +193,10 @@ def _result(secret_id: str, outcome: Outcome, job_fingerprint: str) -> dict[str,
     return result
 
 
-def _coded(code: str, message: str) -> dict[str, str]:
-    """A code with its message and what the operator should do about it."""
-    return {"code": code, "message": message, "action": codes.advice(code)}
+def _coded(code: str, message: str, job: str | None = None) -> dict[str, str]:
+    """A code with its message and what the operator should do about it, for the job as
+    it stands (a job left running is resumed, never retried or cancelled)."""
+    return {"code": code, "message": message, "action": codes.advice(code, job)}
 
 
 def _error(secret_id: str | None, code: str, message: str) -> dict[str, Any]:

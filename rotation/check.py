@@ -6,11 +6,17 @@ which is where a database's reachability actually matters. Each check is one lin
 
     api      reach the Secret Manager host and read the secret (proves the keys too)
     secret   its status, phase and trigger allow a rotation
+    params   (``python -m rotation check`` only) where ``target`` and ``policy`` come
+             from: the deployed action's parameters, this secret's ``bySecretId`` entry
+             laid over them as the action does, unless ``--params`` names a file
     value    the active value is a JSON object holding every rotation target as a
              non-empty string, of plain text, bounded in depth and size
     target   the target builds from the value and the ``target`` parameter (every
              setting checked, files loaded), and derives only rotation targets
-    login    the target accepts the *active* credential (a probe; nothing is set)
+    login    the target accepts the *active* credential (a probe; nothing is set), and
+             refuses a random wrong one: a server that accepts any password (``trust``,
+             ``nopass``) is a ``warn`` line with the rotation's own warning,
+             TARGET_AUTH_NOT_ENFORCED (:mod:`rotation.auth_probe`, the rotation's probe)
     policy   the value policy parses, names only rotation targets, the target accepts
              what it generates, and the new value fits Secret Manager's limit
 
@@ -19,9 +25,10 @@ which is where a database's reachability actually matters. Each check is one lin
 and a failure reports the code the rotation would end with.
 
 Nothing changes: only reads (Get Secret Detail, Get Secret Value, an admin secret's value)
-and a probe of the active credential, which is a login, or a signed ``test`` request for a
-webhook. No job is started, no pending value is written. A check that cannot run because
-an earlier one failed says so (``skip``). ``run_check`` never raises.
+and probes of the active credential and of a random wrong one, which are logins, or signed
+``test`` requests for a webhook. No job is started, no pending value is written. A check
+that cannot run because an earlier one failed says so (``skip``). ``run_check`` never
+raises.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from rotation import logs, preflight
-from rotation.codes import CodedError
+from rotation import codes, logs, preflight
+from rotation.auth_probe import accepts_any_password, not_enforced_message
+from rotation.codes import CODES, CodedError
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
     AuthenticationFailed,
@@ -98,6 +106,26 @@ class CheckInputs(Protocol):
     def deadline(self) -> Deadline: ...
 
 
+@dataclass(frozen=True)
+class ActionParameters:
+    """The ``target`` and ``policy`` a rotation of this secret gets, and where they came
+    from (for the ``params`` line). ``status`` is ``WARN`` when the deployed action's
+    parameters could not be read and the check goes on without them, ``FAIL`` when the
+    check cannot tell which parameters apply (the trigger runs several actions)."""
+
+    target: Mapping[str, Any] | None
+    policy: Mapping[str, Any] | None
+    source: str
+    status: CheckStatus = CheckStatus.OK
+
+
+#: Finds the parameters of the action that will rotate the secret, from its detail and
+#: the actions its trigger runs (``None``: the trigger list could not be read). Raises a
+#: :class:`~rotation.codes.CodedError` with the code the action would end with when they
+#: are parameters the action refuses.
+ParamsSource = Callable[[SecretDetail, list[str] | None], ActionParameters]
+
+
 def passed(lines: list[CheckLine]) -> bool:
     """No line failed (warnings and skips after warnings do not fail a check)."""
     return all(line.status is not CheckStatus.FAIL for line in lines)
@@ -109,13 +137,21 @@ class _Stop(Exception):
 
 class _Checker:
     def __init__(
-        self, inputs: CheckInputs, client: SecretManagerClient, builder: TargetBuilder
+        self,
+        inputs: CheckInputs,
+        client: SecretManagerClient,
+        builder: TargetBuilder,
+        params: ParamsSource | None = None,
     ) -> None:
         self.inputs = inputs
         self.client = client
         self.builder = builder
+        self.source = params
         self.sid = inputs.secret_id
         self.lines: list[CheckLine] = []
+        self.actions: list[str] | None = None
+        self.target_config: Mapping[str, Any] | None = inputs.target
+        self.policy_config: Mapping[str, Any] | None = inputs.policy
 
     def add(self, name: str, status: CheckStatus, message: str) -> None:
         self.lines.append(CheckLine(name, status, logs.REDACTOR.scrub(message)))
@@ -162,7 +198,7 @@ class _Checker:
             status = CheckStatus.WARN
             notes.append("no rotation trigger is linked, so no rotation can run")
         else:
-            actions = self.trigger_actions(detail.trigger.id)
+            actions = self.actions = self.trigger_actions(detail.trigger.id)
             if actions is None:
                 notes.append("its trigger's actions could not be read (Get Trigger List)")
             elif not actions:
@@ -187,6 +223,19 @@ class _Checker:
             if trigger.id == trigger_id:
                 return [a.name for a in trigger.actions]
         return []
+
+    def params(self, detail: SecretDetail) -> None:
+        """Where ``target`` and ``policy`` come from; a parameter the action would refuse
+        fails here with the action's code."""
+        assert self.source is not None
+        try:
+            found = self.source(detail, self.actions)
+        except CodedError as exc:
+            raise self.coded("params", exc) from None
+        if found.status is CheckStatus.FAIL:
+            raise self.fail("params", found.source)
+        self.target_config, self.policy_config = found.target, found.policy
+        self.add("params", found.status, found.source)
 
     def coded(self, name: str, exc: CodedError) -> _Stop:
         """A failed rule of :mod:`rotation.preflight`, as the rotation would report it."""
@@ -229,7 +278,7 @@ class _Checker:
             credentials=self.inputs.credentials,
         )
         try:
-            target = self.builder(self.inputs.target, chain.active, ctx)
+            target = self.builder(self.target_config, chain.active, ctx)
         except CodedError as exc:
             raise self.coded("target", exc) from None
         try:
@@ -253,18 +302,31 @@ class _Checker:
         except TargetError as exc:
             self.add("login", CheckStatus.FAIL, f"{exc.code}: {exc}")
             return
-        if accepted:
-            self.add("login", CheckStatus.OK, "the target accepts the active credential")
-        else:
+        if not accepted:
             self.add(
                 "login",
                 CheckStatus.FAIL,
                 "the target refused the active credential: a rotation could not log in",
             )
+            return
+        if accepts_any_password(target, change):
+            code = codes.TARGET_AUTH_NOT_ENFORCED
+            self.add(
+                "login",
+                CheckStatus.WARN,
+                f"{code}: the target accepts the active credential, but "
+                f"{not_enforced_message(target.kind)} ({CODES[code].action})",
+            )
+            return
+        self.add(
+            "login",
+            CheckStatus.OK,
+            "the target accepts the active credential and refuses a random wrong one",
+        )
 
     def policy(self, target: Target, chain: SecretChain) -> None:
         try:
-            policies = preflight.policies_for(self.inputs.policy, target, chain)
+            policies = preflight.policies_for(self.policy_config, target, chain)
         except CodedError as exc:
             self.add("policy", CheckStatus.FAIL, f"{exc.code}: {exc}")
             return
@@ -277,11 +339,14 @@ class _Checker:
         )
 
     def run(self) -> list[CheckLine]:
-        order = ("api", "secret", "value", "target", "login", "policy")
+        order = ("api", "secret", *(("params",) if self.source else ()), "value", "target",
+                 "login", "policy")  # fmt: skip
         target: Target | None = None
         try:
             detail = self.api()
             self.secret(detail)
+            if self.source is not None:
+                self.params(detail)
             chain = self.value()
             target = self.target(chain)
             self.login(target, chain)
@@ -307,6 +372,11 @@ def run_check(
     client: SecretManagerClient,
     *,
     target_builder: TargetBuilder = build_target,
+    params: ParamsSource | None = None,
 ) -> list[CheckLine]:
-    """Every check, one line each, in order. Never raises, never changes anything."""
-    return _Checker(inputs, client, target_builder).run()
+    """Every check, one line each, in order. Never raises, never changes anything.
+
+    Without ``params`` the target and policy are ``inputs``' (the action's dry run: its
+    own settings); with it, they are what ``params`` finds (``python -m rotation
+    check``: the deployed action's), reported on a ``params`` line."""
+    return _Checker(inputs, client, target_builder, params).run()

@@ -33,10 +33,50 @@ def _code(name: str, group: str, meaning: str, action: str) -> str:
     return name
 
 
-def advice(code: str | None) -> str:
-    """What to do about ``code``; a generic pointer for a code we do not know."""
+#: Codes an action newer than this registry may return, by the prefix of their family.
+_FAMILIES = (
+    ("MISSING_", "fix the action's parameters (python -m deploy, or the console)"),
+    ("INVALID_", "fix the action's parameters (python -m deploy, or the console)"),
+    ("TARGET_", "fix the cause shown in the log (python -m rotation check SECRET_ID)"),
+)
+#: For a code nobody knows: never nothing.
+_UNKNOWN = (
+    "read the action's log lines for the cause (python -m rotation history SECRET_ID; the "
+    "README lists every result code and its fix), fix it"
+)
+
+
+def advice(code: str | None, job: str | None = None) -> str:
+    """What to do about ``code``: the registry's action, the one text every result, log
+    line, alert and CLI message uses. ``job`` is how the result says the job stands, and
+    the next command follows it, so that no two messages contradict each other:
+
+    * ``running`` (left for a resume): ``resume``, and never cancel, whatever the code's
+      usual fix (the target may hold the pending value; Retry Rotation Job would be
+      refused while the job runs);
+    * ``failed``: ``retry`` (a failed job cannot be resumed);
+    * otherwise the registry's text as it is.
+
+    A code this registry does not know gets its family's fix, else a pointer to the log."""
     known = CODES.get(code or "")
-    return known.action if known else "read the action's log (python -m rotation history)"
+    if known is not None:
+        text = known.action
+    else:
+        fix = next((t for prefix, t in _FAMILIES if (code or "").startswith(prefix)), _UNKNOWN)
+        text = fix + _THEN_RETRY
+    if job == "running":
+        return _for_a_running_job(text)
+    if job == "failed" and _RESUME in text:
+        return text.replace(_RESUME, _RETRY_CMD).replace("; " + _KEEP, "")
+    return text
+
+
+def _for_a_running_job(text: str) -> str:
+    if _RESUME in text:
+        return text if _KEEP in text else f"{text}; {_KEEP}"
+    fix = text.removesuffix(_THEN_RETRY)
+    joiner = ", then " if fix != text else "; then "
+    return f"{fix}{joiner}{_RESUME}; {_KEEP}"
 
 
 class CodedError(Exception):
@@ -51,9 +91,14 @@ class CodedError(Exception):
             self.code = code
 
 
-_FIX_PARAMS = "fix the action's parameters (python -m deploy, or the console), then retry"
+#: The one way every advice says "retry" and "resume", so that :func:`advice` can turn
+#: one into the other when the result says how the job stands.
+_RETRY_CMD = "python -m rotation retry SECRET_ID"
+_THEN_RETRY = ", then " + _RETRY_CMD
 _RESUME = "python -m rotation resume SECRET_ID (runs the action again with the job's token)"
-_RETRY = "fix the cause, then python -m rotation retry SECRET_ID"
+_KEEP = "do not cancel the job"
+_FIX_PARAMS = "fix the action's parameters (python -m deploy, or the console)" + _THEN_RETRY
+_RETRY = "fix the cause" + _THEN_RETRY
 
 # -- the invocation's parameters: nothing was called --------------------------------------
 INVALID_INPUT = _code(
@@ -124,13 +169,13 @@ INVALID_TARGET = _code(
     "INVALID_TARGET",
     "configuration",
     "the target configuration is wrong (the message says which setting)",
-    "fix the target parameters (python -m rotation check SECRET_ID), then retry",
+    "fix the target parameters (python -m rotation check SECRET_ID)" + _THEN_RETRY,
 )
 INVALID_POLICY = _code(
     "INVALID_POLICY",
     "configuration",
     "the value policy is wrong, or generates values the target refuses",
-    "fix the policy parameters (python -m rotation check SECRET_ID), then retry",
+    "fix the policy parameters (python -m rotation check SECRET_ID)" + _THEN_RETRY,
 )
 
 # -- the stored value: the job is ended as failed, the target untouched -------------------
@@ -138,28 +183,28 @@ VALUE_NOT_JSON_OBJECT = _code(
     "VALUE_NOT_JSON_OBJECT",
     "value",
     "the secret value is not a JSON object of key/value pairs",
-    "python -m rotation secret update SECRET_ID (a JSON object), then retry",
+    "python -m rotation secret update SECRET_ID (a JSON object)" + _THEN_RETRY,
 )
 VALUE_MISSING = _code(
-    "VALUE_MISSING", "value", "the secret has no active value", "store a value, then retry"
+    "VALUE_MISSING", "value", "the secret has no active value", "store a value" + _THEN_RETRY
 )
 NO_ROTATION_TARGETS = _code(
     "NO_ROTATION_TARGETS",
     "value",
     "the secret names no rotation targets",
-    "python -m rotation secret update SECRET_ID --targets KEY, then retry",
+    "python -m rotation secret update SECRET_ID --targets KEY" + _THEN_RETRY,
 )
 ROTATION_TARGET_MISSING = _code(
     "ROTATION_TARGET_MISSING",
     "value",
     "a rotation target is not a key of the secret value",
-    "add the key to the value or remove it from rotationTargets, then retry",
+    "add the key to the value or remove it from rotationTargets" + _THEN_RETRY,
 )
 ROTATION_TARGET_NOT_TEXT = _code(
     "ROTATION_TARGET_NOT_TEXT",
     "value",
     "a rotation target holds something other than a non-empty string",
-    "store a non-empty string under that key (python -m rotation secret update), then retry",
+    "store a non-empty string under that key (python -m rotation secret update)" + _THEN_RETRY,
 )
 VALUE_UNSUPPORTED = _code(
     "VALUE_UNSUPPORTED",
@@ -167,13 +212,14 @@ VALUE_UNSUPPORTED = _code(
     "the secret value (or the admin secret's) is JSON the rotation cannot handle safely: "
     "nested deeper than 32 levels, text that is not valid Unicode (a lone surrogate such as "
     "\\ud800), or over 10,000 bytes; the message names the key",
-    "python -m rotation secret update SECRET_ID with a flat JSON object of plain text, then retry",
+    "python -m rotation secret update SECRET_ID with a flat JSON object of plain text"
+    + _THEN_RETRY,
 )
 LINKED_SECRET_EMPTY = _code(
     "LINKED_SECRET_EMPTY",
     "value",
     "the admin secret the target names has no active value",
-    "store the admin credential in that secret, then retry",
+    "store the admin credential in that secret" + _THEN_RETRY,
 )
 
 # -- the secret and the job ---------------------------------------------------------------
@@ -267,20 +313,30 @@ TARGET_UNREACHABLE = _code(
     "TARGET_UNREACHABLE",
     "target",
     "the target could not be reached (the message names host and port) or refused TLS",
-    "check the network route and TLS settings (python -m rotation check SECRET_ID), then retry",
+    "check the network route and TLS settings (python -m rotation check SECRET_ID)" + _THEN_RETRY,
 )
 TARGET_LOGIN_REFUSED = _code(
     "TARGET_LOGIN_REFUSED",
     "target",
-    "the target refused every stored credential: the stored value no longer matches it",
-    "set the stored value on the database by hand, or store the database's password "
-    "(python -m rotation secret update), then retry",
+    "the target refused every stored credential: the stored value no longer matches it, or "
+    "(Redis, which answers both alike) the user is disabled",
+    "first make sure the user is enabled (Redis: ACL GETUSER shows on), then set the stored "
+    "value on the database by hand, or store the database's password (python -m rotation "
+    "secret update)" + _THEN_RETRY,
 )
 TARGET_ACCOUNT_LOCKED = _code(
     "TARGET_ACCOUNT_LOCKED",
     "target",
     "the database account is locked",
     "unlock it (ALTER USER ... ACCOUNT UNLOCK), then " + _RETRY,
+)
+TARGET_USER_DISABLED = _code(
+    "TARGET_USER_DISABLED",
+    "target",
+    "the database user may not log in (PostgreSQL NOLOGIN, a Redis ACL user that is off); "
+    "its stored password is not the problem",
+    "enable the user (PostgreSQL: ALTER ROLE ... LOGIN; Redis: ACL SETUSER ... on) and leave "
+    "the stored value as it is, then python -m rotation retry SECRET_ID",
 )
 TARGET_SET_FAILED = _code(
     "TARGET_SET_FAILED",
@@ -299,7 +355,7 @@ TARGET_ROLLBACK_FAILED = _code(
     "TARGET_ROLLBACK_FAILED",
     "target",
     "the target refused to take the old credential back",
-    _RESUME,
+    _RESUME + "; " + _KEEP,
 )
 
 # -- left running on purpose (leftForRetry) -----------------------------------------------
@@ -308,14 +364,14 @@ ROTATION_INCOMPLETE = _code(
     "left running",
     "the target may hold the pending credential (stored as pending while the job runs), so "
     "the job was left running",
-    _RESUME + "; do not cancel the job",
+    _RESUME + "; " + _KEEP,
 )
 COMPLETE_UNCONFIRMED = _code(
     "COMPLETE_UNCONFIRMED",
     "left running",
     "complete was sent but its outcome could not be read before the deadline; the target "
     "keeps the pending credential, stored as pending or already as active",
-    _RESUME + "; do not cancel the job",
+    _RESUME + "; " + _KEEP,
 )
 # -- warnings (in the result's warnings, the rotation still ends) ------------------------
 TARGET_AUTH_NOT_ENFORCED = _code(

@@ -42,7 +42,6 @@ Manager stores (active or pending), and once the job has ended, the active one. 
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rotation import codes, logs, preflight
+from rotation.auth_probe import accepts_any_password, not_enforced_message
 from rotation.codes import CodedError
 from rotation.exits import Exit, Holds, JobState, decide, leave_reason
 from rotation.failures import (
@@ -531,18 +531,7 @@ class Rotation:
         probe proves nothing, so ``set`` is never skipped there, and the run warns."""
         assert self.target is not None
         if self._auth_enforced is None:
-            derived = set(self.target.derive(change.active))
-            decoy = change.pending.replace(
-                {k: "x-" + secrets.token_urlsafe(18) for k in change.keys if k not in derived}
-            )
-            logs.REDACTOR.register_value(decoy, change.keys)
-            try:
-                accepted = self.target.probe(
-                    Change(self.sid, change.active, decoy, change.keys, change.previous),
-                    Stage.PENDING,
-                )
-            except TargetError:
-                accepted = False  # a refusal of any kind is what we hoped for
+            accepted = accepts_any_password(self.target, change)
             self._auth_enforced = not accepted
             if accepted:
                 logs.log.warning(
@@ -550,11 +539,7 @@ class Rotation:
                     target=self.target.kind,
                     note="the target accepted a random wrong password; set is never skipped",
                 )
-                self.warn(
-                    codes.TARGET_AUTH_NOT_ENFORCED,
-                    f"the {self.target.kind} target accepted a random wrong password: it does "
-                    "not check passwords, so the rotation's test proves nothing",
-                )
+                self.warn(codes.TARGET_AUTH_NOT_ENFORCED, not_enforced_message(self.target.kind))
         return self._auth_enforced
 
     def apply(self, change: Change) -> None:
@@ -895,7 +880,7 @@ class Rotation:
         logs.log.error(
             "rotation.left_for_retry",
             reason=reason,
-            action=codes.advice(failure.code),
+            action=codes.advice(failure.code, "running"),
         )
         return self.outcome(False, "failed", failure, job="running", left_reason=reason)
 

@@ -74,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; the exit code it documents, never a traceback."""
     from rotation import logs  # noqa: PLC0415
-    from rotation.cli.common import Output, checked_url, stray_output_to  # noqa: PLC0415
+    from rotation.cli.common import (  # noqa: PLC0415
+        Output,
+        checked_url,
+        resolve_secret_args,
+        stray_output_to,
+    )
 
     opts = build_parser().parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
@@ -83,6 +88,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         try:
             if opts.functions_endpoint:  # checked even when this command never needs it
                 checked_url(opts.functions_endpoint, "--functions-endpoint")
+            resolve_secret_args(opts)  # a secret's name is accepted wherever its id is
             return int(opts.handler(opts, output))
         except KeyboardInterrupt:
             output.note("interrupted")

@@ -11,15 +11,17 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from rotation import ids, logs, urls
+from rotation.ncp.admin_models import SecretSummary
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import CloudFunctionsClient
 from rotation.ncp.secretmanager import SecretManagerClient
@@ -64,17 +66,82 @@ class Unreachable(CliError):
     exit_code = EXIT_API
 
 
+class UnknownSecret(CliError):
+    """Secret Manager knows no secret by this id or name."""
+
+    exit_code = EXIT_API
+
+
 # -- arguments ------------------------------------------------------------------------------
 
 
 def secret_id(text: str) -> str:
-    """An argparse type: a secret id (:func:`rotation.ids.secret_id_problem`, the rule the
-    action and deploy use), checked without ever echoing what was given (a value pasted in
-    the wrong place must not end up in the terminal's scrollback)."""
+    """An argparse type: a secret id or name (:func:`rotation.ids.secret_id_problem`, the
+    rule the action and deploy use; every name Create Secret allows passes it too), checked
+    without ever echoing what was given (a value pasted in the wrong place must not end up
+    in the terminal's scrollback). A name becomes an id in :func:`resolve_secret_args`."""
     problem = ids.secret_id_problem(text)
     if problem is not None:
-        raise argparse.ArgumentTypeError(f"not a secret id: {problem} (`secret list` shows ids)")
+        raise argparse.ArgumentTypeError(
+            f"not a secret id or name: {problem} (`secret list` shows ids and names)"
+        )
     return text
+
+
+# -- names ----------------------------------------------------------------------------------
+
+#: The ids NCP hands out: 64 lowercase hex characters. Such a text is used as an id as it
+#: is (no list call); a name (3 to 15 characters) never looks like one.
+NCP_SECRET_ID = re.compile(r"[0-9a-f]{64}")
+
+#: Commands whose secret argument is not looked up here (``invoke`` hands it to the
+#: handler, which may run with other keys and another endpoint).
+NOT_RESOLVED = frozenset({"invoke"})
+
+
+def resolve_secret(listing: Sequence[SecretSummary], text: str) -> str:
+    """The id of the secret ``text`` names: a secret with that id, else the one secret
+    with that name. Several secrets of one name (Secret Manager allows it) are refused
+    with each name and id, so the operator picks one; none is :class:`UnknownSecret`.
+    ``text`` is never repeated: it may be something pasted in the wrong place."""
+    if any(s.secret_id == text for s in listing):
+        return text
+    named = [s for s in listing if s.secret_name == text]
+    if len(named) == 1:
+        return named[0].secret_id
+    if named:
+        candidates = "; ".join(f"{s.secret_name} ({s.secret_id}, {s.status.value})" for s in named)
+        raise UsageError(
+            f"{len(named)} secrets have this name, so it names none of them: give the id of "
+            f"the one you mean: {candidates}"
+        )
+    raise UnknownSecret(
+        "Secret Manager knows no secret with this id or name (`secret list` shows both)"
+    )
+
+
+def resolve_secret_args(opts: argparse.Namespace) -> None:
+    """Names accepted wherever an id is: ``opts.secret_id`` / ``opts.secret_ids`` become
+    ids. An id as NCP hands them out is used as is, without a call (the command's own
+    call then says whether it exists); anything else is looked up in Get Secret List,
+    read once for all of a command's arguments."""
+    if getattr(opts, "command", None) in NOT_RESOLVED:
+        return
+    listing: list[SecretSummary] | None = None
+
+    def one(text: str) -> str:
+        nonlocal listing
+        if NCP_SECRET_ID.fullmatch(text):
+            return text
+        if listing is None:
+            with sm_client(opts) as client:
+                listing = list(client.iter_secrets())
+        return resolve_secret(listing, text)
+
+    if isinstance(getattr(opts, "secret_id", None), str):
+        opts.secret_id = one(opts.secret_id)
+    if isinstance(getattr(opts, "secret_ids", None), list):
+        opts.secret_ids = [one(text) for text in opts.secret_ids]
 
 
 def action_name(text: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rotation import logs
-from rotation.cli.advice import advice_for
+from rotation.cli.advice import advice_for, for_secret
 from rotation.cli.common import CliError
 from rotation.cli.joblog import Job, LogEntry
 from rotation.display import iso_ms
@@ -52,11 +52,25 @@ class Explanation:
     source: str = "nothing"
     result: Mapping[str, Any] | None = None
     secret_id: str | None = None
+    #: How the job stands, when the CLI saw it itself (``running``: it is still going,
+    #: whatever the action's result says); else the result's ``job`` decides.
+    job_seen: str | None = None
+
+    @property
+    def job(self) -> str | None:
+        """How the result says the job stands (``running``, ``failed``, ...)."""
+        if self.left_for_retry:
+            return "running"
+        if self.job_seen is not None:
+            return self.job_seen
+        job = (self.result or {}).get("job")
+        return str(job) if job else None
 
     @property
     def advice(self) -> str:
-        text = advice_for(self.code)
-        return text.replace("SECRET_ID", self.secret_id) if self.secret_id else text
+        """The registry's advice for the code, with the next command for the job as it
+        stands (:func:`rotation.codes.advice`)."""
+        return for_secret(advice_for(self.code, self.job), self.secret_id)
 
     def to_json(self) -> dict[str, Any]:
         return {

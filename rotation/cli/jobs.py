@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation import logs
+from rotation.cli import advice
 from rotation.cli import params as action_params
 from rotation.cli.activations import (
     JobActivations,
@@ -193,6 +194,8 @@ def report(
     if followed.state in ("failed", "left running") and (explanation is None or own is not None):
         explanation = _explain(opts, records, followed, own, since_ms=since_ms, sleep=sleep)
     if explanation is not None:
+        if followed.state == "left running":  # the advice follows the job as it stands
+            explanation.job_seen = "running"
         summary["error"] = explanation.to_json()
     warnings = _warnings(opts, records, followed, own, explanation, since_ms=since_ms, sleep=sleep)
     summary["warnings"] = warnings
@@ -221,8 +224,8 @@ def report(
                 out.write(line)
         if followed.state == "left running" and not (explanation and explanation.left_for_retry):
             out.write(
-                f"the job is still running: fix the cause, then `resume {detail.secret_id}` "
-                f"runs the action again with it (or `cancel {detail.secret_id}` ends it)"
+                "the job is still running: fix the cause, then "
+                + advice.running_job(detail.secret_id, pending_stored=None)
             )
     if not opts.json:
         _print_warnings(out, followed, warnings)
@@ -340,12 +343,24 @@ def _raise_and_follow(
         return report(out, opts, records, followed, since_ms=since_ms, sleep=sleep)
 
 
+def pending_stored(client: SecretManagerClient, secret_id: str) -> bool | None:
+    """Does Secret Manager hold a pending value (which the target may hold already)?
+    ``None`` when the chain cannot be read: the advice then assumes it does."""
+    try:
+        chain = client.get_secret_values(secret_id)
+    except NcpError:
+        return None
+    for value in (chain.previous, chain.active, chain.pending):
+        logs.REDACTOR.register_value(value, chain.rotation_targets)
+    return chain.pending is not None
+
+
 def _refuse_running(client: SecretManagerClient, detail: SecretDetail) -> None:
     if detail.rotating or live(client, detail) is not None:
+        stored = pending_stored(client, detail.secret_id)
         raise Refused(
-            f"{detail.secret_name} already has a rotation job running: `resume "
-            f"{detail.secret_id}` runs the action again with it, `cancel {detail.secret_id}` "
-            "ends it"
+            f"{detail.secret_name} already has a rotation job running: "
+            + advice.running_job(detail.secret_id, pending_stored=stored)
         )
 
 
@@ -382,7 +397,7 @@ def cmd_retry(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.slee
             raise Refused(
                 f"the last rotation of {before.secret_name} did not fail (rotationPhase "
                 f"{before.rotation_phase.value}); Retry Rotation Job re-runs a failed job "
-                f"only: `rotate {before.secret_id}` starts a new one"
+                f"only: {advice.no_job(before.secret_id)}"
             )
         return _raise_and_follow(
             opts,
@@ -493,8 +508,11 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
         detail = client.get_secret(opts.secret_id)
         if detail.trigger is None:
             raise Refused(f"{detail.secret_name} has no rotation trigger: link one (deploy) first")
-        period = opts.period or detail.auto_rotation_period
-        if detail.auto_rotation and period == detail.auto_rotation_period:
+        # The previous period, where Get Secret Detail still shows it: NCP documents
+        # autoRotationPeriod "when autoRotationYN is Y", so after a pause it is usually gone.
+        known = detail.auto_rotation_period
+        period = opts.period or known
+        if detail.auto_rotation and period == known:
             return _confirm(
                 out,
                 opts,
@@ -506,8 +524,11 @@ def cmd_unpause(opts: argparse.Namespace, out: Output) -> int:
             )
         if period is None:
             raise Refused(
-                "give --period DAYS: Secret Manager shows no rotation period while auto "
-                "rotation is off"
+                f"give --period DAYS: auto rotation of {detail.secret_name} is off and Secret "
+                "Manager no longer shows its period (Get Secret Detail gives it only while auto "
+                "rotation is on), so the previous one is unknown here; Enable Auto Rotation "
+                "without a period would use NCP's default (90 days), not the previous one "
+                "(`pause` printed it)"
             )
         if detail.auto_rotation:
             settings = client.update_rotation_period(detail.secret_id, period)
@@ -670,9 +691,9 @@ def cmd_resume(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.sle
         job = live(client, detail)
         if job is None and not detail.rotating:
             hint = (
-                f"`retry {detail.secret_id}` re-runs the failed job"
+                advice.failed_job(detail.secret_id)
                 if detail.rotation_phase is RotationPhase.ROTATION_FAILED
-                else f"`rotate {detail.secret_id}` starts a new one"
+                else advice.no_job(detail.secret_id)
             )
             raise Refused(f"{detail.secret_name} has no rotation job running to resume; {hint}")
         if job is None:
@@ -716,7 +737,7 @@ def register(commands: Any) -> None:
         description="Execute Rotation Job on the secret, follow the job, and on failure show "
         "the action's error code, message, what to do and its log lines.",
     )
-    rotate.add_argument("secret_id", type=secret_id, help="the secret's id")
+    rotate.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     add_follow_options(rotate)
     rotate.set_defaults(handler=cmd_rotate)
 
@@ -726,7 +747,7 @@ def register(commands: Any) -> None:
         description="Retry Rotation Job re-runs a failed job with a new token; this follows "
         "it like rotate. A job that is still running is resumed, not retried.",
     )
-    retry.add_argument("secret_id", type=secret_id, help="the secret's id")
+    retry.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     add_follow_options(retry)
     retry.add_argument("--no-wait", action="store_true", help="return once the job is raised")
     retry.set_defaults(handler=cmd_retry)
@@ -737,7 +758,7 @@ def register(commands: Any) -> None:
         description="Cancel the running job. Cancelling discards the pending value, so it is "
         "refused when one is stored (the target may already hold it) unless --force.",
     )
-    cancel.add_argument("secret_id", type=secret_id, help="the secret's id")
+    cancel.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     cancel.add_argument(
         "--force", action="store_true", help="cancel even though a pending value is stored"
     )
@@ -751,7 +772,7 @@ def register(commands: Any) -> None:
         "again with it: here, with your credentials (NCLOUD_ACCESS_KEY/NCLOUD_SECRET_KEY), or "
         "with --remote through the deployed action (Cloud Functions Post Action).",
     )
-    resume.add_argument("secret_id", type=secret_id, help="the secret's id")
+    resume.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     resume.add_argument(
         "--remote",
         action="store_true",
@@ -791,7 +812,7 @@ def register(commands: Any) -> None:
         "Redis dual-password, webhooks) that leaves a stored value that no longer logs in, so "
         "it is refused there unless --force.",
     )
-    rollback.add_argument("secret_id", type=secret_id, help="the secret's id")
+    rollback.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     rollback.add_argument(
         "--params",
         type=Path,
@@ -811,21 +832,24 @@ def register(commands: Any) -> None:
         help="turn auto rotation off (Disable Auto Rotation)",
         description="Turn the secret's auto rotation off.",
     )
-    pause.add_argument("secret_id", type=secret_id, help="the secret's id")
+    pause.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     pause.add_argument("--json", action="store_true", help="print what changed as JSON")
     pause.set_defaults(handler=cmd_pause)
 
     unpause = commands.add_parser(
         "unpause",
         help="turn auto rotation on (Enable Auto Rotation)",
-        description="Turn the secret's auto rotation on, with its trigger and its period (or "
-        "--period).",
+        description="Turn the secret's auto rotation on, with its trigger and the period "
+        "Secret Manager still shows for it, or --period. Get Secret Detail shows the period "
+        "only while auto rotation is on, so after a pause --period is usually needed (pause "
+        "prints the command with the period it had); without either, it refuses and says so.",
     )
-    unpause.add_argument("secret_id", type=secret_id, help="the secret's id")
+    unpause.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     unpause.add_argument(
         "--period",
         type=bounded_int(1, 730, "days"),
-        help="rotation period in days, 1-730 (default: the current one)",
+        help="rotation period in days, 1-730 (default: the one Secret Manager still shows; "
+        "needed when it shows none)",
     )
     unpause.add_argument("--json", action="store_true", help="print what changed as JSON")
     unpause.set_defaults(handler=cmd_unpause)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rotation import logs
+from rotation.cli.advice import running_job
 from rotation.cli.common import (
     EXIT_OK,
     Output,
@@ -77,14 +78,15 @@ def cmd_update(opts: argparse.Namespace, out: Output) -> int:
     """Put a new active value; the old active becomes previous (as a rotation would)."""
     with sm_client(opts) as client:
         detail = client.get_secret(opts.secret_id)
-        if detail.rotating or live(client, detail) is not None:
-            raise Refused(
-                f"{detail.secret_name} has a rotation job running; values cannot change until "
-                f"it ends (`resume {detail.secret_id}` or `cancel {detail.secret_id}`)"
-            )
         chain = client.get_secret_values(detail.secret_id)
         for stage in (chain.previous, chain.active, chain.pending):
             logs.REDACTOR.register_value(stage, chain.rotation_targets)
+        if detail.rotating or live(client, detail) is not None:
+            raise Refused(
+                f"{detail.secret_name} has a rotation job running; values cannot change until "
+                "it ends: "
+                + running_job(detail.secret_id, pending_stored=chain.pending is not None)
+            )
         targets = chain.rotation_targets
         if opts.targets is not None and target_keys(opts.targets) != targets:
             raise UsageError(
@@ -244,7 +246,7 @@ def register(commands: Any) -> None:
         "value becomes previous. The value must keep every rotation target. Refused while a "
         "rotation job runs.",
     )
-    update.add_argument("secret_id", type=secret_id, help="the secret's id")
+    update.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     update.add_argument(
         "--value-file", type=Path, metavar="FILE", help="JSON object file ('-' or absent: stdin)"
     )
@@ -259,7 +261,7 @@ def register(commands: Any) -> None:
     show = secret.add_parser(
         "show", help="Get Secret Detail", description="Get Secret Detail, as a table or JSON."
     )
-    show.add_argument("secret_id", type=secret_id, help="the secret's id")
+    show.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     show.add_argument("--json", action="store_true", help="print the API's fields as JSON")
     show.set_defaults(handler=cmd_show)
 
@@ -269,7 +271,7 @@ def register(commands: Any) -> None:
         description="Get Secret Value: the chain, with rotation targets and secret-looking "
         "keys masked unless --reveal.",
     )
-    values.add_argument("secret_id", type=secret_id, help="the secret's id")
+    values.add_argument("secret_id", type=secret_id, help="the secret's id or name")
     values.add_argument("--reveal", action="store_true", help="print rotation targets in clear")
     values.add_argument("--json", action="store_true", help="print the chain as JSON")
     values.set_defaults(handler=cmd_values)

@@ -31,12 +31,15 @@ Strategies (``strategy`` in the value or the target parameter):
 TLS (``ssl``): ``verify-full`` (the default: encrypted, certificate and host name
 checked, CA bundle from ``sslRootCert`` or the system store), ``require`` (encrypted, not
 verified) or ``disable`` (plain text, only when asked for by name). There is no silent
-fallback: a server that cannot do the asked-for TLS is an error. Connect timeout 5 s,
-capped by the deadline.
+fallback: a server that cannot do the asked-for TLS is an error, and its message names
+the ``ssl`` setting that fits (:func:`tls_failure`): the default fails a local server
+without TLS, and "could not connect" alone sent people looking at the network. Connect
+timeout 5 s, capped by the deadline.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
@@ -84,6 +87,85 @@ class SslMode(StrEnum):
     VERIFY_FULL = "verify-full"
 
 
+#: Where ``ssl`` is set, for messages that tell the operator to change it.
+SSL_SETTING = "ssl (in the secret value or the target parameter)"
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` is this machine: a server here is a development server, where plain text
+    is common and a quick plain-text probe costs nothing."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def no_tls(kind: str, where: str, mode: SslMode) -> TargetUnreachable:
+    """The server answered in plain text where TLS was asked for."""
+    return TargetUnreachable(
+        f"{kind} at {where} does not offer TLS (ssl is {mode.value}): set {SSL_SETTING} to "
+        "'disable' for a server on this machine or a network you trust, or turn TLS on in "
+        "the server"
+    )
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a driver's wrapper (its cause or context), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def tls_failure(
+    exc: BaseException, kind: str, where: str, mode: SslMode
+) -> TargetUnreachable | None:
+    """A failed connection that TLS explains, as a message naming the ``ssl`` setting to
+    change; ``None`` when TLS is not the cause. The reason quoted is the local TLS
+    library's (``self-signed certificate``, ``Hostname mismatch``), never server text."""
+    found = _ssl_error(exc)
+    if mode is SslMode.DISABLE:
+        if isinstance(exc, ConnectionResetError) or isinstance(
+            exc.__cause__ or exc.__context__, ConnectionResetError
+        ):
+            return TargetUnreachable(
+                f"{kind} at {where} closed the connection at once (ssl is disable): a server "
+                f"that requires TLS does this; set {SSL_SETTING} to 'verify-full' (or "
+                "'require') if it does"
+            )
+        return None
+    if isinstance(found, ssl.SSLCertVerificationError):
+        reason = (found.verify_message or "certificate verify failed").rstrip(".")
+        if "mismatch" in reason.lower():  # "Hostname mismatch", "IP address mismatch"
+            fix = (
+                "connect with a host name or address the certificate names, or set "
+                f"{SSL_SETTING} to 'require' (encrypted, host not checked)"
+            )
+        else:
+            fix = (
+                "give sslRootCert (the CA file that signed the server's certificate), or set "
+                f"{SSL_SETTING} to 'require' (encrypted, not verified), or 'disable' for a "
+                "server on this machine"
+            )
+        return TargetUnreachable(
+            f"{kind} at {where}: the server's TLS certificate did not verify ({reason}; ssl "
+            f"is {mode.value}): {fix}"
+        )
+    if found is not None:
+        return TargetUnreachable(
+            f"{kind} at {where}: the TLS handshake failed ({found.reason or 'SSLError'}; ssl is "
+            f"{mode.value}): a server without TLS, or one that speaks another protocol, fails "
+            f"this way: set {SSL_SETTING} to 'disable' if the server is plain text"
+        )
+    return None
+
+
 class LoginRefused(TargetError):
     """The server answered and refused these credentials (not: could not be reached)."""
 
@@ -96,6 +178,23 @@ class AccountLocked(TargetError):
 
     code = codes.TARGET_ACCOUNT_LOCKED
     untouched = True
+
+
+class UserDisabled(TargetError):
+    """The server would take the password but the user may not log in (PostgreSQL
+    ``NOLOGIN``, a Redis ACL user that is ``off``): no stored value is wrong, so nobody
+    should reset one, and no rotation can change that."""
+
+    code = codes.TARGET_USER_DISABLED
+
+
+class DisabledLookup(Protocol):
+    """An engine that can ask, as an admin, whether a user is disabled (Redis: its ACL
+    flags). Needed where the server answers a disabled user as it answers a wrong
+    password; engines whose server tells at login (PostgreSQL) need not have it."""
+
+    def user_disabled(self, admin: Any, username: str) -> str | None:
+        """Why ``username`` may not log in (for the message), or ``None``."""
 
 
 @dataclass(frozen=True)
@@ -408,12 +507,31 @@ class DatabaseTarget(Target):
                     return
             except LoginRefused:
                 refused += 1
+        # A server that answers a disabled user like a wrong password (Redis) says so
+        # here, so that nobody resets a password that was right.
+        note = getattr(self.engine, "refusal_note", "")
         raise TargetSetFailed(
             f"{self.kind} at {self.where} refused the active and previous credentials "
-            f"({refused} tried): the stored value no longer matches the database",
+            f"({refused} tried): the stored value no longer matches the database{note}",
             code=codes.TARGET_LOGIN_REFUSED,
             untouched=True,
         )
+
+    def disabled(self, username: str, *, untouched: bool) -> UserDisabled | None:
+        """Is a refused login a disabled user? Asked as the admin, when there is one and the
+        engine can tell (:class:`DisabledLookup`); ``None`` when it is not, or cannot be
+        told."""
+        lookup = getattr(self.engine, "user_disabled", None)
+        if self.admin is None or lookup is None:
+            return None
+        try:
+            with self.admin_session() as admin:
+                why = lookup(admin, username)
+        except TargetError:
+            return None  # the refusal stands as it was
+        if why is None:
+            return None
+        return UserDisabled(f"{self.kind} at {self.where}: {why}", untouched=untouched)
 
     # -- the target protocol --------------------------------------------------------------
 
@@ -435,6 +553,11 @@ class DatabaseTarget(Target):
             with self.session(login):
                 return True
         except LoginRefused:
+            # The active credential refused: a disabled user, when the admin can tell, is
+            # its own cause (``check`` probes active; a rotation probes pending).
+            found = self.disabled(login.username, untouched=True) if stage is Stage.ACTIVE else None
+            if found is not None:
+                raise found from None
             return False
 
     def set(self, change: Change) -> None:
@@ -446,7 +569,11 @@ class DatabaseTarget(Target):
                     admin, self.conn, current, pending.username, pending.password
                 )
         elif self.strategy is Strategy.DUAL_PASSWORD:
-            self._dual(change, lambda h, user: self.engine.add_password(h, user, pending.password))
+            self._dual(
+                change,
+                lambda h, user: self.engine.add_password(h, user, pending.password),
+                refuse_disabled=True,
+            )
         elif self.admin is not None:
             with self.admin_session() as admin:
                 self.engine.set_password(admin, self.conn, pending.username, pending.password)
@@ -462,6 +589,9 @@ class DatabaseTarget(Target):
             with self.session(pending) as handle:
                 self.engine.check(handle, self.test_query)
         except LoginRefused:
+            found = self.disabled(pending.username, untouched=False)
+            if found is not None:
+                raise found from None
             raise TargetTestFailed(
                 f"{self.kind} at {self.where} refused the pending credential"
             ) from None
@@ -516,12 +646,20 @@ class DatabaseTarget(Target):
         with self.session(new) as handle:
             remove(handle, new.username)
 
-    def _dual(self, change: Change, action: Callable[[Any, str], None]) -> None:
+    def _dual(
+        self, change: Change, action: Callable[[Any, str], None], *, refuse_disabled: bool = False
+    ) -> None:
         """Run a password add/remove for the secret's user: as the admin when there is
-        one, else logged in as the user with active (or previous) like ``set``."""
+        one, else logged in as the user with active (or previous) like ``set``. Adding a
+        password to a disabled user would only end in a test failure: the admin looks
+        first (``refuse_disabled``)."""
         user = login_of(change.active, "active").username
         if self.admin is not None:
             with self.admin_session() as admin:
+                lookup = getattr(self.engine, "user_disabled", None)
+                why = lookup(admin, user) if refuse_disabled and lookup is not None else None
+                if why is not None:
+                    raise UserDisabled(f"{self.kind} at {self.where}: {why}", untouched=True)
                 action(admin, user)
             return
         self._with_first_login([change.active, change.previous], lambda _login, h: action(h, user))

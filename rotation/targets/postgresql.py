@@ -60,7 +60,10 @@ from rotation.targets.database import (
     Login,
     LoginRefused,
     Strategy,
+    UserDisabled,
     build_database_target,
+    no_tls,
+    tls_failure,
 )
 
 APPLICATION_NAME = "ncp-secret-rotator"
@@ -70,6 +73,10 @@ DEFAULT_DATABASE = "postgres"
 
 #: invalid_password, invalid_authorization_specification: the server answered "no".
 LOGIN_REFUSED_STATES = frozenset({"28P01", "28000"})
+#: The server function that refuses a ``NOLOGIN`` role (28000), after the password was
+#: checked: routine names are not translated, messages are (``lc_messages``). A
+#: ``pg_hba.conf`` rejection is 28000 too, from ``ClientAuthentication``.
+NOLOGIN_ROUTINE = "InitializeSessionUserId"
 
 #: PostgreSQL's own choices for a verifier (``scram_iterations``, SCRAM_DEFAULT_SALT_LEN).
 SCRAM_ITERATIONS = 4096
@@ -112,6 +119,13 @@ def sqlstate(exc: BaseException) -> str:
     return code if isinstance(code, str) and code else "unknown"
 
 
+def routine(exc: BaseException) -> str | None:
+    """The server function that raised a pg8000 ``DatabaseError`` (field ``R``)."""
+    fields = exc.args[0] if exc.args else None
+    name = fields.get("R") if isinstance(fields, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _password_clause(password: str) -> str:
     return f"PASSWORD {pg8000.native.literal(scram_verifier(password))}"
 
@@ -146,6 +160,13 @@ class PostgresEngine:
             )
         except pg8000.native.DatabaseError as exc:
             code = sqlstate(exc)
+            if code == "28000" and routine(exc) == NOLOGIN_ROUTINE:
+                raise UserDisabled(
+                    f"{self.kind} at {where}: the role may not log in (NOLOGIN; SQLSTATE "
+                    f"{code}), its password was accepted: ALTER ROLE ... LOGIN, and leave the "
+                    "stored value as it is",
+                    untouched=True,
+                ) from None
             if code in LOGIN_REFUSED_STATES:
                 raise LoginRefused(
                     f"{self.kind} at {where} refused the login (SQLSTATE {code})"
@@ -155,14 +176,18 @@ class PostgresEngine:
             ) from None
         except pg8000.native.InterfaceError as exc:
             if exc.args == ("Server refuses SSL",):  # pg8000's fixed text, compared only
-                raise TargetUnreachable(
-                    f"{self.kind} at {where} does not offer TLS (ssl is {conn.ssl_mode.value})"
-                ) from None
+                raise no_tls(self.kind, where, conn.ssl_mode) from None
+            tls = tls_failure(exc, self.kind, where, conn.ssl_mode)
+            if tls is not None:
+                raise tls from None
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             raise TargetUnreachable(
                 f"could not connect to {self.kind} at {where} ({type(cause).__name__})"
             ) from None
         except (OSError, ScramException) as exc:  # ssl.SSLError and timeouts are OSErrors
+            tls = tls_failure(exc, self.kind, where, conn.ssl_mode)
+            if tls is not None:
+                raise tls from None
             raise TargetUnreachable(
                 f"could not connect to {self.kind} at {where} ({type(exc).__name__})"
             ) from None

@@ -56,7 +56,12 @@ Choices, and why:
   plain-text server the handshake fails or times out, and that is
   :class:`~rotation.targets.base.TargetUnreachable`, never a plain-text retry. With
   ``verify-full`` redis-py checks the certificate against the system store plus
-  ``sslRootCert`` when given.
+  ``sslRootCert`` when given. A plain-text Redis never answers a TLS handshake, so the
+  connection would only time out (5 s, read as a network problem): for a server on this
+  machine, where plain text is the rule and a probe costs nothing, one ``PING`` in plain
+  text first tells "this server does not offer TLS" at once, with the ``ssl`` setting to
+  change. Elsewhere no such probe is sent (a TLS server logs every plain-text connection
+  as an error); the timeout's message says what a server without TLS looks like.
 * **Errors name the engine, the address and the exception class, never the server's
   text**, which can quote a command's arguments.
 """
@@ -67,6 +72,7 @@ import contextlib
 import hashlib
 import re
 import shlex
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +97,11 @@ from rotation.targets.database import (
     LoginRefused,
     SslMode,
     Strategy,
+    UserDisabled,
     build_database_target,
+    is_loopback,
+    no_tls,
+    tls_failure,
 )
 
 #: Redis's fixed replies, compared (never shown): the text around them may quote input.
@@ -104,6 +114,9 @@ _BROKEN = (redis.ConnectionError, redis.TimeoutError)
 _DB_INDEX = re.compile(r"[0-9]{1,10}")
 #: Redis keeps database numbers in a C int.
 MAX_DB_INDEX = 2**31 - 1
+
+#: The most a plain-text probe of a local server may take.
+PLAIN_PROBE_SECONDS = 1.0
 
 #: What to do about NOPERM on ACL SETUSER, for a user changing its own passwords.
 GRANT_HINT = "give the user +acl|setuser (and +acl|save if the server keeps an ACL file)"
@@ -158,6 +171,19 @@ def tls_options(conn: Connection) -> dict[str, Any]:
     }
 
 
+def answers_plain_text(host: str, port: int, timeout: float) -> bool:
+    """Does the server answer a plain-text ``PING`` (``+PONG``, ``-NOAUTH ...``)? Then it
+    does not speak TLS. No credential is sent; any error means "no" (the real connection
+    then reports what it finds)."""
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, PLAIN_PROBE_SECONDS)) as s:
+            s.sendall(b"PING\r\n")
+            first = s.recv(1)
+    except OSError:
+        return False
+    return first in (b"+", b"-")
+
+
 def run(client: redis.Redis, *args: str) -> Any:
     """One command, each argument its own RESP bulk string (no command line to inject
     into), through redis-py's reply parsing (``PING`` answers ``True``)."""
@@ -172,6 +198,22 @@ class RedisSession:
     where: str
 
 
+#: Why a disabled ACL user cannot log in, and what to do (never the user's name).
+DISABLED = (
+    "the ACL user is off, so no password logs it in; its password is not the problem: "
+    "turn it on (ACL SETUSER ... on) and leave the stored value as it is"
+)
+
+
+def _is_off(user: Any) -> bool:
+    """``ACL GETUSER``'s flags include ``off`` (redis-py answers a dict whose keys and
+    values are bytes, or text with ``decode_responses``)."""
+    flags = (user.get(b"flags") or user.get("flags")) if isinstance(user, dict) else None
+    return isinstance(flags, list | tuple) and any(
+        (f.decode() if isinstance(f, bytes) else f) == "off" for f in flags
+    )
+
+
 class RedisEngine:
     """:class:`~rotation.targets.database.Engine` for Redis ACL users, over redis-py."""
 
@@ -182,11 +224,20 @@ class RedisEngine:
     # Redis takes any bytes in a password; the default exclusions keep it usable in
     # ``redis://user:pass@host`` URLs.
     default_policy = Policy()
+    #: Added to "the stored value no longer matches": Redis cannot tell the client that.
+    refusal_note = (
+        ", or the user is disabled (Redis answers a disabled user as it answers a wrong "
+        "password: ACL GETUSER shows on or off; with adminSecretId the rotation tells them "
+        "apart)"
+    )
 
     # -- sessions -------------------------------------------------------------------------
 
     def connect(self, conn: Connection, login: Login, timeout: float) -> RedisSession:
         where = f"{conn.host}:{conn.port}"
+        tls = conn.ssl_mode is not SslMode.DISABLE
+        if tls and is_loopback(conn.host) and answers_plain_text(conn.host, conn.port, timeout):
+            raise no_tls(self.kind, where, conn.ssl_mode)
         client = redis.Redis(
             host=conn.host,
             port=conn.port,
@@ -218,10 +269,7 @@ class RedisEngine:
         if isinstance(exc, redis.AuthenticationError):  # WRONGPASS, user disabled, NOAUTH
             return LoginRefused(f"{self.kind} at {where} refused the login")
         if isinstance(exc, _BROKEN):  # includes a TLS handshake that failed or hung
-            return TargetUnreachable(
-                f"could not connect to {self.kind} at {where} ({type(exc).__name__}; "
-                f"ssl is {conn.ssl_mode.value})"
-            )
+            return self._broken(exc, conn)
         if isinstance(exc, redis.exceptions.NoPermissionError):  # only SELECT can say so
             return TargetUnreachable(
                 f"{self.kind} at {where}: the user may not SELECT database {conn.dbname} "
@@ -232,6 +280,26 @@ class RedisEngine:
                 f"{self.kind} at {where} refused the session ({type(exc).__name__})"
             )
         return None
+
+    def _broken(self, exc: Exception, conn: Connection) -> TargetUnreachable:
+        """A connection that never came up: the TLS setting to change when TLS explains
+        it, else the address and what happened."""
+        where = f"{conn.host}:{conn.port}"
+        tls = tls_failure(exc, self.kind, where, conn.ssl_mode)
+        if tls is not None:
+            return tls
+        if isinstance(exc, redis.TimeoutError) and conn.ssl_mode is not SslMode.DISABLE:
+            return TargetUnreachable(
+                f"could not connect to {self.kind} at {where} (TimeoutError; ssl is "
+                f"{conn.ssl_mode.value}): no answer from the network or to the TLS handshake, "
+                "which a server without TLS never answers: check the route, or set ssl (in "
+                "the secret value or the target parameter) to 'disable' if the server speaks "
+                "plain text"
+            )
+        return TargetUnreachable(
+            f"could not connect to {self.kind} at {where} ({type(exc).__name__}; "
+            f"ssl is {conn.ssl_mode.value})"
+        )
 
     def close(self, handle: Any) -> None:
         client = handle.client if isinstance(handle, RedisSession) else handle
@@ -378,6 +446,19 @@ class RedisEngine:
             raise TargetSetFailed(
                 f"{self.kind} at {session.where} has no such ACL user: check the value's username"
             )
+        if _is_off(found):
+            raise UserDisabled(f"{self.kind} at {session.where}: {DISABLED}", untouched=True)
+
+    def user_disabled(self, admin: Any, username: str) -> str | None:
+        """:class:`~rotation.targets.database.DisabledLookup`: Redis answers a disabled
+        user's login as it answers a wrong password (``WRONGPASS ... or user is
+        disabled``), so only ``ACL GETUSER``, as the admin, tells them apart."""
+        session: RedisSession = admin
+        try:
+            found = run(session.client, "ACL", "GETUSER", username)
+        except redis.RedisError:
+            return None  # an admin that may not look: the refusal stands as it was
+        return DISABLED if found is not None and _is_off(found) else None
 
     def ensure_alternate(
         self, admin: Any, conn: Connection, current: str, alternate: str, password: str

@@ -262,8 +262,12 @@ def test_pause_and_unpause(
     again = cli(emu, leak_guard, "pause", sid)
     assert again.returncode == 0 and "already off: nothing changed" in again.stdout
     assert f"`unpause {sid} --period 30` turns it back on" in paused.stdout
+    before = state(client, sid)
     unknown = cli(emu, leak_guard, "unpause", sid)  # an off secret shows no period
     assert unknown.returncode == 2 and "give --period DAYS" in unknown.stderr
+    assert "no longer shows its period" in unknown.stderr  # why (issue 17)
+    assert "would use NCP's default (90 days), not the previous one" in unknown.stderr
+    assert state(client, sid) == before
     on = cli(emu, leak_guard, "unpause", sid, "--period", "30")
     assert on.returncode == 0 and "is on: every 30 days, next rotation 20" in on.stdout
     weekly = as_json(cli(emu, leak_guard, "unpause", sid, "--period", "7", "--json"))
@@ -275,3 +279,26 @@ def test_pause_and_unpause(
     refused = cli(emu, leak_guard, "unpause", orphan, "--period", "30")
     assert refused.returncode == 2 and "no rotation trigger" in refused.stderr
     assert state(client, orphan) == before
+
+
+def test_unpause_keeps_the_period_secret_manager_still_shows(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    """Where Get Secret Detail still shows the period of a paused secret (NCP documents it
+    only for autoRotationYN=Y; the emulator shows it when told to), unpause keeps it."""
+    trigger = emu.backend.register_trigger(unique_name("t"))
+    sid = create_secret(
+        client,
+        value=dict(VALUE),
+        trigger_id=trigger.trigger_id,
+        auto_rotation=True,
+        auto_rotation_period=45,
+    ).secret_id
+    on = cli(emu, leak_guard, "unpause", sid)  # on already, same period: nothing to do
+    assert on.returncode == 0 and "already on (every 45 days): nothing changed" in on.stdout
+    assert cli(emu, leak_guard, "pause", sid).returncode == 0
+    emu.backend.detail_extra["autoRotationPeriod"] = 45  # still shown while off
+    back = as_json(cli(emu, leak_guard, "unpause", sid, "--json"))
+    assert back["autoRotation"] is True and back["period"] == 45
+    detail = client.get_secret(sid)
+    assert detail.auto_rotation and detail.auto_rotation_period == 45

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +11,24 @@ import pytest
 
 from emulator import Emulator
 from rotation import logs
+from rotation.auth_probe import not_enforced_message
 from rotation.check import CheckLine, CheckStatus, passed, run_check
+from rotation.cli.params import deployed_source
+from rotation.ncp.cloudfunctions import CloudFunctionsClient
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 from rotation.settings import Settings
-from tests.databases import MariaDB, PgCluster, password, unique
+from tests.databases import (
+    MariaDB,
+    PgCluster,
+    ServerUnavailable,
+    password,
+    start_pg_cluster,
+    unavailable,
+    unique,
+)
+from tests.deployed import deploy
 from tests.factories import (
     create_secret,
     executed_job,
@@ -279,3 +291,183 @@ def test_the_check_and_the_rotation_refuse_alike(
     result = invoke(emu, sid, token, **params)
     assert (result["error"]["code"], result["job"]) == (code, "failed"), result
     assert emu.stats.calls["update_pending_stage"] == 0
+
+
+# -- issue 17: check runs what the deployed action runs ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trust_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL that trusts every TCP login: any password logs in."""
+    try:
+        cluster = start_pg_cluster("trust")
+    except ServerUnavailable as exc:
+        unavailable("a trust PostgreSQL", str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_server_that_accepts_any_password_is_a_warning_as_in_the_rotation(
+    emu: Emulator, client: SecretManagerClient, trust_cluster: PgCluster
+) -> None:
+    user, pw = unique("chk"), secret_pw()
+    trust_cluster.create_role(user, pw)
+    try:
+        value = {
+            "engine": "postgresql",
+            "host": trust_cluster.host,
+            "port": trust_cluster.port,
+            "username": user,
+            "password": pw,
+            "sslRootCert": trust_cluster.ca_file,
+        }
+        sid, token = executed_job(emu, client, value=value)
+        lines = check(emu, client, sid)
+        login = lines["login"]
+        assert login.status is CheckStatus.WARN, lines
+        assert login.message.startswith("TARGET_AUTH_NOT_ENFORCED: ")
+        assert not_enforced_message("postgresql") in login.message
+        assert passed(list(lines.values()))  # a warning: the rotation itself would succeed
+        result = invoke(emu, sid, token)
+        assert result["ok"], result
+        assert {
+            "code": "TARGET_AUTH_NOT_ENFORCED",
+            "message": not_enforced_message("postgresql"),
+        } in (result["warnings"])
+    finally:
+        trust_cluster.cleanup()
+
+
+def test_a_server_that_checks_passwords_gets_no_warning(
+    emu: Emulator, client: SecretManagerClient, pg_cluster: PgCluster
+) -> None:
+    user, pw = unique("chk"), secret_pw()
+    pg_cluster.create_role(user, pw)
+    value = {"engine": "postgresql", "host": pg_cluster.host, "port": pg_cluster.port,
+             "username": user, "password": pw, "sslRootCert": pg_cluster.ca_file}  # fmt: skip
+    login = check(emu, client, rotatable_secret(emu, client, value=value).secret_id)["login"]
+    assert login.status is CheckStatus.OK and "refuses a random wrong one" in login.message
+
+
+def _deployed_secret(
+    emu: Emulator, client: SecretManagerClient, value: dict[str, Any], own: Any, **shared: Any
+) -> tuple[str, str]:
+    """A secret rotated by a deployed action whose parameters hold ``shared`` and, under
+    ``bySecretId``, ``own`` for this secret (the layout ``python -m deploy`` writes):
+    ``(secret id, action name)``."""
+    sid = create_secret(client, value=value).secret_id
+    fleet = own if isinstance(own, str) else {sid: own, "0" * 64: {"target": {"ssl": "disable"}}}
+    trigger_id, action = deploy(emu, {**shared, "bySecretId": fleet})
+    client.update_rotation_trigger(sid, trigger_id)
+    return sid, action
+
+
+def deployed_check(emu: Emulator, client: SecretManagerClient, sid: str) -> dict[str, CheckLine]:
+    emu.stats.reset()
+    functions = lambda: CloudFunctionsClient(  # noqa: E731
+        emu.credentials, endpoint=emu.cloud_functions_endpoint
+    )
+    lines = run_check(Inputs(sid, emu.credentials), client, params=deployed_source(functions))
+    assert not WRITES & set(emu.stats.calls), emu.stats.calls
+    names = ["api", "secret", "params", "value", "target", "login", "policy"]
+    assert [line.name for line in lines] == names
+    return {line.name: line for line in lines}
+
+
+def rotated_by_the_action(emu: Emulator, client: SecretManagerClient, sid: str) -> dict[str, Any]:
+    """Execute Rotation Job: the deployed action runs; its result."""
+    client.execute_rotation_job(sid)
+    [activation] = [a for a in emu.wait_idle() if a.secret_id == sid]
+    assert isinstance(activation.result, dict)
+    return activation.result
+
+
+def test_a_per_secret_target_under_by_secret_id_is_what_check_checks(
+    emu: Emulator, client: SecretManagerClient, pg_cluster: PgCluster
+) -> None:
+    """The issue's case: the value says one thing, the secret's own deploy config another
+    (ssl), and only the latter reaches the action. Check used to pass; the rotation failed."""
+    user, pw = unique("chk"), secret_pw()
+    pg_cluster.create_role(user, pw)
+    value = {"engine": "postgresql", "host": pg_cluster.host, "port": pg_cluster.port,
+             "username": user, "password": pw, "ssl": "disable"}  # fmt: skip
+    sid, action = _deployed_secret(
+        emu, client, value, {"target": {"ssl": "verify-full"}}, target={"testQuery": "SELECT 2"}
+    )
+    assert passed(list(check(emu, client, sid).values()))  # the value alone looks fine
+    lines = deployed_check(emu, client, sid)
+    assert lines["params"].status is CheckStatus.OK
+    assert f"the deployed action {action}'s parameters" in lines["params"].message
+    assert "with this secret's bySecretId entry; target sets ssl" in lines["params"].message
+    login = lines["login"]
+    assert login.status is CheckStatus.FAIL and login.message.startswith("TARGET_UNREACHABLE: ")
+    assert "certificate" in login.message and "sslRootCert" in login.message
+    result = rotated_by_the_action(emu, client, sid)
+    assert result["error"]["code"] == "TARGET_UNREACHABLE", result
+    assert pg_cluster.logs_in(user, pw)  # nothing changed on the database
+
+
+AGREE_DEPLOYED: dict[str, tuple[Any, dict[str, Any], str, str]] = {
+    "by-secret-id-not-an-object": ("[1, 2]", {}, "params", "INVALID_PARAMETER"),
+    "own-target-not-an-object": ({"target": "not json"}, {}, "params", "INVALID_TARGET"),
+    "own-policy-refused": ({"policy": {"length": 2}}, {}, "policy", "INVALID_POLICY"),
+    "shared-endpoint-bad": ({}, {"secretManagerEndpoint": "ftp://x"}, "params",
+                            "INVALID_ENDPOINT"),
+    "own-target-unknown-setting": ({"target": {"sslmode": "off"}}, {}, "target",
+                                   "INVALID_TARGET"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(AGREE_DEPLOYED), ids=list(AGREE_DEPLOYED))
+def test_check_and_the_deployed_action_refuse_alike(
+    emu: Emulator, client: SecretManagerClient, case: str
+) -> None:
+    own, shared, line, code = AGREE_DEPLOYED[case]
+    sid, _ = _deployed_secret(emu, client, dict(STORE), own, **shared)
+    lines = deployed_check(emu, client, sid)
+    assert lines[line].status is CheckStatus.FAIL, lines
+    assert lines[line].message.startswith(f"{code}: "), lines[line]
+    if line == "params":
+        assert all(lines[n].status is CheckStatus.SKIP for n in ("value", "target", "login"))
+    result = rotated_by_the_action(emu, client, sid)
+    assert result["error"]["code"] == code, result
+    assert client.get_secret_values(sid).active == STORE
+
+
+def test_without_a_readable_deployed_action_the_check_says_what_it_used(
+    emu: Emulator, client: SecretManagerClient
+) -> None:
+    in_process = emu.add_trigger(unique_name("t"), emu.handler_action(unique_name("rot")))
+    sid = create_secret(client, value=dict(STORE), trigger_id=in_process.trigger_id).secret_id
+    params = deployed_check(emu, client, sid)["params"]
+    assert params.status is CheckStatus.WARN and "knows no action" in params.message
+    assert "checked with the value's own settings only" in params.message
+    idle = rotatable_secret(emu, client, value=dict(STORE)).secret_id
+    lines = deployed_check(emu, client, idle)
+    assert "no action runs the secret's trigger" in lines["params"].message
+    assert passed(list(lines.values()))
+
+
+def test_a_role_that_may_not_log_in_is_its_own_cause(
+    emu: Emulator, client: SecretManagerClient, pg_cluster: PgCluster
+) -> None:
+    """Not "the target refused the active credential" (on-call would reset a right
+    password): TARGET_USER_DISABLED, as the rotation would end."""
+    user, pw = unique("chk"), secret_pw()
+    pg_cluster.create_role(user, pw)
+    pg_cluster.run(f"ALTER ROLE {user} NOLOGIN")
+    value = {"engine": "postgresql", "host": pg_cluster.host, "port": pg_cluster.port,
+             "username": user, "password": pw, "sslRootCert": pg_cluster.ca_file}  # fmt: skip
+    sid, token = executed_job(emu, client, value=value)
+    verifier = pg_cluster.run("SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=user)
+    login = check(emu, client, sid)["login"]
+    assert login.status is CheckStatus.FAIL
+    assert login.message.startswith("TARGET_USER_DISABLED: ") and "NOLOGIN" in login.message
+    result = invoke(emu, sid, token)
+    assert (result["error"]["code"], result["job"]) == ("TARGET_USER_DISABLED", "failed"), result
+    assert client.get_secret_values(sid).active == value
+    assert pg_cluster.run("SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=user) == (
+        verifier
+    )  # nothing was set

@@ -33,9 +33,16 @@ from rotation.targets.base import (
     TargetTestFailed,
     TargetUnreachable,
 )
-from rotation.targets.database import Connection, DatabaseTarget, Login, SslMode, Strategy
+from rotation.targets.database import (
+    Connection,
+    DatabaseTarget,
+    Login,
+    SslMode,
+    Strategy,
+    UserDisabled,
+)
 from rotation.targets.postgresql import ENGINE, build_postgresql, scram_verifier
-from tests.databases import PgCluster, free_port, password, unique
+from tests.databases import PgCluster, free_port, password, unavailable, unique
 from tests.factories import admin_secret, change, rotate_via_trigger, target_context
 
 ADMIN_ID = "admin-secret-1"
@@ -177,6 +184,33 @@ def test_set_with_no_working_credential_fails_cleanly(pg_cluster: PgCluster, bui
     assert pg_cluster.logs_in(user, real)
 
 
+def test_a_nologin_role_is_disabled_not_a_wrong_password(
+    pg_cluster: PgCluster, build: Build
+) -> None:
+    """PostgreSQL checks the password, then refuses a NOLOGIN role (28000 from
+    InitializeSessionUserId): its own cause, TARGET_USER_DISABLED, so nobody resets a
+    password that was right (issue 17). A wrong password on it stays a refusal."""
+    user, pw = new_role(pg_cluster)
+    pg_cluster.run(f"ALTER ROLE {pg8000.native.identifier(user)} NOLOGIN")
+    verifier = stored_verifier(pg_cluster, user)
+    value = pg_value(pg_cluster, user, pw)
+    ch = change(value, {**value, "password": secret_password()})
+    target = build(value)
+    with pytest.raises(UserDisabled) as probed:
+        target.probe(ch, Stage.ACTIVE)
+    message = str(probed.value)
+    assert probed.value.code == "TARGET_USER_DISABLED"
+    assert "the role may not log in (NOLOGIN; SQLSTATE 28000)" in message
+    assert "ALTER ROLE ... LOGIN" in message
+    assert_clean(probed.value, pw, user)
+    with pytest.raises(UserDisabled) as refused:
+        target.set(ch)
+    assert refused.value.untouched
+    assert stored_verifier(pg_cluster, user) == verifier  # nothing was set
+    wrong = pg_value(pg_cluster, user, secret_password())
+    assert build(wrong).probe(change(wrong, wrong), Stage.ACTIVE) is False
+
+
 def test_the_password_reaches_the_server_only_as_a_scram_verifier(
     pg_cluster: PgCluster, build: Build
 ) -> None:
@@ -303,9 +337,15 @@ def test_verify_full_without_the_ca_is_unreachable(pg_cluster: PgCluster, build:
     user, pw = new_role(pg_cluster)
     value = pg_value(pg_cluster, user, pw)
     del value["sslRootCert"]  # the system store does not know the throwaway CA
+    started = time.monotonic()
     with pytest.raises(TargetUnreachable) as info:
         build(value).probe(change(value, value), Stage.ACTIVE)
-    assert "SSLCertVerificationError" in str(info.value)
+    assert time.monotonic() - started < 2
+    message = str(info.value)
+    # Which setting to change, not a network problem (issue 17)
+    assert "the server's TLS certificate did not verify (" in message
+    assert "ssl is verify-full" in message and "give sslRootCert" in message
+    assert "to 'require'" in message and "'disable' for a server on this machine" in message
     assert_clean(info.value, pw, user)
 
 
@@ -336,8 +376,33 @@ def test_a_server_that_refuses_tls_is_not_used_in_plain_text(build: Build) -> No
             }  # fmt: skip
             with pytest.raises(TargetUnreachable, match="does not offer TLS") as info:
                 build(value).probe(change(value, value), Stage.ACTIVE)
+            assert (
+                f"(ssl is {mode}): set ssl (in the secret value or the target parameter) "
+                "to 'disable'" in str(info.value)
+            )
             assert_clean(info.value, "not-sent-anywhere")
         server.join(timeout=5)
+
+
+def test_the_default_tls_against_a_local_server_without_tls_names_the_setting(
+    build: Build,
+) -> None:
+    """The machine's own PostgreSQL (127.0.0.1:5432) runs with ssl = off, as a local
+    server often does: the default ssl (verify-full) is refused at once, and the message
+    says which setting to change (issue 17: it used to say nothing of ssl)."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError as exc:
+        unavailable("PostgreSQL at 127.0.0.1:5432", type(exc).__name__)
+    value = {"engine": "postgresql", "host": "127.0.0.1", "port": 5432,
+             "username": "postgres", "password": "not-sent-anywhere"}  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachable) as info:
+        build(value).probe(change(value, value), Stage.ACTIVE)
+    assert time.monotonic() - started < 2
+    assert str(info.value).startswith("postgresql at 127.0.0.1:5432 does not offer TLS")
+    assert "to 'disable' for a server on this machine" in str(info.value)
+    assert info.value.code == "TARGET_UNREACHABLE"
 
 
 def test_closed_port_is_unreachable_quickly(pg_cluster: PgCluster, build: Build) -> None:

@@ -39,7 +39,7 @@ from rotation.targets.base import (
     TargetTestFailed,
     TargetUnreachable,
 )
-from rotation.targets.database import DatabaseTarget, Strategy
+from rotation.targets.database import DatabaseTarget, Strategy, UserDisabled, is_loopback
 from rotation.targets.redis import ENGINE, RedisEngine, build_redis, password_hash
 from tests.databases import REDIS, Redis, free_port, password, started, unique
 from tests.factories import admin_secret, change, rotate_via_trigger, target_context
@@ -246,6 +246,77 @@ def test_an_admin_without_acl_permission_is_told_so(redis_server: Redis) -> None
     assert logs_in(user, old)
 
 
+# -- a disabled user (ACL off) is not a wrong password (issue 17) -------------------------
+
+
+def disable(server: Redis, user: str) -> None:
+    with contextlib.closing(server.admin()) as r:
+        r.execute_command("ACL", "SETUSER", user, "off")  # type: ignore[no-untyped-call]
+
+
+def test_without_an_admin_a_disabled_user_is_named_as_a_possible_cause(
+    redis_server: Redis, rich_user: tuple[str, str]
+) -> None:
+    """Redis answers a disabled user as it answers a wrong password, and only an admin may
+    ask which: without one, the message says both, so nobody resets a right password."""
+    user, pw = rich_user
+    disable(redis_server, user)
+    ch = change(value_for(user, pw), password=new_password())
+    with pytest.raises(TargetSetFailed) as caught:
+        target_for(value_for(user, pw)).set(ch)
+    assert caught.value.code == "TARGET_LOGIN_REFUSED" and caught.value.untouched
+    assert (
+        "or the user is disabled (Redis answers a disabled user as it answers a wrong "
+        "password: ACL GETUSER shows on or off" in str(caught.value)
+    )
+    assert_clean(caught.value, pw)
+    assert hashes(redis_server, user) == [password_hash(pw)]
+
+
+@pytest.mark.parametrize("strategy", ["single-user", "dual-password"])
+def test_with_an_admin_a_disabled_user_is_its_own_cause(
+    redis_server: Redis, rich_user: tuple[str, str], strategy: str
+) -> None:
+    user, pw = rich_user
+    admin, admin_pw = unique("rot_admin"), new_password()
+    redis_server.create_user(admin, admin_pw)
+    disable(redis_server, user)
+    ctx = target_context(admins={"adm": (admin, admin_pw)})
+    target = target_for(value_for(user, pw), ctx, strategy=strategy, adminSecretId="adm")
+    ch = change(value_for(user, pw), password=new_password())
+    with pytest.raises(UserDisabled) as probed:  # check's login probe: active refused
+        target.probe(ch, Stage.ACTIVE)
+    assert probed.value.code == "TARGET_USER_DISABLED"
+    assert "the ACL user is off" in str(probed.value) and "ACL SETUSER ... on" in str(probed.value)
+    assert target.probe(ch, Stage.PENDING) is False  # a rotation's probe stays a probe
+    with pytest.raises(UserDisabled) as refused:
+        target.set(ch)
+    assert refused.value.untouched and refused.value.code == "TARGET_USER_DISABLED"
+    assert_clean(refused.value, pw, admin_pw)
+    assert hashes(redis_server, user) == [password_hash(pw)]  # nothing was set
+    assert "off" in redis_server.acl(user)["flags"]  # nor enabled behind the operator's back
+
+
+def test_a_disabled_user_fails_the_rotation_with_its_own_code(
+    emu: Emulator, redis_server: Redis, rich_user: tuple[str, str]
+) -> None:
+    user, pw = rich_user
+    admin, admin_pw = unique("rot_admin"), new_password()
+    redis_server.create_user(admin, admin_pw)
+    disable(redis_server, user)
+    admin_id = admin_secret(emu, admin, admin_pw)
+    sid, activation = rotate_via_trigger(
+        emu, value_for(user, pw), target={"adminSecretId": admin_id}
+    )
+    result = result_of(activation)
+    assert result["error"]["code"] == "TARGET_USER_DISABLED", result
+    assert result["job"] == "failed"
+    assert "leave the stored value as it is" in result["error"]["action"]
+    active, _ = stored(emu, sid)
+    assert active is not None and active["password"] == pw  # the stored value stays right
+    assert hashes(redis_server, user) == [password_hash(pw)]
+
+
 # -- dual-password --------------------------------------------------------------------------
 
 
@@ -384,15 +455,27 @@ def test_a_password_with_spaces_quotes_and_angle_brackets(
 def test_tls_against_a_plain_text_server_never_falls_back(
     redis_server: Redis, rich_user: tuple[str, str], mode: str
 ) -> None:
+    """The machine's Redis speaks plain text. A TLS handshake to it is never answered, so
+    this used to be a 5 s timeout that read as a network problem (issue 17): a server on
+    this machine is asked in plain text first, and the message names the setting."""
     user, pw = rich_user
     value = value_for(user, pw, ssl=mode)
-    target = target_for(value, target_context(seconds=1.5))  # the handshake hangs: cap the wait
+    target = target_for(value)  # the full 5 s connect timeout: it must not be needed
     started = time.monotonic()
     with pytest.raises(TargetUnreachable) as caught:
         target.probe(change(value, password=new_password()), Stage.ACTIVE)
-    assert time.monotonic() - started < 5
-    assert f"ssl is {mode}" in str(caught.value)
+    assert time.monotonic() - started < 1.5
+    assert str(caught.value).startswith(
+        f"redis at 127.0.0.1:{redis_server.port} does not offer TLS (ssl is {mode}): set ssl "
+        "(in the secret value or the target parameter) to 'disable' for a server on this machine"
+    )
     assert_clean(caught.value, pw)
+
+
+def test_a_plain_text_probe_is_only_sent_to_this_machine() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("127.0.0.2")
+    assert not is_loopback("10.0.0.5") and not is_loopback("cache.internal")
 
 
 def test_a_closed_port_is_unreachable_at_once(rich_user: tuple[str, str]) -> None:
@@ -620,16 +703,25 @@ def test_tls_modes_against_a_tls_server(tls_redis: TlsRedis) -> None:
     assert target_for(require).probe(change(require, password=new_password()), Stage.ACTIVE)
     # verify-full without the private CA: the certificate is not trusted. No fallback.
     untrusted = {k: v for k, v in value.items() if k != "sslRootCert"}
-    with pytest.raises(TargetUnreachable, match="ssl is verify-full"):
+    with pytest.raises(TargetUnreachable, match="ssl is verify-full") as caught:
         target_for(untrusted).probe(change(untrusted, password=new_password()), Stage.ACTIVE)
+    # the message names what to change (issue 17), never the server's words
+    assert "the server's TLS certificate did not verify (" in str(caught.value)
+    assert "give sslRootCert" in str(caught.value) and "to 'require'" in str(caught.value)
     # verify-full with a name the certificate does not carry.
     elsewhere = value | {"host": "127.0.0.2"}
-    with pytest.raises(TargetUnreachable):
+    with pytest.raises(TargetUnreachable) as caught:
         target_for(elsewhere).probe(change(elsewhere, password=new_password()), Stage.ACTIVE)
-    # plain text against the TLS port is no login either.
+    assert "did not verify (IP address mismatch" in str(caught.value)
+    assert "connect with a host name or address the certificate names" in str(caught.value)
+    # plain text against the TLS port is no login either, and says TLS may be wanted.
     plain = value | {"ssl": "disable"}
-    with pytest.raises(TargetUnreachable):
-        target_for(plain, target_context(seconds=1.5)).probe(ch, Stage.ACTIVE)
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachable) as caught:
+        target_for(plain).probe(ch, Stage.ACTIVE)
+    assert time.monotonic() - started < 1.5
+    assert "closed the connection at once (ssl is disable)" in str(caught.value)
+    assert "to 'verify-full'" in str(caught.value)
 
 
 def test_a_user_that_may_not_save_the_acl_is_stopped(tls_redis: TlsRedis) -> None:
