@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rotation.cafiles import PACKED_DIR, ca_file_problem
+from rotation.cafiles import PACKED_DIR, ca_file_problem, packed_cache
 
 #: The parameter keys that name a CA file, wherever they sit in the parameters.
 CA_KEYS = frozenset({"caBundle", "sslRootCert"})
@@ -108,7 +108,20 @@ def collect(sources: Iterable[tuple[str, Any]]) -> CaFiles:
             if not (isinstance(value, str) and value in files):
                 packed = _read(setting, value)
                 files[packed.path] = packed
+                _keep(packed)
     return CaFiles(tuple(files.values()))
+
+
+def _keep(packed: Packed) -> None:
+    """Keep a copy where ``rotation check`` on this machine finds it (content-addressed:
+    the same bytes, the same name; best effort, a read-only home only loses the check)."""
+    kept = packed_cache() / packed.entry.split("/", 1)[1]
+    try:
+        if not kept.is_file():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_bytes(packed.data)
+    except OSError:
+        pass
 
 
 def _named(item: Any, where: list[str]) -> Iterator[tuple[str, Any]]:

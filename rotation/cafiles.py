@@ -32,10 +32,26 @@ ACTION_DIR = Path(__file__).resolve().parent.parent
 PACKED_DIR = "certs"
 
 
+def packed_cache() -> Path:
+    """Where ``python -m deploy`` keeps a copy of each CA file it packs, by the same name
+    (``<sha256>.pem``), so that ``rotation check`` on that machine, reading the deployed
+    parameters, loads the very file the action has."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ncp-secret-rotator" / PACKED_DIR
+
+
 def resolve(path: str) -> str:
     """``path`` as the TLS context must open it: an absolute path as it is, a relative one
-    inside the action's folder (:data:`ACTION_DIR`)."""
-    return path if os.path.isabs(path) else os.path.join(ACTION_DIR, path)
+    inside the action's folder (:data:`ACTION_DIR`); a packed file missing there (a checkout,
+    not the zip) from deploy's copy (:func:`packed_cache`), when there is one."""
+    if os.path.isabs(path):
+        return path
+    local = os.path.join(ACTION_DIR, path)
+    if path.startswith(f"{PACKED_DIR}/") and not os.path.exists(local):
+        kept = packed_cache() / path[len(PACKED_DIR) + 1 :]
+        if kept.is_file():
+            return str(kept)
+    return local
 
 
 def shown_path(path: str) -> str:
@@ -93,7 +109,9 @@ def ca_file_problem(setting: str, path: object) -> str | None:
     elif path.startswith(f"{PACKED_DIR}/"):
         where = (
             f" here ({ACTION_DIR}): python -m deploy packs such a CA file into the action's "
-            "zip, so only the deployed action has it"
+            f"zip and keeps a copy in {packed_cache()} on the machine it ran on; run "
+            "python -m deploy --dry-run here to have it, or check from inside the action "
+            "(dryRun)"
         )
     else:
         where = " (relative paths are read in the action's folder)"
@@ -105,6 +123,7 @@ __all__ = [
     "MAX_CA_FILE_BYTES",
     "PACKED_DIR",
     "ca_file_problem",
+    "packed_cache",
     "resolve",
     "shown_path",
 ]

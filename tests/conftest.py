@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from rotation import logs
 from rotation.ncp.secretmanager import SecretManagerClient
 from tests.factories import FAST_RETRY
 from tests.leaks import LeakGuard
+
+# Deploy keeps a copy of the CA files it packs under $XDG_CACHE_HOME; the suite's runs
+# (and the CLI processes they start, which inherit this) keep theirs apart from the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="rotator-test-cache-")
 
 # Shared fixtures: the fake HTTPS credential service (ca, ca_file) and the real database
 # servers (mariadb, redis_server, pg_cluster).

@@ -54,3 +54,19 @@ def test_the_driver_gets_the_path_the_check_read(
 def test_a_packed_path_missing_here_says_only_the_deployed_action_has_it() -> None:
     problem = ca_file_problem("sslRootCert", "certs/" + "0" * 64 + ".pem")
     assert problem is not None and "python -m deploy packs" in problem
+
+
+def test_a_packed_file_missing_here_is_read_from_deploys_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rotation check`` in a checkout reads the deployed parameters, which name the zip's
+    ``certs/<sha256>.pem``: the copy deploy kept on this machine is that file."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    name = "0" * 64 + ".pem"
+    missing = ca_file_problem("sslRootCert", f"certs/{name}")
+    assert missing is not None and "python -m deploy --dry-run here" in missing
+    kept = cafiles.packed_cache() / name
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(trustme.CA().cert_pem.bytes())
+    assert resolve(f"certs/{name}") == str(kept)
+    assert ca_file_problem("sslRootCert", f"certs/{name}") is None
