@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation import logs
+from rotation.check import CheckStatus
 from rotation.cli import advice
 from rotation.cli import params as action_params
 from rotation.cli.activations import (
@@ -608,10 +609,54 @@ def _resume_result(
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _resume_here(opts: argparse.Namespace, out: Output, detail: SecretDetail, token: str) -> int:
+def _deployed_settings(
+    opts: argparse.Namespace, client: SecretManagerClient, detail: SecretDetail
+) -> dict[str, Any]:
+    """Without ``--params``, a resume here runs with the ``target`` and ``policy`` the
+    deployed action would use for this secret (its ``bySecretId`` entry included), as
+    ``check`` reads them: finishing a job with other settings could complete it on a
+    system the rotation never touched. When they cannot be read, refuse."""
+    actions: list[str] | None = []
+    if detail.trigger is not None:
+        try:
+            actions = next(
+                ([a.name for a in t.actions] for t in client.list_triggers()
+                 if t.id == detail.trigger.id),
+                [],
+            )
+        except NcpError:
+            actions = None
+    found = action_params.deployed_source(lambda: functions_client(opts), opts.action)(
+        detail, actions
+    )
+    if found.status is not CheckStatus.OK:
+        raise Refused(
+            f"{found.source.split(':', 1)[0]}: a resume here needs the settings the action "
+            "uses; give --params FILE (the action's parameters), --action NAME, or --remote"
+        )
+    settings: dict[str, Any] = {}
+    if found.target is not None:
+        settings["target"] = dict(found.target)
+    if found.policy is not None:
+        settings["policy"] = dict(found.policy)
+    return settings
+
+
+def _resume_here(
+    opts: argparse.Namespace,
+    out: Output,
+    client: SecretManagerClient,
+    detail: SecretDetail,
+    token: str,
+) -> int:
     keys = credentials()
+    given = (
+        action_params.read_params(opts.params)
+        if opts.params is not None
+        else _deployed_settings(opts, client, detail)
+    )
     args: dict[str, Any] = {
-        **action_params.read_params(opts.params),
+        **given,
         "secretId": detail.secret_id,
         "jobToken": token,
         "accessKey": keys.access_key,
@@ -703,7 +748,7 @@ def cmd_resume(opts: argparse.Namespace, out: Output, *, sleep: Sleep = time.sle
             )
         if opts.remote:
             return _resume_remote(opts, out, client, detail, job.token, sleep=sleep)
-    return _resume_here(opts, out, detail, job.token)
+        return _resume_here(opts, out, client, detail, job.token)
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -781,7 +826,8 @@ def register(commands: Any) -> None:
     resume.add_argument(
         "--action",
         type=action_name,
-        help="with --remote: the action name, when the trigger runs several ([package/]action)",
+        help="the deployed action ([package/]action): whose parameters a resume here uses "
+        "(without --params), or which one --remote invokes, when the trigger does not say",
     )
     resume.add_argument(
         "--params",

@@ -189,6 +189,23 @@ def test_resume_here_finishes_the_running_job(
     assert len(chain.active["password"]) == 20
 
 
+def test_resume_here_uses_the_deployed_actions_settings(
+    emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
+) -> None:
+    """Without --params, a resume here runs with what the deployed action would use (its
+    policy here); when no deployed action can be read it refuses rather than guess."""
+    _, action = deploy(emu, {"policy": {"length": 24}})
+    sid = idle_secret(emu, client)
+    client.execute_rotation_job(sid)
+    unread = cli(emu, leak_guard, "resume", sid)
+    assert unread.returncode == 2 and "--params FILE" in unread.stderr
+    assert client.get_secret_values(sid).previous is None  # nothing was run
+    result = cli(emu, leak_guard, "resume", sid, "--action", action)
+    assert result.returncode == 0, result.stdout + result.stderr
+    chain = client.get_secret_values(sid)
+    assert chain.active is not None and len(chain.active["password"]) == 24
+
+
 def test_resume_remote_invokes_the_deployed_action(
     emu: Emulator, client: SecretManagerClient, leak_guard: LeakGuard
 ) -> None:
