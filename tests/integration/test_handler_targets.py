@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +291,22 @@ def test_a_target_setting_that_cannot_work_is_refused_before_any_write(
         assert fill.get(word, word) in result["error"]["message"], result["error"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+@contextlib.contextmanager
+def _as_nobody_if_root() -> Iterator[None]:
+    """Root reads a file whatever its mode: act as ``nobody`` (effective ids only, put
+    back at once) so a mode-0 file is unreadable here too."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
 def test_an_unreadable_ca_file_is_named(
     emu: Emulator, client: SecretManagerClient, ca_file: str, tmp_path: Any
 ) -> None:
@@ -299,7 +315,8 @@ def test_an_unreadable_ca_file_is_named(
     unreadable.chmod(0)
     sid, token = executed_job(emu, client, value=dict(PG_VALUE))
     emu.stats.reset()
-    result = invoke(emu, sid, token, target={"sslRootCert": str(unreadable)})
+    with _as_nobody_if_root():
+        result = invoke(emu, sid, token, target={"sslRootCert": str(unreadable)})
     assert_refused_untouched(emu, client, sid, result, "INVALID_TARGET")
     assert "permission denied" in result["error"]["message"]
 
