@@ -339,7 +339,7 @@ ODD_VALUES = {
 
 @pytest.mark.parametrize("text", list(ODD_VALUES.values()), ids=list(ODD_VALUES))
 def test_an_odd_stored_value_ends_the_job_with_a_code_and_resume_does_not_crash(
-    emu: Emulator, client: SecretManagerClient, leak_guard: Any, text: str
+    emu: Emulator, client: SecretManagerClient, leak_guard: Any, text: str, tmp_path: Any
 ) -> None:
     sid, token = executed_job(emu, client, value={"username": "app", "password": "odd-Pw-0001"})
     emu.backend.secrets[sid].chain["active"] = text
@@ -354,7 +354,9 @@ def test_an_odd_stored_value_ends_the_job_with_a_code_and_resume_does_not_crash(
     with contextlib.suppress(SecretValueUnsupported):  # started: the answer is the odd value
         client.start_rotation_job(sid, retried)
     emu.stats.reset()
-    resumed = cli(emu, leak_guard, "resume", sid, "--json")
+    params = tmp_path / "params.json"  # no deployed action here: the action's parameters
+    params.write_text("{}")
+    resumed = cli(emu, leak_guard, "resume", sid, "--json", "--params", str(params))
     assert resumed.returncode == 1, resumed.stderr
     answer = json.loads(resumed.stdout)
     assert answer["result"]["error"]["code"] == "VALUE_UNSUPPORTED", answer

@@ -722,7 +722,8 @@ def test_the_readme_receiver_verifies_our_alerts(
     printed = [line for line in leak_guard.read()[0].splitlines() if line.startswith("[")]
     assert printed == [
         "[prod-kr] rotation.failed sid-1 TARGET_UNREACHABLE job b6827faa41ae: "
-        "check the network route and TLS settings (python -m rotation check sid-1), then retry"
+        "check the network route and TLS settings (python -m rotation check sid-1), then "
+        "python -m rotation retry sid-1"
     ]
 
 
