@@ -5,7 +5,9 @@ Thin on purpose: read the settings, run the rotation, shape the result. It never
 exception can carry anything) and never returns a secret value: every string in the
 result goes through the same redactor as the logs.
 
-Result: ``{"ok", "secretId", "outcome", "job", "steps", "durationMs"}`` plus, on failure,
+Result: ``{"ok", "secretId", "outcome", "job", "jobFingerprint", "steps", "durationMs"}``
+(``jobFingerprint``: the job's :func:`rotation.logs.fingerprint`, the ``job`` of every log
+line, by which ``history`` and ``status`` find the activation of a job) plus, on failure,
 ``"error": {"code", "message", "action"}``; ``"leftForRetry"`` and its reason when the job
 was deliberately left running for a resume; ``"warnings"`` when something needs a look.
 ``job`` says how the job stands at the end: completed, failed, ended (by someone else),
@@ -102,7 +104,7 @@ def _activation(args: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, An
             if dry_run:
                 return _finish(started, _checked(settings, client))
             outcome = Rotation(settings, client).run()
-        result = _result(settings.secret_id, outcome)
+        result = _result(settings.secret_id, outcome, logs.fingerprint(settings.job_token))
     except SettingsError as exc:
         result = _error(secret_id, exc.code, str(exc))
     except Exception as exc:  # noqa: BLE001 - the runtime must get a result, not a traceback
@@ -169,13 +171,14 @@ def _checked(settings: Settings, client: SecretManagerClient) -> dict[str, Any]:
     }
 
 
-def _result(secret_id: str, outcome: Outcome) -> dict[str, Any]:
+def _result(secret_id: str, outcome: Outcome, job_fingerprint: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ok": outcome.ok,
         "secretId": secret_id,
         "secretName": outcome.secret_name,
         "outcome": outcome.outcome,
         "job": outcome.job,
+        "jobFingerprint": job_fingerprint,
         "steps": [s.to_dict() for s in outcome.steps],
     }
     if outcome.error_code:

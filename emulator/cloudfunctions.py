@@ -54,6 +54,14 @@ F7 ``link-action`` needs an existing action; linking the same action again is re
    at the timeout answers ``{"activationId"}`` only (documented). Activations stay listed
    (``/activations``, newest first) and readable (``/activations/{id}``) for the emulator's
    life.
+F8 Get Action's Activation List answers the documented page: ``activations`` items of
+   ``activationId``, ``duration`` and ``status`` only (no result, no start: those are in the
+   detail), and ``totalCount``; ``pageNo`` (default 1), ``pageSize`` (default 20), ``start``
+   and ``end`` (epoch milliseconds, inclusive) are honoured (documented:
+   https://api.ncloud-docs.com/docs/compute-cloudfunctions-v2-getactionactivationlist ).
+   Newest first, and no upper bound on ``pageSize``, are guesses; a value that is not a
+   positive integer (or, for ``start``/``end``, a non-negative one) is refused with 400
+   ``80305`` (a guess).
 """
 
 from __future__ import annotations
@@ -310,11 +318,26 @@ class CloudFunctionsBackend:
             return {"activationId": started.activation_id if started else ""}
         return _activation_view(box[0])
 
-    def activations(self, package: str, name: str) -> dict[str, Any]:
+    def activations(self, package: str, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """Get Action's Activation List: one page, newest first (F8)."""
+        page_no = _query_int(query, "pageNo", 1, low=1)
+        page_size = _query_int(query, "pageSize", 20, low=1)
+        start = _query_int(query, "start", 0, low=0)
+        end = _query_int(query, "end", None, low=0)
         with self.lock:
             action = self._action(package, name)
-        items = [a for a in self.runner.activations if a.action_name == action.full_name]
-        return {"activations": [_activation_view(a) for a in reversed(items)]}
+        items = [
+            a
+            for a in reversed(self.runner.activations)
+            if a.action_name == action.full_name
+            and a.started_ms >= start
+            and (end is None or a.started_ms <= end)
+        ]
+        first = (page_no - 1) * page_size
+        return {
+            "activations": [_listed(a) for a in items[first : first + page_size]],
+            "totalCount": len(items),
+        }
 
     def activation(self, package: str, name: str, activation_id: str) -> dict[str, Any]:
         with self.lock:
@@ -436,6 +459,24 @@ class CloudFunctionsBackend:
         }
 
 
+def _query_int(query: Mapping[str, str], key: str, default: int | None, *, low: int) -> Any:
+    """An integer query parameter of the activation list, at least ``low`` (F8)."""
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low:
+        raise refused(f"{key} must be an integer of at least {low}")
+    return int(raw)
+
+
+def _listed(activation: Activation) -> dict[str, Any]:
+    """An item of Get Action's Activation List: the documented three fields (F8)."""
+    item: dict[str, Any] = {"activationId": activation.activation_id}
+    if activation.done:
+        item.update(duration=activation.duration_ms, status=activation.status)
+    return item
+
+
 def _activation_view(activation: Activation) -> dict[str, Any]:
     """Get Action's Activation Detail content (documented fields)."""
     view: dict[str, Any] = {
@@ -471,7 +512,7 @@ def cloud_functions_router(backend: CloudFunctionsBackend) -> Router:
     r.add("POST", action, "invoke_action",
           lambda q: backend.invoke(*ids(q), q.query, q.json()))  # fmt: skip
     r.add("GET", f"{action}/activations", "get_action_activations",
-          lambda q: backend.activations(*ids(q)))  # fmt: skip
+          lambda q: backend.activations(*ids(q), q.query))  # fmt: skip
     r.add("GET", f"{action}/activations/{{activationId}}", "get_action_activation",
           lambda q: backend.activation(*ids(q), q.params["activationId"]))  # fmt: skip
     r.add("PUT", "/triggers/{trigger}", "put_trigger",

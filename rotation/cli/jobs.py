@@ -25,6 +25,13 @@ from urllib.parse import urlsplit
 
 from rotation import logs
 from rotation.cli import params as action_params
+from rotation.cli.activations import (
+    JobActivations,
+    JobResult,
+    unknown_warnings,
+    warning_lines,
+    warnings_of,
+)
 from rotation.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -44,7 +51,15 @@ from rotation.cli.common import (
     secret_id,
     sm_client,
 )
-from rotation.cli.explain import CLOCK_SLACK_MS, ActionRecords, Explanation, explain, window
+from rotation.cli.explain import (
+    CLOCK_SLACK_MS,
+    ActionRecords,
+    Explanation,
+    explain,
+    from_activation,
+    from_secret_log,
+    window,
+)
 from rotation.cli.invoke import run_handler
 from rotation.cli.joblog import Job, jobs_of, live, read_log
 from rotation.display import iso_ms
@@ -173,11 +188,14 @@ def report(
         "seconds": round(followed.seconds, 1),
         "rotationPhase": detail.rotation_phase.value,
     }
+    own = _own_activation(opts, records, followed, sleep=sleep)
     explanation = followed.explanation
     if followed.state in ("failed", "left running") and explanation is None:
-        explanation = explain(records, job, since_ms=since_ms, wait=opts.explain_wait, sleep=sleep)
+        explanation = _explain(opts, records, followed, own, since_ms=since_ms, sleep=sleep)
     if explanation is not None:
         summary["error"] = explanation.to_json()
+    warnings = _warnings(opts, records, followed, own, explanation, since_ms=since_ms, sleep=sleep)
+    summary["warnings"] = warnings
     if opts.json:
         out.json(summary)
     elif followed.state == "completed":
@@ -206,9 +224,80 @@ def report(
                 f"the job is still running: fix the cause, then `resume {detail.secret_id}` "
                 f"runs the action again with it (or `cancel {detail.secret_id}` ends it)"
             )
+    if not opts.json:
+        _print_warnings(out, followed, warnings)
     if followed.state == "completed":
         return EXIT_OK
     return EXIT_TIMEOUT if followed.state == "timeout" else EXIT_FAILED
+
+
+def _print_warnings(out: Output, followed: Followed, warnings: list[dict[str, str]] | None) -> None:
+    """Under the outcome: each warning, what it means and what to do; a note on stderr
+    when a completed job's warnings could not be read."""
+    if warnings is None and followed.state == "completed":
+        out.note(unknown_warnings(followed.detail.secret_id))
+    for line in warning_lines(warnings or [], followed.detail.secret_id):
+        out.write(line)
+
+
+def _own_activation(
+    opts: argparse.Namespace, records: ActionRecords, followed: Followed, *, sleep: Sleep
+) -> JobResult | None:
+    """The followed job's own activation, found by the fingerprint it carries, never by
+    time (a retry raised seconds after a failure must not show the failure's code). It
+    finishes after the job ends (verify, finish), so this waits up to --explain-wait."""
+    job = followed.job
+    if job is None or followed.explanation is not None:
+        return None
+    if followed.state not in ("completed", "failed", "left running"):
+        return None
+    with JobActivations(records.client, records.factory, records.note) as lookups:
+        return lookups.wait_for(
+            followed.detail, job.job, job.started, wait=opts.explain_wait, sleep=sleep
+        )
+
+
+def _explain(
+    opts: argparse.Namespace,
+    records: ActionRecords,
+    followed: Followed,
+    own: JobResult | None,
+    *,
+    since_ms: int,
+    sleep: Sleep,
+) -> Explanation:
+    """Why the job failed: its own activation's account, else Secret Manager's log of it.
+    Only a log without tokens (no job known) falls back on the newest activation for the
+    secret."""
+    sid = followed.detail.secret_id
+    if own is not None:
+        return from_activation(own.activation, own.action, sid)
+    if followed.job is not None:
+        records.note("the action's activation record for this job was not found (yet)")
+        return from_secret_log(followed.job, sid)
+    return explain(records, None, since_ms=since_ms, wait=opts.explain_wait, sleep=sleep)
+
+
+def _warnings(
+    opts: argparse.Namespace,
+    records: ActionRecords,
+    followed: Followed,
+    own: JobResult | None,
+    explanation: Explanation | None,
+    *,
+    since_ms: int,
+    sleep: Sleep,
+) -> list[dict[str, str]] | None:
+    """The warnings of the followed job's activation (``None``: not found)."""
+    if own is not None:
+        return own.warnings
+    if explanation is not None and explanation.result is not None:
+        return warnings_of(explanation.result)
+    if followed.state != "completed" or followed.job is not None:
+        return None
+    # A log without tokens: the newest activation for this secret is all there is.
+    found = explain(records, None, since_ms=since_ms, wait=opts.explain_wait, sleep=sleep)
+    return warnings_of(found.result) if found.result is not None else None
 
 
 def _raise_and_follow(
@@ -469,6 +558,7 @@ def _resume_result(
         source=where,
         result=result,
     )
+    warnings = warnings_of(result)
     if opts.json:
         out.json(
             {
@@ -476,11 +566,13 @@ def _resume_result(
                 "job": fp,
                 "ok": ok,
                 "outcome": result.get("outcome"),
+                "warnings": warnings,
                 "result": result,
                 **({} if ok else {"error": explanation.to_json()}),
             }
         )
-    elif ok:
+        return EXIT_OK if ok else EXIT_FAILED
+    if ok:
         out.write(
             f"resumed job {fp} of {detail.secret_name} ({detail.secret_id}) {where}: "
             f"outcome {result.get('outcome')}"
@@ -492,6 +584,8 @@ def _resume_result(
         )
         for line in explanation.render():
             out.write(line)
+    for line in warning_lines(warnings, detail.secret_id):
+        out.write(line)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -611,7 +705,8 @@ def add_follow_options(parser: argparse.ArgumentParser) -> None:
         type=non_negative_seconds,
         default=EXPLAIN_WAIT_SECONDS,
         metavar="SECONDS",
-        help="on failure, how long to wait for the action's activation record (default 15)",
+        help="how long to wait for the action's activation record: its code on failure, "
+        "its warnings on success (default 15)",
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
 

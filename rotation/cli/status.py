@@ -1,13 +1,16 @@
 """``status``: the fleet at a glance, with an exit code a cron job or CI can act on.
 
-One row per secret: status, rotation phase, last and next rotation, and a verdict:
+One row per secret: status, rotation phase, last and next rotation, and a verdict (the
+rule is :func:`rotation.verdicts.judge`, which a watchdog shares):
 
     ok                 nothing to do
     rotating           a job is running, and has not been running for long
     failed             the last job failed (rotationPhase ROTATION_FAILED)      attention
-    left running       a job has been running longer than --stale-after       attention
+    left running       a job has been running longer than --stale-after, or
+                       its action already ended                                attention
     overdue            auto rotation is on and the next rotation is past
                        (by more than --overdue-after)                          attention
+    warn               the last job's activation carried warnings              attention
     auto rotation off  the secret never rotates by itself      (attention with --require-auto)
     disabled           DISABLE, REVOKE or DESTROYED: not expected to rotate
 
@@ -15,6 +18,11 @@ The exit code is 1 when any secret needs attention, 0 otherwise. A job's age com
 Secret Manager's log (when the job was raised), else from the secret's update date. The
 default of 15 minutes for --stale-after is three times the longest Cloud Functions action
 timeout (5 minutes): an action still running after that is not running any more.
+
+What the action said about a job (the code it ended with, its warnings) comes from the
+activation that carries the job's fingerprint (:mod:`rotation.cli.activations`), read once
+per shared action for the whole fleet. When Cloud Functions cannot be read, the verdicts
+are Secret Manager's alone and a note says so.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rotation.cli.activations import JobActivations, JobResult
 from rotation.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -33,12 +42,14 @@ from rotation.cli.common import (
     secret_id,
     sm_client,
 )
-from rotation.cli.explain import SERVER_SLACK_MS, ActionRecords
-from rotation.cli.joblog import LOG_WINDOW_MS, live_job, read_log
+from rotation.cli.joblog import LOG_WINDOW_MS, Job, jobs_of, live_job, read_log
 from rotation.display import iso_ms
 from rotation.ncp.errors import NcpError
-from rotation.ncp.models import RotationPhase, SecretDetail, SecretStatus
+from rotation.ncp.models import SecretDetail
 from rotation.ncp.secretmanager import SecretManagerClient
+from rotation.verdicts import MINUTE_MS, judge
+
+__all__ = ["Row", "cmd_status", "judge", "register"]
 
 DESCRIPTION = """\
 Every secret with its status, rotation phase, last and next rotation, and a verdict:
@@ -46,15 +57,14 @@ Every secret with its status, rotation phase, last and next rotation, and a verd
   ok                 nothing to do
   rotating           a job is running, not for long yet
   failed             the last job failed                               (attention)
-  left running       a job has run longer than --stale-after           (attention)
+  left running       a job has run longer than --stale-after, or its
+                     action already ended                              (attention)
   overdue            next rotation more than --overdue-after past      (attention)
+  warn               the last job ended with warnings                  (attention)
   auto rotation off  never rotates by itself       (attention with --require-auto)
   disabled           DISABLE, REVOKE or DESTROYED
 
 Exit code 1 when any secret needs attention, else 0: run it from cron or CI."""
-
-MINUTE_MS = 60_000
-DISABLED = frozenset({SecretStatus.DISABLE, SecretStatus.REVOKE, SecretStatus.DESTROYED})
 
 
 @dataclass(frozen=True)
@@ -71,112 +81,56 @@ class Row:
     verdict: str
     attention: bool
     note: str = ""
+    #: The newest job's fingerprint and the warning codes its activation carried
+    #: (``None``: its activation was not read or not found).
+    lastJob: str | None = None
+    warnings: list[str] | None = None
 
 
-def _live(
-    client: SecretManagerClient, detail: SecretDetail, now_ms: int
-) -> tuple[bool, int | None]:
-    """``(a job is live, when it was raised)``: from the phase, and from the log, where a
-    job raised and never started is the only trace (Start is what makes a secret ROTATING)."""
+@dataclass
+class _Read:
+    """What was read about one secret before judging it."""
+
+    detail: SecretDetail
+    running: bool
+    started: int | None
+    last: Job | None
+
+
+def _read(client: SecretManagerClient, detail: SecretDetail, now_ms: int) -> _Read:
+    """Whether a job is live and when it was raised (from the phase, and from the log,
+    where a job raised and never started is the only trace: Start is what makes a secret
+    ROTATING), and the newest job."""
     try:
         entries = read_log(client, detail.secret_id, since_ms=now_ms - LOG_WINDOW_MS)
-        job = live_job(entries, rotating=detail.rotating)
     except NcpError:
-        job = None
+        entries = []
+    job = live_job(entries, rotating=detail.rotating)
+    jobs = [r for r in jobs_of(entries) if isinstance(r, Job)]
+    last = jobs[-1] if jobs else None
     if job is not None and job.started is not None:
-        return True, job.started
-    return detail.rotating, detail.update_date if detail.rotating else None
-
-
-class _ActionLookups:
-    """Asks Cloud Functions whether a running job's action has already ended (a job left
-    running is then known at once, not after --stale-after); stops at the first error."""
-
-    def __init__(self, opts: argparse.Namespace, out: Output) -> None:
-        self.opts = opts
-        self.out = out
-        self.usable = True
-
-    def ended(self, client: SecretManagerClient, detail: SecretDetail, since: int) -> str | None:
-        with ActionRecords(client, lambda: functions_client(self.opts), detail, self.out.note) as r:
-            found = r.latest(since, SERVER_SLACK_MS)
-            self.usable = not r.failed
-        return found.code if found is not None else None
-
-
-def judge(
-    detail: SecretDetail,
-    now_ms: int,
-    *,
-    running: bool | None = None,
-    job_started: int | None,
-    overdue_after_ms: int,
-    stale_after_ms: int,
-    require_auto: bool,
-) -> tuple[str, bool, str]:
-    """``(verdict, needs attention, note)`` for one secret."""
-    if detail.status in DISABLED:
-        return "disabled", False, f"secret is {detail.status.value}"
-    if detail.rotation_phase is RotationPhase.ROTATION_FAILED:
-        return "failed", True, f"`history {detail.secret_id}` shows why, then `retry` it"
-    if detail.rotating if running is None else running:
-        return _running(detail, now_ms, job_started, stale_after_ms)
-    if not detail.auto_rotation:
-        return "auto rotation off", require_auto, f"`unpause {detail.secret_id}` turns it on"
-    due = detail.next_rotation_date
-    if due is not None and now_ms - due > overdue_after_ms:
-        late = (now_ms - due) // MINUTE_MS
-        return "overdue", True, f"next rotation was due {late} min ago"
-    return "ok", False, ""
-
-
-def _running(
-    detail: SecretDetail, now_ms: int, job_started: int | None, stale_after_ms: int
-) -> tuple[str, bool, str]:
-    if job_started is not None and now_ms - job_started > stale_after_ms:
-        minutes = (now_ms - job_started) // MINUTE_MS
-        how = "running" if detail.rotating else "raised and never started"
-        return "left running", True, f"{how} for {minutes} min: `resume {detail.secret_id}`"
-    return "rotating", False, ""
+        return _Read(detail, True, job.started, last)
+    started = detail.update_date if detail.rotating else None
+    return _Read(detail, detail.rotating, started, last)
 
 
 def cmd_status(opts: argparse.Namespace, out: Output) -> int:
     now = epoch_ms()
-    rows: list[Row] = []
-    lookups = _ActionLookups(opts, out)
     with sm_client(opts) as client:
         ids = opts.secret_ids or [s.secret_id for s in client.iter_secrets()]
-        for sid in ids:
-            detail = client.get_secret(sid)
-            running, started = _live(client, detail, now)
-            verdict, attention, note = judge(
-                detail,
-                now,
-                running=running,
-                job_started=started,
-                overdue_after_ms=opts.overdue_after * MINUTE_MS,
-                stale_after_ms=opts.stale_after * MINUTE_MS,
-                require_auto=opts.require_auto,
-            )
-            if verdict == "rotating" and started is not None and lookups.usable:
-                ended = lookups.ended(client, detail, started)
-                if ended is not None:
-                    verdict, attention = "left running", True
-                    note = f"the action ended ({ended}) but the job runs: `resume {sid}`"
-            rows.append(
-                Row(
-                    secretId=detail.secret_id,
-                    secretName=detail.secret_name,
-                    secretStatus=detail.status.value,
-                    rotationPhase=detail.rotation_phase.value,
-                    autoRotation=detail.auto_rotation,
-                    lastRotationDate=detail.last_rotation_date,
-                    nextRotationDate=detail.next_rotation_date if detail.auto_rotation else None,
-                    verdict=verdict,
-                    attention=attention,
-                    note=note,
-                )
-            )
+        reads = [_read(client, client.get_secret(sid), now) for sid in ids]
+        wanted = [
+            (r.detail, {r.last.job: r.last.started})
+            for r in reads
+            if r.last is not None and r.detail.trigger is not None
+        ]
+        found: dict[str, JobResult] = {}
+        if wanted:
+            with JobActivations(client, lambda: functions_client(opts), out.note) as lookups:
+                found = lookups.find(wanted)
+            if lookups.failed:
+                out.note("verdicts are Secret Manager's alone: no action codes or warnings")
+    rows = [_row(r, found, now, opts) for r in reads]
     needing = sum(r.attention for r in rows)
     if opts.json:
         out.json({"secrets": [asdict(r) for r in rows], "needAttention": needing})
@@ -187,6 +141,40 @@ def cmd_status(opts: argparse.Namespace, out: Output) -> int:
             f"{needing} need{'s' if needing == 1 else ''} attention"
         )
     return EXIT_FAILED if needing else EXIT_OK
+
+
+def _row(read: _Read, found: dict[str, JobResult], now: int, opts: argparse.Namespace) -> Row:
+    detail, last = read.detail, read.last
+    record = found.get(last.job) if last is not None else None
+    warnings = [w["code"] for w in record.warnings] if record is not None else None
+    # The newest job's activation ended with a code while the job still runs: it was left.
+    ended = record.code if record is not None and read.running else None
+    verdict = judge(
+        detail,
+        now,
+        running=read.running,
+        job_started=read.started,
+        overdue_after_ms=opts.overdue_after * MINUTE_MS,
+        stale_after_ms=opts.stale_after * MINUTE_MS,
+        require_auto=opts.require_auto,
+        action_ended=ended,
+        warnings=warnings or (),
+        job=last.job if last is not None else None,
+    )
+    return Row(
+        secretId=detail.secret_id,
+        secretName=detail.secret_name,
+        secretStatus=detail.status.value,
+        rotationPhase=detail.rotation_phase.value,
+        autoRotation=detail.auto_rotation,
+        lastRotationDate=detail.last_rotation_date,
+        nextRotationDate=detail.next_rotation_date if detail.auto_rotation else None,
+        verdict=verdict.verdict,
+        attention=verdict.attention,
+        note=verdict.note,
+        lastJob=last.job if last is not None else None,
+        warnings=warnings,
+    )
 
 
 def _table(out: Output, rows: list[Row]) -> None:

@@ -102,9 +102,9 @@ def test_history_lists_jobs_with_codes(
     result = cli(emu, leak_guard, "history", sid)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split() == ["WHEN", "TRIGGERED", "OUTCOME", "CODE", "JOB"]
+    assert lines[1].split() == ["WHEN", "TRIGGERED", "OUTCOME", "CODE", "WARN", "JOB"]
     newest, oldest = lines[2].split(), lines[3].split()
-    assert oldest[1:4] == ["manual", "failed", "TARGET_UNREACHABLE"]
+    assert oldest[1:5] == ["manual", "failed", "TARGET_UNREACHABLE", "-"]
     assert newest[1] == "retry" and newest[2] in ("failed", "running")
     data = as_json(cli(emu, leak_guard, "history", sid, "--json"))
     jobs = data["jobs"]
@@ -195,6 +195,7 @@ def test_secret_update_puts_a_new_active_value(
 
 
 LEAVES_IT_RUNNING = """
+from rotation.logs import fingerprint
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
 
@@ -204,6 +205,7 @@ def main(args):
     with SecretManagerClient(keys, endpoint=args["secretManagerEndpoint"]) as api:
         api.start_rotation_job(args["secretId"], args["jobToken"])
     return {"ok": False, "secretId": args["secretId"], "outcome": "failed", "leftForRetry": True,
+            "jobFingerprint": fingerprint(args["jobToken"]),
             "error": {"code": "ROTATION_INCOMPLETE", "message": "target unreachable"}}
 """
 

@@ -154,3 +154,38 @@ def test_an_invocation_outliving_its_wait_answers_the_id_only(
     assert done.result is not None and done.result["x"] == 1
     with pytest.raises(ValueError, match="wait_ms"):
         functions.invoke_action("-", "echo", wait_ms=60_001)
+
+
+def test_activations_are_listed_a_page_at_a_time_as_documented(
+    functions: CloudFunctionsClient, emu: Emulator
+) -> None:
+    """The list answers ids and status only (the result is in the detail), honours pageNo,
+    pageSize and start, and iter_activations reads every page of a long list once."""
+    functions.put_action("-", "echo", action_body())
+    ids = [functions.invoke_action("-", "echo", {"x": n}).activation_id for n in range(5)]
+    newest_first = list(reversed(ids))
+    first = functions.list_activations("-", "echo", page_size=2)
+    assert [a.activation_id for a in first] == newest_first[:2]
+    assert all(a.result is None and a.start_ms is None for a in first)
+    third = functions.list_activations("-", "echo", page_no=3, page_size=2)
+    assert [a.activation_id for a in third] == newest_first[4:]
+    emu.stats.reset()
+    assert [a.activation_id for a in functions.iter_activations("-", "echo", page_size=2)] == (
+        newest_first
+    )
+    assert emu.stats.calls["get_action_activations"] == 3  # the short third page ends it
+    emu.stats.reset()
+    assert len(list(functions.iter_activations("-", "echo", page_size=5))) == 5
+    assert emu.stats.calls["get_action_activations"] == 1  # totalCount says there is no more
+    detail = functions.get_activation("-", "echo", ids[2])
+    assert detail is not None and detail.start_ms is not None
+    later = functions.list_activations("-", "echo", start_ms=detail.start_ms)
+    assert {a.activation_id for a in later} == set(ids[2:])
+    for bad in ({"pageSize": "0"}, {"pageNo": "x"}, {"start": "-1"}):
+        with pytest.raises(BadRequest) as refused:
+            functions.transport.request(
+                "raw", "GET", "/packages/{package}/actions/{action}/activations",
+                path_params={"package": "-", "action": "echo"},
+                query={"platform": "vpc", **bad},
+            )  # fmt: skip
+        assert refused.value.code == "80305"

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from rotation import logs
+from rotation.cli.activations import carried_job, warnings_of
 from rotation.cli.explain import render_line
 from rotation.cli.joblog import Job, Rollback, jobs_of, parse_entry, running_job
 from rotation.cli.status import judge
+from rotation.ncp.cloudfunctions_models import Activation
 from rotation.ncp.models import SecretDetail
 
 TOKEN_A = "tokenAAAAAAAAAAAAAAAAAAAAAAA"
@@ -119,6 +121,69 @@ def test_require_auto_makes_a_manual_secret_need_attention() -> None:
         require_auto=True,
     )
     assert needs and "unpause s1" in note
+
+
+AUTH = "TARGET_AUTH_NOT_ENFORCED"
+
+
+@pytest.mark.parametrize(
+    ("fields", "warnings", "ended", "verdict", "attention"),
+    [
+        ({"nextRotationDate": 100 * MIN}, [AUTH], None, "warn", True),
+        ({"autoRotationYN": "N"}, [AUTH], None, "warn", True),  # a manual rotation warned
+        ({"nextRotationDate": 10 * MIN}, [AUTH], None, "overdue", True),
+        ({"rotationPhase": "ROTATION_FAILED"}, [AUTH], None, "failed", True),
+        ({"secretStatus": "DISABLE"}, [AUTH], None, "disabled", False),
+        ({"nextRotationDate": 100 * MIN}, [], None, "ok", False),  # a later clean job clears it
+        ({"rotationPhase": "ROTATING", "secretStatus": "ROTATING"}, [], "ROTATION_INCOMPLETE",
+         "left running", True),
+        ({"rotationPhase": "ROTATING", "secretStatus": "ROTATING"}, [AUTH], None, "rotating",
+         False),
+    ],
+)  # fmt: skip
+def test_verdicts_from_the_last_jobs_activation(
+    fields: dict[str, Any], warnings: list[str], ended: str | None, verdict: str, attention: bool
+) -> None:
+    got = judge(
+        _detail(**fields),
+        100 * MIN,
+        job_started=99 * MIN,
+        overdue_after_ms=60 * MIN,
+        stale_after_ms=15 * MIN,
+        require_auto=False,
+        action_ended=ended,
+        warnings=warnings,
+        job="0123456789ab",
+    )
+    assert (got.verdict, got.attention) == (verdict, attention)
+    if verdict == "warn":
+        assert "(0123456789ab) warned TARGET_AUTH_NOT_ENFORCED" in got.note
+        assert "require password authentication" in got.note and "history s1" in got.note
+    if verdict == "left running":
+        assert "ROTATION_INCOMPLETE" in got.note and "resume s1" in got.note
+
+
+def _activation(result: dict[str, Any] | None, log_lines: tuple[str, ...] = ()) -> Activation:
+    return Activation(activation_id="a1", result=result, logs=log_lines, status="success")
+
+
+def test_an_activation_names_its_job_by_the_fingerprint_it_carries() -> None:
+    fp = logs.fingerprint(TOKEN_A)
+    assert carried_job(_activation({"ok": True, "jobFingerprint": fp})) == fp
+    # An action that does not return it (older, or crashed before its result) still logs it.
+    line = json.dumps({"event": "rotation.begin", "job": fp, "secret_id": "s1"})
+    assert carried_job(_activation({"ok": False}, ("plain text", f"2026Z stdout: {line}"))) == fp
+    assert carried_job(_activation({"ok": True, "jobFingerprint": TOKEN_A})) is None  # not one
+    assert carried_job(_activation({"ok": True}, ('{"job": "completed"}', "{broken"))) is None
+
+
+def test_warnings_are_read_leniently() -> None:
+    result = {"warnings": [{"code": AUTH, "message": "m"}, "RECONCILED", {"message": "x"}, 7]}
+    assert warnings_of(result) == [
+        {"code": AUTH, "message": "m"},
+        {"code": "RECONCILED", "message": ""},
+    ]
+    assert warnings_of({"warnings": "odd"}) == warnings_of(None) == []
 
 
 def test_action_log_lines_are_shortened_and_others_kept() -> None:
