@@ -301,7 +301,9 @@ class Sweeper:
         overdue_ms: int,
     ) -> verdicts.Verdict:
         """Judge a windowed secret, and raise its job when it is due inside its window
-        and none was raised this period (never twice for one period)."""
+        and none was raised this period (never twice for one period): a job raised after
+        the last rotation (a job is raised before the rotation it makes completes, so the
+        one that made the last rotation is not counted), whatever became of it."""
         assert member.window is not None
         assert member.period_days is not None
         detail = read.detail
@@ -315,7 +317,7 @@ class Sweeper:
             and due is not None
             and due <= now
             and window.contains(now)
-            and not any(when >= (base or 0) for when in read.raised_since)
+            and not any(when > (base or 0) for when in read.raised_since)
             and detail.status is SecretStatus.ENABLE
             and detail.rotation_phase is RotationPhase.NONE
             and not running
