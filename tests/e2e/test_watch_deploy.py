@@ -98,6 +98,11 @@ def test_deploy_and_run_the_watchdog(
         win = create_secret(client, secret_name="win-db", value=dict(VALUE)).secret_id
     with inbox(ca) as box:
         path = config(emu, tmp_path, box.base + "/alerts", ca_file, window=True)
+        code, out = deploy(built, path, leak_guard, "--dry-run")
+        assert code == 0, out
+        for step in ("memory", "schema", "watch", "cron"):
+            assert f"{step}" in out and "would create" in out, step
+        assert emu.cloud_functions.actions == {} and emu.cloud_insight.schemas == {}
         code, out = deploy(built, path, leak_guard)
         assert code == 0, out
         for line in ("memory    rotator-watch", "schema    Custom/SecretRotator",

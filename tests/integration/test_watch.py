@@ -133,6 +133,21 @@ def test_alerts_past_the_limit_are_one_summary(ca: trustme.CA, ca_file: str) -> 
         assert w.run()["new"] == 0 and box.take() == []
 
 
+def test_a_windowed_start_is_alerted_only_with_on_success(ca: trustme.CA, ca_file: str) -> None:
+    with world(ca=ca, ca_file=ca_file) as (w, box):
+        assert box is not None and w.notify is not None
+        w.secret("win", period=1, window={"days": "daily", "hours": "00:00-23:00"})
+        w.advance(DAY_MINUTES + 30)
+        assert [e["secretName"] for e in w.run()["executed"]] == ["win"]
+        w.emu.wait_idle()  # the rotation action completes the job
+        assert box.take() == []  # a rotation started is no problem
+        w.notify["onSuccess"] = True
+        w.advance(DAY_MINUTES)  # the next period: due again, inside the window
+        assert len(w.run()["executed"]) == 1
+        [alert] = box.take()
+        assert alert["event"] == "watch.executed" and "inside its window" in alert["message"]
+
+
 def test_a_windowed_job_is_started_once_per_period() -> None:
     with world() as (w, _):
         win = w.secret("win", period=1, window={"days": "daily", "hours": "00:00-23:00"})
