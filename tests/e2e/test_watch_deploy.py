@@ -7,6 +7,7 @@ collector; a windowed secret kept off on purpose, and back on when its window go
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,10 @@ def test_deploy_and_run_the_watchdog(
         path = config(emu, tmp_path, box.base + "/alerts", ca_file, window=True)
         code, out = deploy(built, path, leak_guard, "--dry-run")
         assert code == 0, out
-        for step in ("memory", "schema", "watch", "cron"):
-            assert f"{step}" in out and "would create" in out, step
+        for step, subject in (("memory", "rotator-watch"), ("schema", "Custom/SecretRotator"),
+                              ("watch", "secret-rotator-watch"),
+                              ("cron", "secret-rotator-watch-cron")):  # fmt: skip
+            assert re.search(rf"{step}\s+{re.escape(subject)}\s+would create", out), step
         assert emu.cloud_functions.actions == {} and emu.cloud_insight.schemas == {}
         code, out = deploy(built, path, leak_guard)
         assert code == 0, out
