@@ -7,6 +7,12 @@ One action and one trigger serve a *fleet* of secrets. The file lists them as
 a single ``[secret]`` table is still read as a fleet of one. ``--secret-name`` /
 ``--secret-id`` (repeatable) replace the file's list; ``--period`` is the period of every
 secret that does not set its own.
+
+An optional ``[watch]`` table deploys the watchdog (rotation/watch/) beside the rotation:
+a second action from the same zip on a cron trigger, with its thresholds and, under
+``[watch.metrics]``, Cloud Insight. A secret's optional ``window`` (weekdays, hours, a
+time zone; rotation/watch/windows.py) needs ``[watch]``: the watchdog rotates it inside
+the window, and Secret Manager's own schedule stays off for it.
 """
 
 from __future__ import annotations
@@ -26,11 +32,21 @@ from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDP
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.signing import Credentials
 from rotation.settings import endpoint_problem
+from rotation.watch.config import CLOUD_INSIGHT_ENDPOINT, DEFAULT_PROD_NAME, DEFAULT_STATE_SECRET
+from rotation.watch.windows import WindowError, parse_window
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,49}")
 MEMORY = (128, 256, 512, 1024)
 DEFAULT_PERIOD = 30
-SECRET_KEYS = frozenset({"name", "id", "rotation_period_days", "target", "policy"})
+SECRET_KEYS = frozenset({"name", "id", "rotation_period_days", "target", "policy", "window"})
+DEFAULT_SCHEDULE = "*/10 * * * *"
+WATCH_KEYS = frozenset({
+    "schedule", "scope", "action", "trigger", "timeout_ms", "overdue_after_minutes",
+    "stale_after_minutes", "remind_every_minutes", "max_messages", "state_secret", "workers",
+    "metrics",
+})  # fmt: skip
+METRICS_KEYS = frozenset({"endpoint", "prod_name", "per_secret"})
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*,/-]+")
 RESERVED_PARAMETERS = frozenset({"accessKey", "secretKey", BY_SECRET_ID})
 #: Every key the file may hold, per table: anything else is a typo, refused by name (a
 #: misspelt ``timout_ms`` would otherwise be dropped and the default deployed).
@@ -41,6 +57,7 @@ FILE_KEYS: dict[str, frozenset[str]] = {
     ),
     "trigger": frozenset({"name"}),
     "rotation": frozenset({"period_days"}),
+    "watch": WATCH_KEYS,
 }
 TOP_KEYS = frozenset({*FILE_KEYS, "secrets", "secret"})
 #: The action parameters ``[action.parameters]`` may set: what the handler reads besides
@@ -70,6 +87,8 @@ class SecretSpec:
     #: This secret's own ``target`` / ``policy`` parameters; ``None``: the shared ones.
     target: Mapping[str, Any] | None = None
     policy: Mapping[str, Any] | None = None
+    #: The rotation window, as configured (checked by rotation.watch.windows).
+    window: Mapping[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -83,6 +102,33 @@ class SecretSpec:
         if self.policy is not None:
             own["policy"] = dict(self.policy)
         return own
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """``[watch.metrics]``: push the watchdog's counts to Cloud Insight."""
+
+    endpoint: str = CLOUD_INSIGHT_ENDPOINT
+    prod_name: str = DEFAULT_PROD_NAME
+    per_secret: bool = True
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """``[watch]``: the watchdog action, its cron trigger and its thresholds."""
+
+    action: str
+    trigger: str
+    schedule: str = DEFAULT_SCHEDULE
+    scope: str = "fleet"
+    timeout_ms: int = 120_000
+    overdue_after_minutes: int = 60
+    stale_after_minutes: int | None = None
+    remind_every_minutes: int = 1440
+    max_messages: int = 10
+    state_secret: str = DEFAULT_STATE_SECRET
+    workers: int = 8
+    metrics: MetricsSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +151,14 @@ class DeployConfig:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     #: The CA files the parameters name, read to travel in the zip (deploy/certs.py).
     ca_files: CaFiles = field(default_factory=CaFiles)
+    #: The watchdog (``[watch]``); ``None``: not deployed.
+    watch: WatchSpec | None = None
+
+    @property
+    def watch_action(self) -> str:
+        """The watchdog action's name (also when ``[watch]`` is gone: deploy still reads it
+        to tell a secret that was windowed from one an operator paused)."""
+        return self.watch.action if self.watch is not None else f"{self.action}-watch"
 
     @property
     def action_full_name(self) -> str:
@@ -249,12 +303,19 @@ def _secret(raw: Any, where: str) -> SecretSpec:
         raise ConfigError(f"{where}: id: {problem}")
     raw = entry.get("rotation_period_days")
     period = None if raw is None else _int(raw, f"{where} rotation_period_days", 1, 730)
+    window = _table(entry.get("window"), f"{where} window")
+    if window is not None:
+        try:
+            parse_window(window, f"{where} window")
+        except WindowError as exc:
+            raise ConfigError(str(exc)) from None
     return SecretSpec(
         name=name or None,
         id=sid or None,
         rotation_period=period,
         target=_table(entry.get("target"), f"{where} target"),
         policy=_table(entry.get("policy"), f"{where} policy"),
+        window=window,
     )
 
 
@@ -286,6 +347,85 @@ def _secrets(data: Mapping[str, Any], flags: Mapping[str, Any]) -> tuple[SecretS
             raise ConfigError(f"secret {spec.label} is listed twice")
         seen.add(key)
     return tuple(specs)
+
+
+def _schedule(value: Any) -> str:
+    """Five crontab fields (Cloud Functions checks the rest when the trigger is written)."""
+    parts = value.split() if isinstance(value, str) else []
+    if len(parts) != 5 or not all(_CRON_FIELD.fullmatch(p) for p in parts):
+        raise ConfigError(
+            '[watch] schedule must be five crontab fields, e.g. "*/10 * * * *" (every 10 '
+            "minutes: the zone of a cron trigger is not documented, so prefer intervals)"
+        )
+    return " ".join(parts)
+
+
+def _metrics_spec(raw: Any) -> MetricsSpec | None:
+    table = _table(raw, "[watch.metrics]")
+    if table is None:
+        return None
+    unknown = sorted(str(k) for k in table if k not in METRICS_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"[watch.metrics]: unknown key {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(METRICS_KEYS))})"
+        )
+    prod = table.get("prod_name", DEFAULT_PROD_NAME)
+    if not isinstance(prod, str) or not prod.startswith("Custom/") or len(prod) > 100:
+        raise ConfigError('[watch.metrics] prod_name must start with "Custom/"')
+    per_secret = table.get("per_secret", True)
+    if not isinstance(per_secret, bool):
+        raise ConfigError("[watch.metrics] per_secret must be true or false")
+    endpoint = table.get("endpoint", CLOUD_INSIGHT_ENDPOINT)
+    if not isinstance(endpoint, str) or endpoint_problem(endpoint) is not None:
+        raise ConfigError("[watch.metrics] endpoint must be an https:// URL")
+    return MetricsSpec(endpoint.rstrip("/"), prod, per_secret)
+
+
+def _watch(data: Mapping[str, Any], action: str, trigger: str) -> WatchSpec | None:
+    table = _table(data.get("watch"), "[watch]")
+    if table is None:
+        return None
+    scope = table.get("scope", "fleet")
+    if scope not in ("fleet", "all"):
+        raise ConfigError('[watch] scope must be "fleet" (the secrets listed here) or "all"')
+    stale = table.get("stale_after_minutes")
+    spec = WatchSpec(
+        action=_name(table.get("action", f"{action}-watch"), "[watch] action"),
+        trigger=_name(table.get("trigger", f"{action}-watch-cron"), "[watch] trigger"),
+        schedule=_schedule(table.get("schedule", DEFAULT_SCHEDULE)),
+        scope=scope,
+        timeout_ms=_int(table.get("timeout_ms", 120_000), "[watch] timeout_ms", 500, 300_000),
+        overdue_after_minutes=_int(
+            table.get("overdue_after_minutes", 60), "[watch] overdue_after_minutes", 0, 525_600
+        ),
+        stale_after_minutes=None
+        if stale is None
+        else _int(stale, "[watch] stale_after_minutes", 1, 525_600),
+        remind_every_minutes=_int(
+            table.get("remind_every_minutes", 1440), "[watch] remind_every_minutes", 10, 525_600
+        ),
+        max_messages=_int(table.get("max_messages", 10), "[watch] max_messages", 1, 50),
+        state_secret=_state_name(table.get("state_secret", DEFAULT_STATE_SECRET)),
+        workers=_int(table.get("workers", 8), "[watch] workers", 1, 32),
+        metrics=_metrics_spec(table.get("metrics")),
+    )
+    names = {action, trigger}
+    if spec.action in names or spec.trigger in names or spec.action == spec.trigger:
+        raise ConfigError(
+            "[watch] action and trigger need names of their own: Cloud Functions names are "
+            "unique across actions and triggers"
+        )
+    return spec
+
+
+def _state_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{2,14}", value):
+        raise ConfigError(
+            "[watch] state_secret must be a secret name: 3-15 letters, digits, '-' or '_', "
+            "starting with a letter"
+        )
+    return value
 
 
 def load(
@@ -332,6 +472,15 @@ def load(
     except CaFileError as exc:
         raise ConfigError(str(exc)) from None
     package = values.get("package", "-")
+    action = _name(values.get("action", "secret-rotator"), "the action name")
+    trigger = _name(values.get("trigger", "secret-rotator-trigger"), "the trigger name")
+    watch = _watch(data, action, trigger)
+    windowed = [spec.label for spec in secrets if spec.window is not None]
+    if windowed and watch is None:
+        raise ConfigError(
+            f"{', '.join(windowed)}: a window needs [watch]: the watchdog starts windowed "
+            "rotations (Secret Manager's schedule is off for them)"
+        )
     return DeployConfig(
         credentials=credentials,
         action_credentials=action_credentials,
@@ -339,8 +488,8 @@ def load(
         vpc_no=_int(values["vpc_no"], "vpc_no", 1, 2**63),
         subnet_no=_int(values["subnet_no"], "subnet_no", 1, 2**63),
         package=package if package == "-" else _name(package, "package"),
-        action=_name(values.get("action", "secret-rotator"), "the action name"),
-        trigger=_name(values.get("trigger", "secret-rotator-trigger"), "the trigger name"),
+        action=action,
+        trigger=trigger,
         rotation_period=_int(
             values.get("rotation_period", DEFAULT_PERIOD), "[rotation] period_days", 1, 730
         ),
@@ -359,4 +508,5 @@ def load(
         ),
         parameters=dict(parameters),
         ca_files=ca_files,
+        watch=watch,
     )

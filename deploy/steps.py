@@ -32,6 +32,22 @@ says to run again with ``--unpause``.
 
 The CA files the configuration names travel in the zip (deploy/certs.py): the action's
 parameters name them as ``certs/<sha256>.pem``, and the plan lists each file packed.
+
+With ``[watch]``, the watchdog (rotation/watch/) follows, each step read-compare-write too:
+
+    memory    the secret that is the watchdog's memory (rotator-watch), made if missing
+    schema    GET/POST /cw_fea/real/cw/api/schema on Cloud Insight ([watch.metrics] only):
+              the custom schema, made if missing; its cw_key goes to the action
+    watch     PUT the watchdog action: the same zip, exec.main "watch", its parameters
+              (the fleet with each secret's period and window, the thresholds)
+    cron      PUT /triggers/{name}?type=cron with the schedule as cronOption
+    link      the watchdog action on the cron trigger
+
+A secret with a ``window`` is linked like the others but its auto rotation stays off, on
+purpose (the watchdog starts its jobs inside the window): deploy turns it off if it is on,
+and never reads it as paused. A secret whose window was removed (the previous watchdog's
+parameters list one) and whose auto rotation is off was not paused by anyone: it is
+turned back on without ``--unpause``.
 """
 
 from __future__ import annotations
@@ -46,15 +62,16 @@ from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 from deploy.certs import entries_named
-from deploy.config import ConfigError, DeployConfig, SecretSpec
+from deploy.config import ConfigError, DeployConfig, SecretSpec, WatchSpec
 from deploy.validate import check_parameters, effective_parameters
 from rotation import logs
 from rotation.fleet_params import BY_SECRET_ID
 from rotation.ncp import hosts
-from rotation.ncp.admin_models import Trigger
+from rotation.ncp.admin_models import CreateSecretRequest, Trigger
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import GATEWAY_NOT_FOUND, CloudFunctionsClient, already_linked
 from rotation.ncp.cloudfunctions_models import FunctionAction
+from rotation.ncp.cloudinsight import CloudInsightClient
 from rotation.ncp.errors import (
     ApiError,
     AuthenticationFailed,
@@ -69,6 +86,10 @@ from rotation.ncp.models import SecretChain, SecretDetail, SecretValue
 from rotation.ncp.secretmanager import DEFAULT_ENDPOINT as SECRET_MANAGER_ENDPOINT
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.sensitive import MASK, masked
+from rotation.watch import memory
+from rotation.watch.config import WatchConfigError, parse_watch
+from rotation.watch.metrics import FIELDS
+from rotation.watch.windows import parse_window
 
 T = TypeVar("T")
 
@@ -207,6 +228,7 @@ class Deployer:
         dry_run: bool = False,
         prune: bool = False,
         unpause: bool = False,
+        insight: CloudInsightClient | None = None,
     ) -> None:
         self.config = config
         self.zip_bytes = zip_bytes
@@ -220,6 +242,9 @@ class Deployer:
         self.outcomes: list[Outcome] = []
         #: Secrets whose auto rotation this run turned on.
         self.enabled: set[str] = set()
+        #: Cloud Insight, for ``[watch.metrics]`` (made on first use when not given).
+        self.insight = insight
+        self._windowed_before: set[str] | None = None
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -267,13 +292,15 @@ class Deployer:
             params[BY_SECRET_ID] = dict(sorted(own.items()))
         return params
 
-    def action_body(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    def action_body(
+        self, parameters: Mapping[str, Any], *, main: str = "main", timeout_ms: int | None = None
+    ) -> dict[str, Any]:
         c = self.config
         return {
             "description": f"{DESCRIPTION} sha256:{self.sha256}",
             "parameters": dict(parameters),
-            "limits": {"timeout": c.timeout_ms, "memory": c.memory_mb},
-            "exec": {"kind": RUNTIME, "binary": True, "main": "main"},
+            "limits": {"timeout": timeout_ms or c.timeout_ms, "memory": c.memory_mb},
+            "exec": {"kind": RUNTIME, "binary": True, "main": main},
             "vpc": [{"vpcNo": c.vpc_no, "subnetNo": c.subnet_no}],
         }
 
@@ -286,7 +313,7 @@ class Deployer:
             and existing.memory_mb == wanted["limits"]["memory"]
             and [v.to_api() for v in existing.vpc] == wanted["vpc"]
             and existing.exec.kind == RUNTIME
-            and existing.exec.main == "main"
+            and existing.exec.main == wanted["exec"]["main"]
         )
 
     # -- the steps -----------------------------------------------------------------------
@@ -313,6 +340,8 @@ class Deployer:
                 self.rotation(member, trigger_id)
         except DeployError as exc:
             raise self._left_off(exc, members) from None
+        if c.watch is not None:
+            self.watch(c.watch, members)
         if not any(o.changed for o in self.outcomes):
             self.out.write("nothing to change: the deployment is up to date\n")
         elif self.dry_run:
@@ -570,6 +599,9 @@ class Deployer:
         c = self.config
         period = c.period_of(member.spec)
         subject = f"{member.name} every {period} days"
+        if member.spec.window is not None:
+            self.windowed(member, trigger_id)
+            return
         if trigger_id is None:
             self._record("rotation", subject, "enable", "trigger id known once it exists")
             return
@@ -583,6 +615,11 @@ class Deployer:
             self._record("rotation", subject, "unchanged", f"trigger {trigger_id}")
             return
         paused = self.paused(d, trigger_id)
+        if paused and member.id in self.windowed_before():
+            paused = False  # off because it had a window, not because anyone paused it
+            unwindowed = True
+        else:
+            unwindowed = False
         if paused and not self.unpause:
             self._record(
                 "rotation",
@@ -600,4 +637,214 @@ class Deployer:
             )
             self.enabled.add(member.id)
         detail = "was paused; resumed by --unpause" if paused else f"trigger {trigger_id}"
+        if unwindowed:
+            detail = "its window was removed: Secret Manager's schedule is back on"
         self._record("rotation", subject, "enable", detail)
+
+    # -- windows and the watchdog ----------------------------------------------------------
+
+    def windowed(self, member: Member, trigger_id: str | None) -> None:
+        """A windowed secret: linked, auto rotation off on purpose (the watchdog starts its
+        jobs inside the window), so turned off if it is on; never "paused"."""
+        assert member.spec.window is not None
+        window = parse_window(member.spec.window).describe()
+        subject = f"{member.name} in window"
+        d = member.detail
+        on_here = (
+            d.auto_rotation
+            and trigger_id is not None
+            and d.trigger is not None
+            and d.trigger.id == trigger_id
+        )
+        if not on_here:
+            self._record(
+                "rotation", subject, "unchanged",
+                f"{window}; auto rotation off on purpose: the watchdog rotates it",
+            )  # fmt: skip
+            return
+        if not self.dry_run:
+            self._sm("rotation", functools.partial(self.secrets.disable_auto_rotation, member.id))
+        self._record(
+            "rotation", subject, "update",
+            f"{window}; Secret Manager's schedule off: the watchdog rotates it",
+        )  # fmt: skip
+
+    def windowed_before(self) -> set[str]:
+        """The secrets the deployed watchdog rotates in a window (its ``watch``
+        parameter), read once; empty when there is no watchdog."""
+        if self._windowed_before is None:
+            c = self.config
+            existing = self._fn(
+                "watch", lambda: self.functions.get_action(c.package, c.watch_action)
+            )
+            found: set[str] = set()
+            raw = existing.parameters.get("watch") if existing is not None else None
+            listed = raw.get("secrets") if isinstance(raw, Mapping) else None
+            for item in listed if isinstance(listed, list) else []:
+                if (
+                    isinstance(item, Mapping)
+                    and item.get("window")
+                    and isinstance(item.get("id"), str)
+                ):
+                    found.add(item["id"])
+            self._windowed_before = found
+        return self._windowed_before
+
+    def watch(self, w: WatchSpec, members: Sequence[Member]) -> None:
+        state_id = self.memory(w)
+        cw_key = self.schema(w)
+        params = self.watch_parameters(w, members, state_id, cw_key)
+        self.watch_action(w, params)
+        self.cron(w)
+
+    def memory(self, w: WatchSpec) -> str | None:
+        """The watchdog's memory, a secret it owns (rotation/watch/memory.py)."""
+        listed = self._sm("memory", lambda: list(self.secrets.iter_secrets()))
+        found = [s for s in listed if s.secret_name == w.state_secret]
+        if found:
+            self._record("memory", w.state_secret, "unchanged", "the watchdog's memory")
+            return found[0].secret_id
+        if self.dry_run:
+            self._record("memory", w.state_secret, "create", "the watchdog's memory")
+            return None
+        request = CreateSecretRequest(
+            secret_name=w.state_secret,
+            value=memory.initial_value(0),
+            rotation_targets=(memory.KEY,),
+            memo=memory.MEMO,
+        )
+        made = self._sm("memory", lambda: self.secrets.create_secret(request))
+        self._record("memory", w.state_secret, "create", "the watchdog's memory")
+        return made.secret_id
+
+    def _insight(self, endpoint: str) -> CloudInsightClient:
+        if self.insight is None:
+            self.insight = CloudInsightClient(self.config.credentials, endpoint=endpoint)
+        return self.insight
+
+    def schema(self, w: WatchSpec) -> str | None:
+        """``[watch.metrics]``: the custom schema, made when missing; its ``cw_key``."""
+        if w.metrics is None:
+            return None
+        m = w.metrics
+        insight = self._insight(m.endpoint)
+        found = self._call("schema", m.endpoint, lambda: insight.get_schema(m.prod_name))
+        if found is not None:
+            have = {str(f.get("name")) for f in found.fields}
+            lacking = sorted({str(f["name"]) for f in FIELDS} - have) if have else []
+            if lacking:
+                raise refused(
+                    "schema",
+                    f"{m.prod_name} exists without the fields {', '.join(lacking)}: set "
+                    "[watch.metrics] prod_name to a new name (or delete the old schema)",
+                )
+            self._record("schema", m.prod_name, "unchanged", "Cloud Insight custom schema")
+            return found.cw_key
+        if self.dry_run:
+            self._record("schema", m.prod_name, "create", f"{len(FIELDS)} fields")
+            return None
+        made = self._call("schema", m.endpoint, lambda: insight.create_schema(m.prod_name, FIELDS))
+        self._record("schema", m.prod_name, "create", f"{len(FIELDS)} fields")
+        return made.cw_key
+
+    def watch_parameters(
+        self, w: WatchSpec, members: Sequence[Member], state_id: str | None, cw_key: str | None
+    ) -> dict[str, Any]:
+        """The watchdog's parameters, checked by its own rule (rotation/watch/config.py)."""
+        c = self.config
+        secrets = []
+        for m in members:
+            item: dict[str, Any] = {"id": m.id, "name": m.name, "periodDays": c.period_of(m.spec)}
+            if m.spec.window is not None:
+                item["window"] = parse_window(m.spec.window).to_api()
+            secrets.append(item)
+        watch: dict[str, Any] = {
+            "trigger": c.trigger,
+            "action": c.action_full_name,
+            "scope": w.scope,
+            "secrets": secrets,
+            "overdueAfterMinutes": w.overdue_after_minutes,
+            "remindEveryMinutes": w.remind_every_minutes,
+            "maxMessages": w.max_messages,
+            "stateSecret": w.state_secret,
+            "workers": w.workers,
+        }
+        if w.stale_after_minutes is not None:
+            watch["staleAfterMinutes"] = w.stale_after_minutes
+        if state_id is not None:
+            watch["stateSecretId"] = state_id
+        if w.metrics is not None:
+            watch["metrics"] = {
+                "cwKey": cw_key or "created-at-deploy",
+                "endpoint": w.metrics.endpoint,
+                "prodName": w.metrics.prod_name,
+                "perSecret": w.metrics.per_secret,
+            }
+        try:
+            parse_watch(watch)
+        except WatchConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        params: dict[str, Any] = {
+            "secretManagerEndpoint": c.secret_manager_endpoint,
+            "cloudFunctionsEndpoint": c.cloud_functions_endpoint,
+            "accessKey": c.action_credentials.access_key,
+            "secretKey": c.action_credentials.secret_key,
+            "watch": watch,
+        }
+        if c.parameters.get("notify") is not None:
+            params["notify"] = c.ca_files.rewrite(c.parameters["notify"])
+        return params
+
+    def watch_action(self, w: WatchSpec, params: Mapping[str, Any]) -> None:
+        c = self.config
+        existing = self._fn("watch", lambda: self.functions.get_action(c.package, w.action))
+        wanted = self.action_body(params, main="watch", timeout_ms=w.timeout_ms)
+        subject = w.action if c.package == "-" else f"{c.package}/{w.action}"
+        fleet = f"{len(params['watch']['secrets'])} secret(s), scope {w.scope}"
+        if existing is not None and self._same_action(existing, wanted):
+            self._record("watch", subject, "unchanged", fleet)
+            return
+        change = "create" if existing is None else "update"
+        if not self.dry_run:
+            body = {
+                **wanted,
+                "exec": {**wanted["exec"], "code": base64.b64encode(self.zip_bytes).decode()},
+            }
+            self._fn("watch", lambda: self.functions.put_action(c.package, w.action, body))
+        self._record("watch", subject, change, fleet)
+
+    def cron(self, w: WatchSpec) -> None:
+        """The cron trigger, and the watchdog action linked to it."""
+        c = self.config
+        existing = self._fn("cron", lambda: self.functions.get_trigger(w.trigger))
+        if existing is not None and existing.type not in (None, "cron"):
+            raise refused(
+                "cron", f"{w.trigger!r} exists with type {existing.type}: pick another name"
+            )
+        if existing is not None and existing.exec_options.get("cronOption") == w.schedule:
+            self._record("cron", w.trigger, "unchanged", w.schedule)
+        else:
+            if not self.dry_run:
+                body = {"description": f"{DESCRIPTION}: the watchdog", "cronOption": w.schedule}
+                existing = self._fn(
+                    "cron", lambda: self.functions.put_trigger(w.trigger, body, kind="cron")
+                )
+            self._record("cron", w.trigger, "create" if existing is None else "update",
+                         w.schedule)  # fmt: skip
+        subject = f"{w.action} -> {w.trigger}"
+        if existing is not None and any(
+            _names_action(a, c.package, w.action) for a in existing.actions
+        ):
+            self._record("link", subject, "unchanged")
+            return
+        if self.dry_run:
+            self._record("link", subject, "link")
+            return
+        try:
+            self.functions.link_action(w.trigger, c.package, w.action)
+        except NcpError as exc:
+            if already_linked(exc):
+                self._record("link", subject, "unchanged", "already linked: 80901 DUPLICATED_RULE")
+                return
+            raise hint_for("link", exc, c.cloud_functions_endpoint) from None
+        self._record("link", subject, "link")

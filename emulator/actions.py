@@ -285,6 +285,17 @@ class ActionRunner:
         with slots:
             return self._activate(action, event.secret_id, params, ids, env)
 
+    def start(self, action: Action, params: Mapping[str, Any]) -> None:
+        """Run ``action`` with ``params`` and do not wait, as a cron trigger runs its
+        actions: :meth:`invoke` on a thread that :meth:`wait_idle` waits for."""
+        thread = threading.Thread(
+            target=self.invoke, args=(action, params), name=f"activation-{action.name}",
+            daemon=True,
+        )  # fmt: skip
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
     def invoke(
         self, action: Action, params: Mapping[str, Any], fields: Mapping[str, Any] | None = None
     ) -> Activation:

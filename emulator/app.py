@@ -34,6 +34,7 @@ from emulator.actions import (
 )
 from emulator.clouddb import CloudDbBackend, clouddb_router
 from emulator.cloudfunctions import CloudFunctionsBackend, cloud_functions_router
+from emulator.cloudinsight import CloudInsightBackend, cloud_insight_router
 from emulator.containers import DEFAULT_IDLE_S
 from emulator.core import Clock
 from emulator.faults import FaultPlan
@@ -86,10 +87,14 @@ class Emulator:
         self.clouddb = CloudDbBackend()
         #: Cloud Functions: deployed actions and their Secret Manager triggers.
         self.cloud_functions = CloudFunctionsBackend(self.backend, self.runner)
+        self.scheduler.functions = self.cloud_functions  # cron triggers run on its ticks
+        #: Cloud Insight's custom schemas and collector (the watchdog's metrics).
+        self.cloud_insight = CloudInsightBackend(clock)
         self.routers: list[Router] = [
             secret_manager_router(self.backend, prefix),
             clouddb_router(self.clouddb),
             cloud_functions_router(self.cloud_functions),
+            cloud_insight_router(self.cloud_insight),
         ]
         self.auth_clock = auth_clock
         self.schedule_interval = schedule_interval
@@ -152,6 +157,11 @@ class Emulator:
         return self.base_url + "/ncf/api/v2"
 
     @property
+    def cloud_insight_endpoint(self) -> str:
+        """The Cloud Insight API base URL (``https://cw.apigw.ntruss.com`` on NCP)."""
+        return self.base_url
+
+    @property
     def stats(self) -> Stats:
         assert self._server is not None, "the emulator is not running"
         return self._server.stats
@@ -194,6 +204,38 @@ class Emulator:
         self, name: str, function: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> TriggerRecord:
         return self.add_trigger(name, CallableAction(name=f"{name}-action", function=function))
+
+    def add_function_trigger(self, name: str, *actions: Action) -> TriggerRecord:
+        """Like :meth:`add_trigger`, with the actions also listed by Cloud Functions (Get
+        Action finds them, Delete Action removes them), as a deployment leaves them."""
+        for action in actions:
+            self.cloud_functions.add_action(action)
+        return self.add_trigger(name, *actions)
+
+    def add_cron_trigger(self, name: str, schedule: str, *actions: Action) -> None:
+        """A Cloud Functions cron trigger running ``actions`` on the scheduler's ticks."""
+        for action in actions:
+            self.cloud_functions.add_action(action)
+        self.cloud_functions.add_cron_trigger(name, schedule, [a.name for a in actions])
+
+    # -- breaking things on purpose (what a watchdog must find) ------------------------------
+
+    def stall_job(self, secret_id: str) -> str:
+        """A job raised and started with no action behind it, as an action that died right
+        after Start Rotation Job leaves it: the secret stays ROTATING. Returns its token."""
+        dispatcher, self.backend.dispatcher = self.backend.dispatcher, None
+        try:
+            event = self.backend.execute_rotation(secret_id)
+        finally:
+            self.backend.dispatcher = dispatcher
+        self.backend.start_job(secret_id, event.job_token)
+        return event.job_token
+
+    def unlink(self, secret_id: str) -> None:
+        """Disable Auto Rotation then Delete Rotation Trigger, as an operator would (the
+        trigger of a secret that rotates automatically cannot be deleted, documented)."""
+        self.backend.disable_auto_rotation(secret_id)
+        self.backend.delete_trigger(secret_id)
 
     @property
     def activations(self) -> list[Activation]:

@@ -411,6 +411,30 @@ NOTIFY_FAILED = _code(
     "check that the receiver is up, reachable from the action and accepts the signature "
     "(README, Notifications); the job is in python -m rotation history SECRET_ID",
 )
+# -- the watchdog (rotation/watch/): its own run, not a rotation -----------------------------
+WATCH_INVALID = _code(
+    "WATCH_INVALID",
+    "watchdog",
+    "the watchdog's watch parameter is wrong (the message names the setting: a window, a "
+    "threshold, the fleet, metrics); no secret was swept",
+    "fix [watch] (or a secret's window) in the deploy config, then python -m deploy",
+)
+WATCH_INCOMPLETE = _code(
+    "WATCH_INCOMPLETE",
+    "watchdog",
+    "the sweep could not read part of what it watches (secrets, the trigger, its memory); "
+    "problems there may be missing from this run, and with no memory no alert is sent",
+    "the message says what failed; the next run tries again, and python -m rotation "
+    "status shows the fleet now",
+)
+METRICS_FAILED = _code(
+    "METRICS_FAILED",
+    "watchdog",
+    "the run's counts did not reach Cloud Insight (the collector refused them or did not "
+    "answer); the sweep and its alerts are unchanged",
+    "check [watch.metrics] (the schema's cw_key) and the key's Cloud Insight rights, then "
+    "python -m deploy",
+)
 INTERNAL_ERROR = _code(
     "INTERNAL_ERROR",
     "internal",

@@ -425,7 +425,12 @@ def payload(
 
 
 def slack_text(body: Mapping[str, Any]) -> str:
-    """The alert as one chat message: what happened, what to do, where to look."""
+    """The alert as one chat message: what happened, what to do, where to look. An alert
+    built elsewhere (the watchdog's, :mod:`rotation.watch.alerts`) brings its own ``text``."""
+    if not str(body.get("event", "")).startswith("rotation.") and isinstance(
+        body.get("text"), str
+    ):
+        return str(body["text"])
     name = body.get("secretName") or "a secret"
     where = f"*{name}* (`{body.get('secretId')}`)"
     label = f"[{body['environment']}] " if body.get("environment") else ""
@@ -600,9 +605,25 @@ def send(
         event = event_of(result, config.on_success) if config.webhooks else None
         if event is None:
             return []
+        body = payload(result, event, secret_name=secret_name, context=context)
+    except Exception as exc:  # noqa: BLE001 - a notification never changes the outcome
+        logs.log.warning("notify.failed", error=type(exc).__name__, reason="unexpected")
+        return [_warning(codes.NOTIFY_FAILED, f"alerts not sent: {type(exc).__name__}")]
+    return post(config, body, deadline=deadline)
+
+
+def post(
+    config: NotifyConfig, body: Mapping[str, Any], *, deadline: Deadline
+) -> list[dict[str, str]]:
+    """Post an alert ``body`` (scrubbed; a ``json`` webhook gets it whole, a ``slack`` one
+    its :func:`slack_text`) to every webhook, as :func:`send` does: side by side, each
+    retried within ``deadline``. Never raises; a ``NOTIFY_FAILED`` warning per webhook not
+    reached. The watchdog's alerts (:mod:`rotation.watch.alerts`) go out through here."""
+    if not config.webhooks:
+        return []
+    try:
         for hook in config.webhooks:
             logs.REDACTOR.register(hook.url)
-        body = payload(result, event, secret_name=secret_name, context=context)
         with ThreadPoolExecutor(len(config.webhooks), thread_name_prefix="notify") as pool:
             # Each in a copy of this context, so its log lines carry the job's fields; each
             # ends by the deadline, so leaving the block waits no longer than that.

@@ -118,3 +118,101 @@ def _running(
             "left running", True, f"{how} for {minutes} min: `resume {detail.secret_id}`"
         )
     return Verdict("rotating", False, "")
+
+
+# -- what only the watchdog looks at (rotation/watch/) -----------------------------------------
+#
+# The verdicts above judge a secret by its own state. The watchdog also judges what that
+# state cannot show: whether the secret is still linked to the trigger that rotates it,
+# whether the trigger's action still exists, and, for a secret rotated inside a window
+# (auto rotation off on purpose), whether a window went by while it was due.
+#
+#     unlinked           the configuration says it rotates, but it has no trigger
+#                        or another one                                        attention
+#     action missing     the trigger runs no action, or one that is gone         attention
+#     schedule on        a windowed secret whose auto rotation is on: Secret
+#                        Manager rotates it outside its window                   attention
+#     overdue            (windowed) due, and a whole window went by without a
+#                        rotation (by more than the overdue limit)             attention
+#     waiting            (windowed) due, its next window has not closed yet
+
+UNLINKED = "unlinked"
+ACTION_MISSING = "action missing"
+SCHEDULE_ON = "schedule on"
+WAITING = "waiting"
+
+
+def linkage(detail: SecretDetail, trigger_id: str | None, trigger_name: str) -> Verdict | None:
+    """``unlinked`` when a secret the configuration rotates is not on its trigger
+    (``trigger_id``: the trigger's Secret Manager id; ``None``: the trigger is gone)."""
+    if detail.status in DISABLED:
+        return None
+    linked = detail.trigger
+    if linked is not None and trigger_id is not None and linked.id == trigger_id:
+        return None
+    where = (
+        f"linked to another trigger ({linked.name or linked.id})"
+        if linked is not None
+        else "linked to no trigger"
+    )
+    return Verdict(
+        UNLINKED, True, f"{where}, not {trigger_name}: nothing rotates it; `python -m deploy` "
+        "links it again"
+    )  # fmt: skip
+
+
+def trigger_actions(trigger_name: str, listed: Sequence[str], missing: Sequence[str]) -> Verdict:
+    """``action missing`` when the trigger runs no action or names one that is gone (the
+    names the trigger lists, and those of them Cloud Functions no longer has); else ok."""
+    if not listed:
+        return Verdict(
+            ACTION_MISSING, True, f"trigger {trigger_name} runs no action: every job it raises "
+            "waits for ever; `python -m deploy` links the action"
+        )  # fmt: skip
+    if missing:
+        return Verdict(
+            ACTION_MISSING, True, f"trigger {trigger_name} runs {', '.join(missing)}, which "
+            "Cloud Functions no longer has: `python -m deploy` puts it back"
+        )  # fmt: skip
+    return Verdict("ok", False, "")
+
+
+def judge_windowed(
+    detail: SecretDetail,
+    now_ms: int,
+    *,
+    due_ms: int | None,
+    missed_close_ms: int | None,
+    running: bool | None = None,
+    job_started: int | None,
+    overdue_after_ms: int,
+    stale_after_ms: int,
+    window: str,
+) -> Verdict:
+    """The verdict of a secret rotated inside a window (Secret Manager's schedule off on
+    purpose, so ``auto rotation off`` is its normal state).
+
+    ``due_ms``: when its period ran out (from the last rotation, else its registration);
+    ``missed_close_ms``: when the first window open at or after that instant closed (or
+    closes). Overdue once that close is more than ``overdue_after_ms`` past with no
+    rotation; a failed or running job is judged as :func:`judge` judges it."""
+    base = judge(
+        detail, now_ms, running=running, job_started=job_started,
+        overdue_after_ms=overdue_after_ms, stale_after_ms=stale_after_ms, require_auto=False,
+    )  # fmt: skip
+    if base.verdict not in ("ok", "auto rotation off", "overdue", "warn"):
+        return base  # disabled, failed, left running, rotating
+    if detail.auto_rotation:
+        return Verdict(
+            SCHEDULE_ON, True, f"auto rotation is on, so Secret Manager rotates it outside its "
+            f"window ({window}): `python -m deploy` turns it off"
+        )  # fmt: skip
+    if due_ms is None or now_ms < due_ms:
+        return Verdict("ok", False, "")
+    if missed_close_ms is not None and now_ms - missed_close_ms > overdue_after_ms:
+        late = (now_ms - due_ms) // MINUTE_MS
+        return Verdict(
+            "overdue", True, f"due {late} min ago and its window ({window}) went by without "
+            f"a rotation: `history {detail.secret_id}` shows why"
+        )  # fmt: skip
+    return Verdict(WAITING, False, f"due; rotates in its next window ({window})")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         FunctionTrigger,
         TriggerLink,
     )
+    from rotation.ncp.cloudinsight import CloudInsightClient
     from rotation.ncp.deadline import Deadline
     from rotation.ncp.errors import (
         ApiError,
@@ -55,6 +56,7 @@ _HOME = {
     "SecretManagerClient": "secretmanager",
     "CloudFunctionsClient": "cloudfunctions",
     "CloudDbClient": "clouddb",
+    "CloudInsightClient": "cloudinsight",
     "Activation": "cloudfunctions_models",
     "FunctionAction": "cloudfunctions_models",
     "FunctionTrigger": "cloudfunctions_models",
@@ -75,6 +77,7 @@ __all__ = [
     "ClientError",
     "CloudDbClient",
     "CloudFunctionsClient",
+    "CloudInsightClient",
     "Credentials",
     "Deadline",
     "DeadlineExceeded",
