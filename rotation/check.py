@@ -5,12 +5,14 @@ deployed action runs it on a dry-run invocation (``dryRun: true``), from inside 
 which is where a database's reachability actually matters. Each check is one line:
 
     api      reach the Secret Manager host and read the secret (proves the keys too)
+    identity who the action signs as (STS caller-identity; the main account's pair warns)
     secret   its status, phase and trigger allow a rotation
     value    the active value is a JSON object holding every rotation target as a
              non-empty string, of plain text, bounded in depth and size
     target   the target builds from the value and the ``target`` parameter (every
              setting checked, files loaded), and derives only rotation targets
     login    the target accepts the *active* credential (a probe; nothing is set)
+    access   the target's API reads a rotation needs are allowed (a 403 names the policy)
     policy   the value policy parses, names only rotation targets, the target accepts
              what it generates, and the new value fits Secret Manager's limit
 
@@ -34,7 +36,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from rotation import logs, preflight
+from rotation import identity, logs, preflight
 from rotation.codes import CodedError
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import (
@@ -262,6 +264,18 @@ class _Checker:
                 "the target refused the active credential: a rotation could not log in",
             )
 
+    def identity(self) -> None:
+        endpoint = identity.sts_endpoint(self.client.endpoint, self.inputs.target)
+        status, message = identity.identity_line(
+            self.inputs.credentials, endpoint, self.inputs.deadline
+        )
+        self.add("identity", CheckStatus(status), message)
+
+    def access(self, target: Target) -> None:
+        found = identity.access_line(target)
+        if found is not None:
+            self.add("access", CheckStatus(found[0]), found[1])
+
     def policy(self, target: Target, chain: SecretChain) -> None:
         try:
             policies = preflight.policies_for(self.inputs.policy, target, chain)
@@ -281,10 +295,12 @@ class _Checker:
         target: Target | None = None
         try:
             detail = self.api()
+            self.identity()
             self.secret(detail)
             chain = self.value()
             target = self.target(chain)
             self.login(target, chain)
+            self.access(target)
             self.policy(target, chain)
         except _Stop:
             pass

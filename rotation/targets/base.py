@@ -89,6 +89,23 @@ class TargetRollbackFailed(TargetError):
     code = codes.TARGET_ROLLBACK_FAILED
 
 
+def permission_denied(exc: Exception, doing: str, policy: str) -> TargetError | None:
+    """An NCP API's refusal for want of a policy (403, or the gateway's 401 code 210) as
+    the coded error that names the policy; ``None`` for any other error."""
+    from rotation.ncp.errors import AuthenticationFailed, Forbidden  # noqa: PLC0415
+
+    refused = isinstance(exc, Forbidden) or (
+        isinstance(exc, AuthenticationFailed) and getattr(exc, "code", "") == "210"
+    )
+    if not refused:
+        return None
+    return TargetError(
+        f"could not {doing}: {exc} (the action's sub account needs {policy})",
+        code=codes.TARGET_PERMISSION_DENIED,
+        untouched=True,
+    )
+
+
 @dataclass(frozen=True)
 class Change:
     """The values one rotation moves between, and which keys it changes."""

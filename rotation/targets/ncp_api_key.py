@@ -65,7 +65,7 @@ from rotation import codes, logs
 from rotation.ncp.action_params import read_parameters, replace_parameters
 from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
 from rotation.ncp.cloudfunctions import MAX_INVOKE_WAIT_MS, CloudFunctionsClient
-from rotation.ncp.errors import AuthenticationFailed, ClientError, Forbidden, NcpError
+from rotation.ncp.errors import AuthenticationFailed, ClientError, NcpError
 from rotation.ncp.models import SecretChain, SecretValue, Stage
 from rotation.ncp.signing import Credentials
 from rotation.ncp.sts import DEFAULT_ENDPOINT as STS_ENDPOINT
@@ -88,6 +88,7 @@ from rotation.targets.base import (
     TargetSetFailed,
     TargetTestFailed,
     TargetUnreachable,
+    permission_denied,
 )
 
 KEYS = ("accessKey", "secretKey")
@@ -106,13 +107,6 @@ def shown(access_key: str) -> str:
     (the whole is a rotation target value, scrubbed from every log)."""
     head = access_key[:8] if access_key.startswith("ncp_iam_") else access_key[:4]
     return f"{head}...{access_key[-4:]}"
-
-
-def denied(exc: NcpError) -> bool:
-    """A refusal for want of a policy: 403, or the gateway's 401 code 210."""
-    return isinstance(exc, Forbidden) or (
-        isinstance(exc, AuthenticationFailed) and getattr(exc, "code", "") == "210"
-    )
 
 
 def pair_of(value: SecretValue | None, what: str) -> Credentials:
@@ -191,13 +185,9 @@ class NcpApiKeyTarget(Target):
         )
 
     def _api_error(self, exc: NcpError, doing: str, *, untouched: bool = True) -> TargetError:
-        if denied(exc):
-            return TargetError(
-                f"could not {doing}: {exc} (the action's sub account needs "
-                "NCP_SUB_ACCOUNT_MANAGER)",
-                code=codes.TARGET_PERMISSION_DENIED,
-                untouched=untouched,
-            )
+        refused = permission_denied(exc, doing, "NCP_SUB_ACCOUNT_MANAGER")
+        if refused is not None:
+            return refused
         if isinstance(exc, ClientError):
             return TargetSetFailed(f"could not {doing}: {exc}", untouched=untouched)
         return TargetUnreachable(f"could not {doing}: {exc}", untouched=untouched)
@@ -561,12 +551,9 @@ class NcpApiKeyTarget(Target):
             )
 
     def _action_error(self, exc: NcpError, doing: str) -> TargetError:
-        if denied(exc):
-            return TargetError(
-                f"could not {doing}: {exc} (the action's sub account needs "
-                "NCP_VPC_CLOUD_FUNCTIONS_MANAGER)",
-                code=codes.TARGET_PERMISSION_DENIED,
-            )
+        refused = permission_denied(exc, doing, "NCP_VPC_CLOUD_FUNCTIONS_MANAGER")
+        if refused is not None:
+            return refused
         return TargetSetFailed(f"could not {doing}: {exc}")
 
     # -- rotation check ------------------------------------------------------------------
@@ -633,13 +620,13 @@ def _action(settings: Mapping[str, Any]) -> ActionRef | None:
 def build_ncp_api_key(
     config: Mapping[str, Any], active: SecretValue, ctx: TargetContext
 ) -> NcpApiKeyTarget:
+    if set(config) & set(KEYS):
+        raise TargetConfigError("the key pair lives in the secret value, not the target")
     unknown = sorted(set(config) - SETTINGS)
     if unknown:
         raise TargetConfigError(
             f"unknown target settings {', '.join(unknown)}; known: {', '.join(sorted(SETTINGS))}"
         )
-    if set(config) & set(KEYS):
-        raise TargetConfigError("the key pair lives in the secret value, not the target")
     settings = {**{k: v for k, v in active.items() if k in SETTINGS}, **config}
     sub_account_id = _text(settings, "subAccountId")
     if sub_account_id is None:
