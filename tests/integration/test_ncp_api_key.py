@@ -331,7 +331,9 @@ def test_a_lost_create_answer_disables_that_key_and_creates_again(
 def test_a_resume_reuses_a_stored_pending_pair_that_works(emu: Emulator, sub: SubAccount) -> None:
     old = emu.subaccounts.issue_key(sub.sub_account_id)
     emu.faults.add("complete_rotation_job", status=503, times=1000)
-    sid, first = rotate(emu, sub, key_value(sub, old))
+    with emu.client() as client:
+        sid, token = executed_job(emu, client, value=key_value(sub, old), targets=TARGETS)
+    first = invoke(emu, sid, token, target=target_params(emu), timeoutSeconds=4)
     emu.faults.clear()
     assert first["job"] == "running" and first["leftForRetry"], first
     pending = chain(emu, sid).pending
@@ -435,3 +437,50 @@ def test_rotation_targets_must_be_both_keys(emu: Emulator, sub: SubAccount) -> N
     result = invoke(emu, sid, token, target=target_params(emu))
     assert result["error"]["code"] == "INVALID_TARGET" and "exactly" in result["error"]["message"]
     assert states(sub) == {old[0]: True}
+
+
+# -- rotation check: who the action is, and whether it may -----------------------------
+
+
+def run_checks(emu: Emulator, sid: str, pair: Credentials) -> dict[str, Any]:
+    from rotation.check import run_check  # noqa: PLC0415
+    from rotation.ncp.secretmanager import SecretManagerClient  # noqa: PLC0415
+    from rotation.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.load(
+        {
+            "secretId": sid, "accessKey": pair.access_key, "secretKey": pair.secret_key,
+            "secretManagerEndpoint": emu.endpoint, "target": target_params(emu),
+        },
+        env={}, need_job=False,
+    )  # fmt: skip
+    with SecretManagerClient(pair, endpoint=emu.endpoint) as client:
+        return {line.name: line for line in run_check(settings, client)}
+
+
+def test_check_says_who_the_action_is_and_which_policy_is_missing(emu: Emulator) -> None:
+    app = emu.subaccounts.add_sub_account("app")
+    old = emu.subaccounts.issue_key(app.sub_account_id)
+    rotator = emu.subaccounts.add_sub_account("rotator", ("NCP_SECRETMANAGER_MANAGER",))
+    pair = Credentials(*emu.subaccounts.issue_key(rotator.sub_account_id))
+    with emu.client() as client:
+        sid, _ = executed_job(emu, client, value=key_value(app, old), targets=TARGETS)
+    emu.stats.reset()
+    lines = run_checks(emu, sid, pair)
+    assert lines["identity"].status.value == "ok"
+    assert "'rotator'" in lines["identity"].message and rotator.sub_account_id in (
+        lines["identity"].message
+    )
+    assert lines["login"].status.value == "ok"  # the active pair works
+    access = lines["access"]
+    assert access.status.value == "fail" and "TARGET_PERMISSION_DENIED" in access.message
+    assert "NCP_SUB_ACCOUNT_MANAGER" in access.message
+    assert not {"create_access_key", "change_access_key_status", "delete_access_key"} & set(
+        emu.stats.calls
+    )
+    # With the policy, the access line counts the keys; the main account's pair warns.
+    rotator.policies.add("NCP_SUB_ACCOUNT_MANAGER")
+    lines = run_checks(emu, sid, pair)
+    assert lines["access"].status.value == "ok" and "1 active" in lines["access"].message
+    main = run_checks(emu, sid, emu.credentials)
+    assert main["identity"].status.value == "warn" and "main account" in main["identity"].message
