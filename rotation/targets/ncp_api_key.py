@@ -298,6 +298,36 @@ class NcpApiKeyTarget(Target):
             "target.access_key", note="the stored active key was disabled; enabled again"
         )
 
+    def _enable(self, access_key: str) -> None:
+        """Enable a key a rollback disabled. When two others are active and this one is
+        the stored *active* key (a converge onto another run's completed value), one of
+        them makes room: a key stored nowhere first, else the stored previous one; the
+        stored active key must work, whatever else does."""
+        try:
+            self._set_active(access_key, True)
+        except NcpError as exc:
+            if not limit_exceeded(exc):
+                raise self._api_error(exc, "enable the key", untouched=False) from None
+        else:
+            return
+        chain = self._fresh_chain()
+        stored = _stored_keys(chain)
+        if stored.get("active") != access_key:
+            raise TargetSetFailed(
+                f"the key {shown(access_key)} cannot be enabled: two other keys are active",
+                untouched=True,
+            )
+        keep = {access_key, stored.get("pending")}
+        others = [k.access_key for k in self._keys() if k.active and k.access_key not in keep]
+        others.sort(key=lambda k: k == stored.get("previous"))  # stored nowhere first
+        if not others:
+            raise TargetSetFailed(f"the key {shown(access_key)} cannot be enabled")
+        self._retire(others[0], "a key to make room for the stored active one")
+        try:
+            self._set_active(access_key, True)
+        except NcpError as exc:
+            raise self._api_error(exc, "enable the stored active key", untouched=False) from None
+
     def _fresh_chain(self) -> SecretChain:
         chain = self.ctx.read_chain() if self.ctx.read_chain is not None else None
         if chain is None:
@@ -427,10 +457,7 @@ class NcpApiKeyTarget(Target):
                 untouched=True,
             )
         if not key.active:
-            try:
-                self._set_active(pair.access_key, True)
-            except NcpError as exc:
-                raise self._api_error(exc, "enable the pending key", untouched=False) from None
+            self._enable(pair.access_key)
         if self.action is not None:
             self._wait_works(pair)
             self._hold_in_action(pair)
