@@ -275,11 +275,12 @@ class NcpApiKeyTarget(Target):
                 code=codes.TARGET_LOGIN_REFUSED,
                 untouched=True,
             )
+        if not mine.active:  # the stored active key must work before anything else
+            self._enable_stored_active(current)
+            listed = self._keys()
         others = [k for k in listed if k.active and k.access_key != current]
         if others:
             self._free_slot(current, others)
-        if not mine.active:
-            self._enable_stored_active(current)
         made = self._create_once(current)
         self._created = made
         self.ctx.register_secret(made.secret_key)
@@ -290,10 +291,7 @@ class NcpApiKeyTarget(Target):
     def _enable_stored_active(self, current: str) -> None:
         """The stored active key is disabled (Rollback Rotation Job brought back the key
         the last finish retired): make it work again before anything else."""
-        try:
-            self._set_active(current, True)
-        except NcpError as exc:
-            raise self._api_error(exc, "enable the stored active key again") from None
+        self._enable(current)
         logs.log.warning(
             "target.access_key", note="the stored active key was disabled; enabled again"
         )

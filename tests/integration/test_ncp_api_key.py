@@ -484,3 +484,42 @@ def test_check_says_who_the_action_is_and_which_policy_is_missing(emu: Emulator)
     assert lines["access"].status.value == "ok" and "1 active" in lines["access"].message
     main = run_checks(emu, sid, emu.credentials)
     assert main["identity"].status.value == "warn" and "main account" in main["identity"].message
+
+
+@pytest.mark.parametrize("generator", ["service", "service-random"])
+def test_a_service_generator_never_makes_the_pair(
+    emu: Emulator, sub: SubAccount, generator: str
+) -> None:
+    # Secret Manager's generated strings are no key pair: the target makes it either way.
+    old = emu.subaccounts.issue_key(sub.sub_account_id)
+    with emu.client() as client:
+        sid, token = executed_job(emu, client, value=key_value(sub, old), targets=TARGETS)
+    result = invoke(emu, sid, token, target=target_params(emu), policy={"generator": generator})
+    assert result["ok"], result
+    assert emu.stats.calls["add_pending_stage"] == emu.stats.calls["generate_random_secret"] == 0
+    assert works(emu, chain(emu, sid).active)
+
+
+def test_after_a_rollback_rotation_job_the_stored_active_key_works_again(
+    emu: Emulator, sub: SubAccount
+) -> None:
+    old = emu.subaccounts.issue_key(sub.sub_account_id)
+    sid, result = rotate(emu, sub, key_value(sub, old))
+    assert result["ok"], result
+    newer = chain(emu, sid).active["accessKey"]
+    with emu.client() as client:
+        client.rollback_rotation_job(sid)  # Secret Manager only: active is the disabled key
+        assert not works(emu, client.get_secret_values(sid).active)
+        client.execute_rotation_job(sid)
+        token = job_token(client, sid)
+    result = invoke(emu, sid, token, target=target_params(emu))
+    # The old key is enabled again first; the newer one, stored nowhere now, holds the
+    # second slot, and the default is to refuse rather than disable it.
+    assert result["error"]["code"] == "NCP_KEY_SLOTS_FULL", result
+    assert works(emu, chain(emu, sid).active) and states(sub)[newer] is True
+    with emu.client() as client:
+        client.retry_rotation_job(sid)
+        token = job_token(client, sid)
+    result = invoke(emu, sid, token, target=target_params(emu, strayKeys="disable"))
+    assert result["ok"], result
+    assert newer not in states(sub) and sub.max_active == 2
