@@ -61,7 +61,8 @@ K11 Documented: the managed policy names (``NCP_SUB_ACCOUNT_MANAGER`` / ``_VIEWE
    legacy ``get...`` action), ``NCP_ADMINISTRATOR`` everything; a missing policy is
    answered in the product's own words: Secret Manager ``403 FORBIDDEN`` (its documented
    code), Cloud Functions ``403 80002 SUB_ACC_NO_PERMISSION`` (documented), Sub Account
-   v2 ``403 Forbidden`` (a documented word), the legacy Cloud DB API the gateway's ``401``
+   v2 ``403 Forbidden`` (documented on the v2 create and change-status pages), the legacy
+   Cloud DB API the gateway's ``401``
    code ``210 Permission Denied`` (the documented gateway code). STS caller-identity needs
    no policy (its page names none).
 """
@@ -86,6 +87,8 @@ MAX_ACTIVE_KEYS = 2
 KEY_PREFIX = "ncp_iam_"
 KEY_ALPHABET = string.ascii_letters + string.digits + "_"
 KST = timezone(timedelta(hours=9))
+#: STS ``loginAlias``: the customer's login page alias, the same for its sub accounts (T2).
+LOGIN_ALIAS = "emulator"
 
 ADMINISTRATOR = "NCP_ADMINISTRATOR"
 #: product -> (the policy allowing everything, the policies allowing reads). K11.
@@ -218,8 +221,8 @@ class SubAccountBackend:
         """STS caller-identity for a key the gateway accepted."""
         account = self.owner(access_key)
         if account is None:
-            return {"id": self.main_id, "loginAlias": "emulator-main", "userType": "Customer"}
-        return {"id": account.sub_account_id, "loginAlias": account.login_id, "userType": "Sub"}
+            return {"id": self.main_id, "loginAlias": LOGIN_ALIAS, "userType": "Customer"}
+        return {"id": account.sub_account_id, "loginAlias": LOGIN_ALIAS, "userType": "Sub"}
 
     def allows(self, access_key: str, product: str, read: bool) -> bool:
         """K11: may this key's account call that product's operation?"""

@@ -258,14 +258,16 @@ class Case:
         assert self.db is not None
         admin, admin_pw = self.db.create_admin()
         self.extra_secrets.add(admin_pw)
-        self.emu.clouddb.setup_seconds = 0.05
+        # A poll well after SETUP ends and one well before: two polls per change, the
+        # same in every run, so the calibration's calls are the scenarios' calls.
+        self.emu.clouddb.setup_seconds = 0.25
         host, port = self.db.upstream
         number = self.emu.clouddb.add_instance(
             "mysql", host=host, port=port, admin_user=admin, admin_password=admin_pw
         )
         self.emu.clouddb.add_user(number, self.username, hostIp="%", authority="CRUD",
                                   isSystemTableAccess=False)  # fmt: skip
-        self.params["target"] = {"cloudDbEndpoint": self.emu.base_url, "pollSeconds": 0.05}
+        self.params["target"] = {"cloudDbEndpoint": self.emu.base_url, "pollSeconds": 0.75}
         return {"engine": "ncp-clouddb-mysql", "cloudDbInstanceNo": number, "regionCode": "KR"}
 
     def create_secret(

@@ -72,7 +72,7 @@ def identity_line(credentials: Credentials, endpoint: str, deadline: Deadline) -
             "give it a sub account with only the policies it needs (README, Least privilege)"
         )
     kind = who.user_type or "an"
-    return "ok", f"the action signs as {kind} account {who.login_alias!r} ({who.id})"
+    return "ok", f"the action signs as {kind} account {who.id} (login alias {who.login_alias})"
 
 
 def access_line(target: Target) -> tuple[str, str] | None:

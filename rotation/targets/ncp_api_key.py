@@ -58,13 +58,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rotation import codes, logs
-from rotation.ncp.action_params import read_parameters, replace_parameters
-from rotation.ncp.cloudfunctions import DEFAULT_ENDPOINT as CLOUD_FUNCTIONS_ENDPOINT
-from rotation.ncp.cloudfunctions import MAX_INVOKE_WAIT_MS, CloudFunctionsClient
 from rotation.ncp.errors import AuthenticationFailed, ClientError, NcpError
 from rotation.ncp.models import SecretChain, SecretValue, Stage
 from rotation.ncp.signing import Credentials
@@ -79,6 +75,7 @@ from rotation.ncp.subaccount import (
     limit_exceeded,
 )
 from rotation.settings import endpoint_problem
+from rotation.targets.action_holder import ActionHolder, action_holder, shown
 from rotation.targets.base import (
     Change,
     Target,
@@ -102,13 +99,6 @@ DEFAULT_SETTLE_SECONDS = 60.0
 FIRST_WAIT, MAX_WAIT = 0.25, 2.0
 
 
-def shown(access_key: str) -> str:
-    """An access key as messages show it: enough to find it in the console, not the whole
-    (the whole is a rotation target value, scrubbed from every log)."""
-    head = access_key[:8] if access_key.startswith("ncp_iam_") else access_key[:4]
-    return f"{head}...{access_key[-4:]}"
-
-
 def pair_of(value: SecretValue | None, what: str) -> Credentials:
     if value is None:
         raise TargetConfigError(f"the {what} value is missing")
@@ -116,16 +106,6 @@ def pair_of(value: SecretValue | None, what: str) -> Credentials:
     if not isinstance(access, str) or not access or not isinstance(secret, str) or not secret:
         raise TargetConfigError(f"the {what} value needs text accessKey and secretKey keys")
     return Credentials(access, secret)
-
-
-@dataclass(frozen=True)
-class ActionRef:
-    """The Cloud Functions action whose default parameters hold this key pair."""
-
-    package: str
-    name: str
-    endpoint: str
-    dry_run: bool
 
 
 class NcpApiKeyTarget(Target):
@@ -144,7 +124,7 @@ class NcpApiKeyTarget(Target):
         generation: str,
         stray: str,
         settle_seconds: float,
-        action: ActionRef | None,
+        action: ActionHolder | None,
     ) -> None:
         self.ctx = ctx
         self.credentials = credentials
@@ -160,6 +140,8 @@ class NcpApiKeyTarget(Target):
         #: The pair ``create`` made in this run (``discard`` undoes it).
         self._created: NewAccessKey | None = None
         self._identities: dict[str, CallerIdentity] = {}
+        #: One STS session per pair asked about (kept alive across the steps).
+        self._sts: dict[Credentials, StsClient] = {}
 
     @property
     def reapply(self) -> bool:
@@ -200,18 +182,19 @@ class NcpApiKeyTarget(Target):
 
     def _identity(self, pair: Credentials) -> CallerIdentity | None:
         """Who signs with ``pair``; ``None`` when the gateway refuses it (401)."""
-        client = StsClient(
-            pair, endpoint=self.sts_endpoint, deadline=self.ctx.deadline,
-            budget=self.ctx.retry_budget,
-        )  # fmt: skip
+        client = self._sts.get(pair)
+        if client is None:
+            client = self._sts[pair] = StsClient(
+                pair, endpoint=self.sts_endpoint, deadline=self.ctx.deadline,
+                budget=self.ctx.retry_budget,
+            )  # fmt: skip
+        client.transport.deadline = self.ctx.deadline  # the recovery reserve, later
         try:
             return client.caller_identity()
         except AuthenticationFailed:
             return None
         except NcpError as exc:
             raise TargetUnreachable(f"STS caller-identity could not be asked: {exc}") from None
-        finally:
-            client.close()
 
     def _same_account(self, new: CallerIdentity, change: Change) -> bool:
         """Does ``new`` sign as this secret's sub account? Its id is ``subAccountId``
@@ -458,24 +441,24 @@ class NcpApiKeyTarget(Target):
             self._enable(pair.access_key)
         if self.action is not None:
             self._wait_works(pair)
-            self._hold_in_action(pair)
+            self.action.hold(pair)
 
     def test(self, change: Change) -> None:
         pair = pair_of(change.pending, "pending")
         new = self._wait_works(pair)
         if not self._same_account(new, change):
             raise TargetTestFailed(
-                f"the new pair signs as another account ({new.user_type} "
-                f"{new.login_alias!r}) than sub account {self.sub_account_id}"
+                f"the new pair signs as another account ({new.user_type} {new.id}) than "
+                f"sub account {self.sub_account_id}"
             )
         if self.action is not None:
-            self._test_action(pair)
+            self.action.test(pair, self.ctx.secret_id)
 
     def rollback(self, change: Change) -> None:
         active = pair_of(change.active, "active")
         pending = pair_of(change.pending, "pending")
-        if self.action is not None and self._action_holds() == pending.access_key:
-            self._hold_in_action(active)
+        if self.action is not None and self.action.holds() == pending.access_key:
+            self.action.hold(active)
         if pending.access_key == active.access_key:
             return
         key = self._find(self._keys(), pending.access_key)
@@ -491,7 +474,7 @@ class NcpApiKeyTarget(Target):
             raise TargetError(
                 f"the new key {shown(new.access_key)} is refused: the old key stays enabled"
             )
-        if self.action is not None and self._action_holds() != new.access_key:
+        if self.action is not None and self.action.holds() != new.access_key:
             raise TargetError(
                 "the action's parameters do not hold the new pair: the old key stays enabled"
             )
@@ -514,73 +497,6 @@ class NcpApiKeyTarget(Target):
             return
         logs.log.info("target.access_key", change="deleted", access_key_id=shown(access_key))
 
-    # -- the action holding this pair (the rotator's own key) -------------------------------
-
-    def _functions(self) -> CloudFunctionsClient:
-        assert self.action is not None
-        return CloudFunctionsClient(
-            self.credentials, endpoint=self.action.endpoint, deadline=self.ctx.deadline
-        )
-
-    def _action_holds(self) -> str | None:
-        """The access key the action's default parameters hold now."""
-        assert self.action is not None
-        with self._functions() as client:
-            try:
-                params = read_parameters(client, self.action.package, self.action.name)
-            except NcpError as exc:
-                raise self._action_error(exc, "read the action's parameters") from None
-        held = params.get("accessKey")
-        return held if isinstance(held, str) else None
-
-    def _hold_in_action(self, pair: Credentials) -> None:
-        """Write ``pair`` into the action's default parameters (Put Action)."""
-        assert self.action is not None
-        if self._action_holds() == pair.access_key:
-            return
-        with self._functions() as client:
-            try:
-                replace_parameters(
-                    client, self.action.package, self.action.name,
-                    {"accessKey": pair.access_key, "secretKey": pair.secret_key},
-                )  # fmt: skip
-            except NcpError as exc:
-                raise self._action_error(exc, "update the action's parameters") from None
-        logs.log.info(
-            "target.action_parameters",
-            action=self.action.name,
-            access_key_id=shown(pair.access_key),
-        )
-
-    def _test_action(self, pair: Credentials) -> None:
-        assert self.action is not None
-        if self._action_holds() != pair.access_key:
-            raise TargetTestFailed("the action's parameters do not hold the new pair")
-        if not self.action.dry_run:
-            return
-        wait_ms = int(min(MAX_INVOKE_WAIT_MS, max(0.0, self.ctx.deadline.remaining() - 1) * 1000))
-        with self._functions() as client:
-            try:
-                activation = client.invoke_action(
-                    self.action.package, self.action.name,
-                    {"dryRun": True, "secretId": self.ctx.secret_id}, wait_ms=wait_ms,
-                )  # fmt: skip
-            except NcpError as exc:
-                raise self._action_error(exc, "run the action's dry run") from None
-        result = activation.result or {}
-        if result.get("ok") is not True:
-            error = result.get("error")
-            code = error.get("code") if isinstance(error, Mapping) else None
-            raise TargetTestFailed(
-                f"the action's dry run with the new pair did not pass ({code or 'no result'})"
-            )
-
-    def _action_error(self, exc: NcpError, doing: str) -> TargetError:
-        refused = permission_denied(exc, doing, "NCP_VPC_CLOUD_FUNCTIONS_MANAGER")
-        if refused is not None:
-            return refused
-        return TargetSetFailed(f"could not {doing}: {exc}")
-
     # -- rotation check ------------------------------------------------------------------
 
     def access(self) -> tuple[bool, str]:
@@ -596,6 +512,9 @@ class NcpApiKeyTarget(Target):
 
     def close(self) -> None:
         self.keys_api.close()
+        for client in self._sts.values():
+            client.close()
+        self._sts.clear()
 
 
 def _stored_keys(chain: SecretChain) -> dict[str, str]:
@@ -624,22 +543,6 @@ def _endpoint(settings: Mapping[str, Any], key: str, default: str) -> str:
     if problem is not None:
         raise TargetConfigError(f"{key} {problem}")
     return endpoint
-
-
-def _action(settings: Mapping[str, Any]) -> ActionRef | None:
-    raw = settings.get("action")
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or set(raw) - {"package", "name"}:
-        raise TargetConfigError('action must be {"package": ..., "name": ...}')
-    package, name = raw.get("package", "-"), raw.get("name")
-    if not isinstance(package, str) or not package or not isinstance(name, str) or not name:
-        raise TargetConfigError("action needs a package and a name (package - for none)")
-    dry_run = settings.get("dryRun", True)
-    if not isinstance(dry_run, bool):
-        raise TargetConfigError("dryRun must be true or false")
-    endpoint = _endpoint(settings, "cloudFunctionsEndpoint", CLOUD_FUNCTIONS_ENDPOINT)
-    return ActionRef(package, name, endpoint, dry_run)
 
 
 def build_ncp_api_key(
@@ -677,5 +580,5 @@ def build_ncp_api_key(
         generation=str(generation),
         stray=str(stray),
         settle_seconds=float(settle),
-        action=_action(settings),
+        action=action_holder(settings, ctx),
     )
