@@ -50,6 +50,7 @@ from rotation.codes import CodedError
 from rotation.generate import Policy
 from rotation.ncp.budget import RetryBudget
 from rotation.ncp.deadline import Deadline
+from rotation.ncp.errors import AuthenticationFailed, Forbidden
 from rotation.ncp.models import SecretChain, SecretValue, Stage
 from rotation.ncp.signing import Credentials
 
@@ -92,8 +93,6 @@ class TargetRollbackFailed(TargetError):
 def permission_denied(exc: Exception, doing: str, policy: str) -> TargetError | None:
     """An NCP API's refusal for want of a policy (403, or the gateway's 401 code 210) as
     the coded error that names the policy; ``None`` for any other error."""
-    from rotation.ncp.errors import AuthenticationFailed, Forbidden  # noqa: PLC0415
-
     refused = isinstance(exc, Forbidden) or (
         isinstance(exc, AuthenticationFailed) and getattr(exc, "code", "") == "210"
     )
