@@ -38,13 +38,25 @@ from emulator.cloudinsight import CloudInsightBackend, cloud_insight_router
 from emulator.containers import DEFAULT_IDLE_S
 from emulator.core import Clock
 from emulator.faults import FaultPlan
-from emulator.router import Router
+from emulator.router import Route, Router
 from emulator.scheduler import Scheduler
 from emulator.secretmanager.models import SecretManagerBackend, TriggerRecord
 from emulator.secretmanager.routes import secret_manager_router
 from emulator.server import GatewayServer, Stats
+from emulator.sts import sts_router
+from emulator.subaccount import GatewayKeys, SubAccountBackend, subaccount_router
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.ncp.signing import Credentials
+
+#: Which product's policy each router's routes need (``emulator.subaccount`` K11).
+_PRODUCTS: tuple[Callable[[Route], str | None], ...] = (
+    lambda _route: "secretmanager",
+    lambda route: "clouddb-mysql" if "Mysql" in route.operation else "clouddb-postgresql",
+    lambda _route: "cloudfunctions",
+    lambda _route: "cloudinsight",
+    lambda _route: "subaccount",
+    lambda _route: None,  # STS caller-identity: any key may ask who it is
+)
 
 
 def wall_clock() -> float:
@@ -90,12 +102,20 @@ class Emulator:
         self.scheduler.functions = self.cloud_functions  # cron triggers run on its ticks
         #: Cloud Insight's custom schemas and collector (the watchdog's metrics).
         self.cloud_insight = CloudInsightBackend(clock)
+        #: Sub accounts, their access keys (the gateway's keys) and policies; STS.
+        self.subaccounts = SubAccountBackend(
+            main_access_key=self.access_key, main_secret_key=self.secret_key, clock=auth_clock
+        )
         self.routers: list[Router] = [
             secret_manager_router(self.backend, prefix),
             clouddb_router(self.clouddb),
             cloud_functions_router(self.cloud_functions),
             cloud_insight_router(self.cloud_insight),
+            subaccount_router(self.subaccounts),
+            sts_router(self.subaccounts),
         ]
+        for router, product in zip(self.routers, _PRODUCTS, strict=True):
+            self.subaccounts.guard(router, product)
         self.auth_clock = auth_clock
         self.schedule_interval = schedule_interval
         #: How :meth:`handler_action` actions receive the secret id and job token.
@@ -110,7 +130,7 @@ class Emulator:
         self._server = GatewayServer(
             (self.host, self.port),
             routers=self.routers,
-            keys={self.access_key: self.secret_key},
+            keys=GatewayKeys(self.subaccounts),
             faults=self.faults,
             clock=self.auth_clock,
         )
@@ -253,4 +273,4 @@ class Emulator:
         with self.backend.lock:
             tokens = {job.token for s in self.backend.secrets.values() for job in s.jobs}
             known = {*self.backend.known_values, self.secret_key, *tokens}
-        return known | self.clouddb.known_values
+        return known | self.clouddb.known_values | self.subaccounts.known_values

@@ -41,6 +41,23 @@ C7 Documented: errors answer HTTP 400 with ``{"responseError": {"returnCode",
    "returnMessage"}}`` (https://api-gov.ncloud-docs.com/docs/api-call-lgc-errorhandling);
    ``5001017`` for an unknown instance is the code NCP's Terraform provider treats as "not
    found" (a guess for these calls).
+C8 Documented: MySQL users are added with ``addCloudMysqlUserList`` (``name``, ``hostIp``,
+   ``password`` and ``authority`` required; ``isSystemTableAccess`` optional, default
+   ``true``; ``hostIp`` may also be a CIDR) and deleted with ``deleteCloudMysqlUserList``
+   (``name`` + ``hostIp``, the user's key)
+   (https://api.ncloud-docs.com/docs/en/database-vmysql-addcloudmysqluserlist ,
+   https://api.ncloud-docs.com/docs/en/database-vmysql-deletecloudmysqluserlist). Names are
+   letters, digits, ``-`` and ``_``, starting with a letter, 4-16 characters (the older
+   pages; newer ones say 3-16: the strictest is taken). Guesses: both put the instance in
+   SETUP like a change (NCP's Terraform polls after them too) and take effect, and show in
+   the user list, only when SETUP ends; adding a name+host that exists is refused
+   (``1000001``); deleting one that does not exist is refused too.
+C9 Documented: ``READ`` reads data, ``CRUD`` also inserts, updates and deletes, ``DDL``
+   also creates, drops and alters tables
+   (https://api.ncloud-docs.com/docs/ja/database-vmysql-addcloudmysqluserlist). Guess, the
+   grants NCP's agent makes for them, on every database (``*.*``): READ ``SELECT``; CRUD
+   ``SELECT, INSERT, UPDATE, DELETE``; DDL those plus ``CREATE, DROP, ALTER, INDEX,
+   REFERENCES, CREATE VIEW, SHOW VIEW``. ``isSystemTableAccess`` is recorded, not enforced.
 """
 
 from __future__ import annotations
@@ -107,6 +124,17 @@ FLAVORS = (
     Flavor("mysql", "/vmysql/v2", "Mysql"),
     Flavor("postgresql", "/vpostgresql/v2", "Postgresql"),
 )
+
+
+#: C9: the grants behind each authority (a guess: NCP does not publish them).
+AUTHORITY_GRANTS = {
+    "READ": "SELECT",
+    "CRUD": "SELECT, INSERT, UPDATE, DELETE",
+    "DDL": "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, "
+    "CREATE VIEW, SHOW VIEW",
+}
+#: C8: MySQL user names.
+MYSQL_USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{3,15}")
 
 
 def password_problem(password: str, username: str, engine: str) -> str | None:
@@ -224,6 +252,102 @@ class CloudDbBackend:
             "requestId": secrets.token_hex(8), "returnCode": "0", "returnMessage": "success",
         }}  # fmt: skip
 
+    def _begin_setup(self, instance: Instance, apply: Callable[[], None]) -> None:
+        """C2: the instance is in SETUP until ``apply`` has run (on the real server)."""
+        instance.operation = "SETUP"
+
+        def run() -> None:
+            try:
+                apply()
+            except Exception as exc:  # noqa: BLE001 - recorded: the instance shows no error
+                instance.errors.append(type(exc).__name__)
+            with self.lock:
+                instance.operation = "NULL"
+
+        timer = threading.Timer(self.setup_seconds, run)
+        timer.daemon = True
+        timer.start()
+
+    def _busy(self, instance: Instance) -> None:
+        if instance.operation != "NULL":
+            raise LegacyError(BUSY, "the instance is being changed; try again when it is running")
+
+    @staticmethod
+    def _ok(action: str) -> dict[str, Any]:
+        return {f"{action}Response": {
+            "requestId": secrets.token_hex(8), "returnCode": "0", "returnMessage": "success",
+        }}  # fmt: skip
+
+    def add_users(self, flavor: Flavor, form: Mapping[str, str]) -> dict[str, Any]:
+        """C8: ``addCloudMysqlUserList``; the users exist (and list) once SETUP ends."""
+        with self.lock:
+            instance = self._instance(flavor, form)
+            rows = _user_rows(form, f"cloud{flavor.noun}UserList")
+            if not rows:
+                raise invalid("no user to add")
+            self._busy(instance)
+            users = [self._new_user(instance, row) for row in rows]
+            keys = [(u.name, u.fields["hostIp"]) for u, _ in users]
+            if len(set(keys)) != len(keys):
+                raise invalid("the same user is listed twice")
+
+            def apply() -> None:
+                for user, password in users:
+                    create_user(instance, user, password)
+                    with self.lock:
+                        instance.users.append(user)
+                        instance.applied.append(user.name)
+
+            self._begin_setup(instance, apply)
+        return self._ok(f"addCloud{flavor.noun}UserList")
+
+    def _new_user(self, instance: Instance, row: Mapping[str, str]) -> tuple[DbUser, str]:
+        name, host = row.get("name", ""), row.get("hostIp", "")
+        password, authority = row.get("password"), row.get("authority", "")
+        if not MYSQL_USER_NAME.fullmatch(name):
+            raise invalid("name must be 4-16 letters, digits, - or _, starting with a letter")
+        if not host or not password or not authority:
+            raise invalid("name, hostIp, password and authority are required")
+        if authority not in AUTHORITY_GRANTS:
+            raise invalid("authority must be READ, CRUD or DDL")
+        if any(u.name == name and u.fields.get("hostIp") == host for u in instance.users):
+            raise invalid("a user with this name and hostIp exists already")
+        self.known_values.add(password)
+        problem = password_problem(password, name, instance.engine)
+        if problem is not None:
+            raise invalid(problem)
+        system = row.get("isSystemTableAccess", "true") == "true"
+        fields = {"hostIp": host, "authority": authority, "isSystemTableAccess": system}
+        return DbUser(name, fields), password
+
+    def delete_users(self, flavor: Flavor, form: Mapping[str, str]) -> dict[str, Any]:
+        """C8: ``deleteCloudMysqlUserList`` by name and hostIp, applied when SETUP ends."""
+        with self.lock:
+            instance = self._instance(flavor, form)
+            rows = _user_rows(form, f"cloud{flavor.noun}UserList")
+            if not rows:
+                raise invalid("no user to delete")
+            self._busy(instance)
+            gone = []
+            for row in rows:
+                match = [
+                    u for u in instance.users
+                    if u.name == row.get("name") and u.fields.get("hostIp") == row.get("hostIp")
+                ]  # fmt: skip
+                if not match:
+                    raise invalid("no such user at that hostIp")
+                gone.append(match[0])
+
+            def apply() -> None:
+                for user in gone:
+                    drop_user(instance, user)
+                    with self.lock:
+                        instance.users.remove(user)
+                        instance.applied.append(user.name)
+
+            self._begin_setup(instance, apply)
+        return self._ok(f"deleteCloud{flavor.noun}UserList")
+
     def _validated(
         self, flavor: Flavor, instance: Instance, row: Mapping[str, str]
     ) -> tuple[DbUser, str | None]:
@@ -294,6 +418,37 @@ class CloudDbBackend:
         }
 
 
+def _mysql_admin(instance: Instance) -> Any:
+    import pymysql  # noqa: PLC0415 - only instances of this engine need the driver
+
+    return pymysql.connect(
+        host=instance.host, port=instance.port, user=instance.admin_user,
+        password=instance.admin_password, connect_timeout=5, autocommit=True,
+    )  # fmt: skip
+
+
+def create_user(instance: Instance, user: DbUser, password: str) -> None:
+    """What NCP's agent does for an added MySQL user (C9): create it, grant its authority."""
+    conn = _mysql_admin(instance)
+    try:
+        with conn.cursor() as cur:
+            host = user.fields["hostIp"]
+            cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user.name, host, password))
+            grants = AUTHORITY_GRANTS[user.fields["authority"]]
+            cur.execute(f"GRANT {grants} ON *.* TO %s@%s", (user.name, host))
+    finally:
+        conn.close()
+
+
+def drop_user(instance: Instance, user: DbUser) -> None:
+    conn = _mysql_admin(instance)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP USER %s@%s", (user.name, user.fields["hostIp"]))
+    finally:
+        conn.close()
+
+
 def apply_password(instance: Instance, user: DbUser, password: str) -> None:
     """What NCP's agent does on the server: as the admin, set the user's password."""
     if instance.engine == "mysql":
@@ -333,6 +488,9 @@ def clouddb_router(backend: CloudDbBackend) -> Router:
             f"changeCloud{flavor.noun}UserList": backend.change_users,
             f"getCloud{flavor.noun}InstanceDetail": backend.detail,
         }
+        if flavor.engine == "mysql":  # C8: add and delete, for MySQL here
+            actions[f"addCloud{flavor.noun}UserList"] = backend.add_users
+            actions[f"deleteCloud{flavor.noun}UserList"] = backend.delete_users
         for action, handler in actions.items():
             for method in ("GET", "POST"):
                 router.add(

@@ -7,6 +7,7 @@ import Secret Manager's state to raise an error.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 Clock = Callable[[], float]
@@ -27,6 +28,15 @@ class ServiceError(Exception):
 
     def envelope(self) -> dict[str, Any]:
         return {"error": {"errorCode": self.code, "message": self.message, "details": self.details}}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A success answer other than 200 (Sub Account v2: 201 Created, 204 No Content). A
+    handler returns it instead of the body; ``body`` None sends no content at all."""
+
+    status: int
+    body: Any = None
 
 
 def bad_request(details: str) -> ServiceError:

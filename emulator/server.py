@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from emulator import gateway
-from emulator.core import ServiceError
+from emulator.core import Answer, ServiceError
 from emulator.faults import Fault, FaultPlan
 from emulator.router import Request, Route, Router
 
@@ -165,7 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self._error(self._operation, gateway.gateway_error(500, "unexpected emulator error"))
             return
-        if payload is not _DROPPED:
+        if isinstance(payload, Answer):
+            self._send(self._operation, payload.status, payload.body, empty=payload.body is None)
+        elif payload is not _DROPPED:
             self._send(self._operation, 200, payload)
 
     def _handle(self) -> Any:
@@ -244,9 +246,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(operation, error.status, error.envelope(), extra)
 
     def _send(
-        self, operation: str, status: int, payload: Any, headers: Mapping[str, str] | None = None
+        self,
+        operation: str,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        empty: bool = False,
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = b"" if empty else json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.server.stats.record(
             operation,
             status,

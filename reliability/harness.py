@@ -13,6 +13,7 @@ job must end completed with the target accepting active.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import secrets
 import string
@@ -24,12 +25,14 @@ from typing import Any
 
 from emulator import Emulator
 from emulator.faults import Fault, FaultPlan
+from emulator.subaccount import SubAccount
 from reliability.action import ActionRun, RunningAction, start_action
 from reliability.checks import (
     CONVERGE,
     HARNESS,
     LEAK,
     LEFT,
+    LOST,
     Observation,
     ScenarioResult,
     check_runs,
@@ -62,6 +65,9 @@ class TargetKind:
     strategy: str | None = None
     admin: bool = False
     targets: tuple[str, ...] = ("password",)
+    #: An NCP API the rotation goes through: ``subaccount`` (the sub account's access
+    #: keys are the target) or ``clouddb`` (Cloud DB for MySQL in front of the database).
+    service: str | None = None
 
 
 TARGETS = {
@@ -80,6 +86,14 @@ TARGETS = {
         TargetKind("postgresql-trust", "postgresql-trust"),
         TargetKind("redis", "redis"),
         TargetKind("redis-dual", "redis", "dual-password"),
+        TargetKind("ncp-api-key", None, targets=("accessKey", "secretKey"), service="subaccount"),
+        TargetKind(
+            "clouddb-alternating",
+            "mariadb",
+            "alternating-users",
+            targets=("username", "password"),
+            service="clouddb",
+        ),
     )
 }
 
@@ -197,6 +211,10 @@ class Case:
         self.watched: list[Fault | Cut | tuple[FaultProxy, int]] = []
         self.repairs: list[Callable[[], None]] = []
         self.timeout_ms = TIMEOUT_MS
+        #: ``ncp-api-key``: the sub account whose keys rotate, and what was seen wrong at
+        #: any change of a key's state (checked after the scenario).
+        self.sub: SubAccount | None = None
+        self.key_problems: list[str] = []
 
     # -- set up and tear down -----------------------------------------------------------
 
@@ -209,18 +227,23 @@ class Case:
         self._watch_answers()
         pw = self.password()
         self.extra_secrets.add(pw)
-        if self.kind.engine is None:
-            value: dict[str, Any] = {"engine": "store-only", "username": "app", "password": pw}
+        if self.kind.service == "subaccount":
+            value: dict[str, Any] = self.setup_api_key()
+        elif self.kind.engine is None:
+            value = {"engine": "store-only", "username": "app", "password": pw}
         else:
             self.db = self.servers.database(self.kind.engine)
             self.proxy = FaultProxy(self.db.upstream)
-            self.username = unique_login()
+            # Cloud DB names are at most 16 characters, "_clone" included
+            self.username = unique_login(7 if self.kind.service == "clouddb" else 10)
             self.db.create_login(self.username, pw)
             value = self.db.value(self.username, pw, self.proxy.port)
             if self.kind.strategy:
                 value["strategy"] = self.kind.strategy
             if self.kind.strategy == "alternating-users":
                 self.db.track(self.username + "_clone")
+            if self.kind.service == "clouddb":
+                value.update(self.setup_clouddb())
         with self.client() as client:
             if self.kind.admin:
                 assert self.db is not None
@@ -245,6 +268,54 @@ class Case:
             faults.answered_by(threading.get_ident())
 
         stats.record = recorded  # type: ignore[method-assign]
+
+    def setup_api_key(self) -> dict[str, Any]:
+        """A sub account with one key, the action's target settings for it, and a watch
+        on every change of its keys: never more than two active, and a stored pair
+        (active or pending) the gateway accepts."""
+        self.sub = self.emu.subaccounts.add_sub_account(f"rel{self.rng.randrange(10**8)}")
+        access, secret = self.emu.subaccounts.issue_key(self.sub.sub_account_id)
+        self.params["target"] = {
+            "subAccountEndpoint": self.emu.base_url,
+            "stsEndpoint": self.emu.base_url,
+            # The scenario's sub account holds this secret's keys alone (README): a key
+            # a killed run made and stored nowhere is disabled by the next run.
+            "strayKeys": "disable",
+            "settleSeconds": 2,
+        }
+        self.emu.subaccounts.listeners.append(self.watch_keys)
+        return {"engine": "ncp-api-key", "subAccountId": self.sub.sub_account_id,
+                "accessKey": access, "secretKey": secret}  # fmt: skip
+
+    def watch_keys(self) -> None:
+        assert self.sub is not None
+        if self.sub.active_count > 2:
+            self.key_problems.append(f"{self.sub.active_count} keys active at once")
+        if not self.secret_id:
+            return
+        with self.emu.backend.lock:
+            secret = self.emu.backend.secrets[self.secret_id]
+            stored = [secret.chain.get(stage) for stage in ("active", "pending")]
+        values = [SecretValue(json.loads(text)) for text in stored if text]
+        if not any(self.accepts(v) for v in values):
+            self.key_problems.append("at a change of a key, no stored pair worked")
+
+    def setup_clouddb(self) -> dict[str, Any]:
+        """A Cloud DB for MySQL instance over the scenario's MariaDB, knowing its user."""
+        assert self.db is not None
+        admin, admin_pw = self.db.create_admin()
+        self.extra_secrets.add(admin_pw)
+        # A poll well after SETUP ends and one well before: two polls per change, the
+        # same in every run, so the calibration's calls are the scenarios' calls.
+        self.emu.clouddb.setup_seconds = 0.25
+        host, port = self.db.upstream
+        number = self.emu.clouddb.add_instance(
+            "mysql", host=host, port=port, admin_user=admin, admin_password=admin_pw
+        )
+        self.emu.clouddb.add_user(number, self.username, hostIp="%", authority="CRUD",
+                                  isSystemTableAccess=False)  # fmt: skip
+        self.params["target"] = {"cloudDbEndpoint": self.emu.base_url, "pollSeconds": 0.75}
+        return {"engine": "ncp-clouddb-mysql", "cloudDbInstanceNo": number, "regionCode": "KR"}
 
     def create_secret(
         self,
@@ -366,6 +437,11 @@ class Case:
         return str(self.emu.backend.get_detail(self.secret_id)["rotationPhase"])
 
     def accepts(self, value: SecretValue | None) -> bool | None:
+        if self.sub is not None and value is not None:
+            access, secret = value.get("accessKey"), value.get("secretKey")
+            if not isinstance(access, str) or not isinstance(secret, str):
+                return False
+            return self.emu.subaccounts.secret_for(access) == secret
         if self.db is None or value is None:
             return None
         username, pw = value.get("username"), value.get("password")
@@ -387,13 +463,13 @@ class Case:
         return self.emu.known_secret_values | self.extra_secrets
 
 
-def unique_login() -> str:
+def unique_login(length: int = 10) -> str:
     """A login name no other run shares. The database servers are the machine's: another
     checkout's suite, or ``make reliability`` beside ``make test``, runs the same scenario
     at the same moment, and a name drawn from the seeded generator (the same for a
     scenario every time) made its CREATE USER fail, or its cleanup drop ours mid-run.
     Lowercase letters and digits: valid unquoted on every engine, and with ``_clone``."""
-    return "rel" + secrets.token_hex(5)
+    return "rel" + secrets.token_hex(5)[:length]
 
 
 class HarnessError(Exception):
@@ -441,7 +517,9 @@ def execute(
             scenario.prepare(case)
         case.emu.stats.reset()
         scenario.act(case)
-        result.calls = [r.operation for r in case.emu.stats.requests]
+        # A request the gateway's signature check refuses (the decoy pair an API key's
+        # rotation probes with) never reaches the fault plan: it is not a call to fault.
+        result.calls = [r.operation for r in case.emu.stats.requests if r.status != 401]
         result.connections = case.proxy.connections if case.proxy is not None else 0
         result.faulted = {op for op, _ in case.faults.injected}
         case.settle()
@@ -454,6 +532,7 @@ def execute(
             result.add(LEFT, "the job is ROTATING and no activation said leftForRetry")
         case.timeout_ms = CONVERGE_TIMEOUT_MS
         converge(case, scenario, result, seen)
+        check_keys(case, result)
     except ServerUnavailable as exc:
         result.add(HARNESS, f"server unavailable: {exc}")
     except HarnessError as exc:
@@ -472,6 +551,26 @@ def execute(
                 Emulator.created.remove(case.emu)
         result.duration_s = time.monotonic() - started
     return result
+
+
+def check_keys(case: Case, result: ScenarioResult) -> None:
+    """``ncp-api-key``: what the watch saw, and, the job ended, no active key stored nowhere
+    (a slot lost for good) and the stored active pair the only other one active."""
+    if case.sub is None:
+        return
+    for note in sorted(set(case.key_problems)):
+        result.add(LOST, note)
+    if case.sub.max_active > 2:
+        result.add(LOST, f"{case.sub.max_active} keys were active at once")
+    chain = case.chain()
+    stored = {v.get("accessKey") for v in (chain.previous, chain.active, chain.pending) if v}
+    stray = [k for k in case.sub.keys if k.active and k.access_key not in stored]
+    if stray and case.phase() == "NONE":
+        result.add(CONVERGE, f"{len(stray)} active key(s) stored nowhere after the job")
+    result.story.append(
+        f"keys: {sum(k.active for k in case.sub.keys)} active of {len(case.sub.keys)}, "
+        f"at most {case.sub.max_active} active at once"
+    )
 
 
 def converge(case: Case, scenario: Scenario, result: ScenarioResult, seen: Observation) -> None:

@@ -20,6 +20,15 @@ Families:
                  issue lists (A's slow password change, A's late Update Pending Stage)
 ``writer``       another writer replaces pending (Update Pending Stage) while the action
                  waits at one call
+
+The NCP-native kinds go through the same families, with every call of their own APIs in
+the list: ``ncp-api-key`` (the Sub Account API's list, create and change-status, STS
+caller-identity) gets a kill at each call, lost answers and 5xx at each (create and
+disable included), A held at each call while B runs, and two invocations at once; the
+harness watches every change of a key (never three active, always a stored pair that
+works) and, the job ended, that no active key is stored nowhere. ``clouddb-alternating``
+(Cloud DB for MySQL's add/change user over the real MariaDB) gets kills, lost answers
+and the race.
 """
 
 from __future__ import annotations
@@ -275,13 +284,23 @@ FAILURE_PATHS: dict[str, tuple[str, Callable[[Case], None]]] = {
 FAILURE_KINDS = ("5xx", "lost", "slow", "401")
 BASELINES = (
     "store-only", "mariadb", "mariadb-alternating", "postgresql", "postgresql-trust", "redis",
-    "redis-dual",
+    "redis-dual", "ncp-api-key", "clouddb-alternating",
 )  # fmt: skip
 #: Full Secret Manager fault matrix on these; the other kinds get the faults that bite most.
 SM_FULL = ("store-only", "mariadb")
-SM_SOME = {"postgresql": ("lost", "slow"), "redis": ("lost", "5xx"), "postgresql-trust": ("lost",)}
-KILL_TARGETS = ("store-only", "mariadb", "postgresql", "redis", "mariadb-alternating")
-LATE_TARGETS = ("store-only", "mariadb")
+SM_SOME = {
+    "postgresql": ("lost", "slow"), "redis": ("lost", "5xx"), "postgresql-trust": ("lost",),
+    "ncp-api-key": ("lost", "5xx"), "clouddb-alternating": ("lost",),
+}  # fmt: skip
+KILL_TARGETS = (
+    "store-only", "mariadb", "postgresql", "redis", "mariadb-alternating", "ncp-api-key",
+    "clouddb-alternating",
+)  # fmt: skip
+LATE_TARGETS = ("store-only", "mariadb", "ncp-api-key")
+#: Two invocations of one job at once.
+TOGETHER_TARGETS = (
+    "store-only", "mariadb", "postgresql", "redis", "ncp-api-key", "clouddb-alternating",
+)  # fmt: skip
 WRITER_TARGETS = ("store-only", "mariadb", "postgresql")
 DB_TARGETS = ("mariadb", "postgresql", "redis")
 
@@ -376,11 +395,11 @@ class _Builder:
         for target in LATE_TARGETS:
             for call in self.happy(target):
                 self.add(f"late/{target}/{call.label}", target, partial(late_at, call))
-        for target in ("store-only", "mariadb", "postgresql", "redis"):
+        for target in TOGETHER_TARGETS:
             self.add(f"race/{target}/together", target, together)
         for target in DB_TARGETS:
             self.add(f"race/{target}/slow-password-change", target, slow_set_then_fails)
-        for target in ("store-only", "mariadb"):
+        for target in ("store-only", "mariadb", "ncp-api-key"):
             self.add(f"race/{target}/late-pending", target, late_pending_put)
         for target in DB_TARGETS:
             self.add(f"race/{target}/late-complete", target, late_complete,

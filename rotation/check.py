@@ -5,6 +5,7 @@ deployed action runs it on a dry-run invocation (``dryRun: true``), from inside 
 which is where a database's reachability actually matters. Each check is one line:
 
     api      reach the Secret Manager host and read the secret (proves the keys too)
+    identity who the action signs as (STS caller-identity; the main account's pair warns)
     secret   its status, phase and trigger allow a rotation
     params   (``python -m rotation check`` only) where ``target`` and ``policy`` come
              from: the deployed action's parameters, this secret's ``bySecretId`` entry
@@ -17,6 +18,7 @@ which is where a database's reachability actually matters. Each check is one lin
              refuses a random wrong one: a server that accepts any password (``trust``,
              ``nopass``) is a ``warn`` line with the rotation's own warning,
              TARGET_AUTH_NOT_ENFORCED (:mod:`rotation.auth_probe`, the rotation's probe)
+    access   the target's API reads a rotation needs are allowed (a 403 names the policy)
     policy   the value policy parses, names only rotation targets, the target accepts
              what it generates, and the new value fits Secret Manager's limit
 
@@ -41,7 +43,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from rotation import codes, logs, preflight
+from rotation import codes, identity, logs, preflight
 from rotation.auth_probe import accepts_any_password, not_enforced_message
 from rotation.codes import CODES, CodedError
 from rotation.ncp.deadline import Deadline
@@ -324,6 +326,18 @@ class _Checker:
             "the target accepts the active credential and refuses a random wrong one",
         )
 
+    def identity(self) -> None:
+        endpoint = identity.sts_endpoint(self.client.endpoint, self.inputs.target)
+        status, message = identity.identity_line(
+            self.inputs.credentials, endpoint, self.inputs.deadline
+        )
+        self.add("identity", CheckStatus(status), message)
+
+    def access(self, target: Target) -> None:
+        found = identity.access_line(target)
+        if found is not None:
+            self.add("access", CheckStatus(found[0]), found[1])
+
     def policy(self, target: Target, chain: SecretChain) -> None:
         try:
             policies = preflight.policies_for(self.policy_config, target, chain)
@@ -344,12 +358,14 @@ class _Checker:
         target: Target | None = None
         try:
             detail = self.api()
+            self.identity()
             self.secret(detail)
             if self.source is not None:
                 self.params(detail)
             chain = self.value()
             target = self.target(chain)
             self.login(target, chain)
+            self.access(target)
             self.policy(target, chain)
         except _Stop:
             pass

@@ -357,6 +357,24 @@ TARGET_ROLLBACK_FAILED = _code(
     "the target refused to take the old credential back",
     _RESUME + "; " + _KEEP,
 )
+TARGET_PERMISSION_DENIED = _code(
+    "TARGET_PERMISSION_DENIED",
+    "target",
+    "the target's NCP API refused the action's key pair for want of a policy (403, or the "
+    "gateway's 401 code 210); nothing was changed",
+    "give the action's sub account the policy the README's Least privilege table names for this "
+    "target kind (python -m rotation check SECRET_ID shows which read failed), then "
+    "python -m rotation retry SECRET_ID",
+)
+NCP_KEY_SLOTS_FULL = _code(
+    "NCP_KEY_SLOTS_FULL",
+    "target",
+    "the sub account already holds two active access keys and one is not this secret's to "
+    "retire (a key stored nowhere, or another run's new key): a rotation needs a free slot",
+    "disable the key the message names in the console (or set target.strayKeys to disable "
+    "when the sub account's keys belong to this secret alone), then python -m rotation "
+    "retry SECRET_ID",
+)
 
 # -- left running on purpose (leftForRetry) -----------------------------------------------
 ROTATION_INCOMPLETE = _code(

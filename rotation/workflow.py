@@ -374,6 +374,7 @@ class Rotation:
                 register_secret=logs.REDACTOR.register,
                 read_secret=self.read_other_secret,
                 read_pending=self.read_pending,
+                read_chain=self.read_chain,
                 credentials=self.settings.credentials,
                 retry_budget=self.forward.transport.budget,
             )
@@ -459,27 +460,18 @@ class Rotation:
     def new_pending(
         self, active: SecretValue, keys: tuple[str, ...], policies: PolicySet
     ) -> SecretValue:
+        assert self.target is not None
         try:
-            if policies.generator is Generator.SERVICE:
+            if policies.generator is Generator.SERVICE and not self.target.creates:
                 stored = self.forward.add_pending_stage(self.sid, self.token)
                 logs.REDACTOR.register_value(stored, keys)
             else:
                 candidate = active.replace(self.generated(active, keys, policies))
-                logs.REDACTOR.register_value(candidate, keys)  # before it leaves the process
-                size = len(candidate.to_json().encode("utf-8"))
-                if size > MAX_VALUE_BYTES:
-                    raise RotationFailure(
-                        codes.INVALID_POLICY,
-                        f"the new value would be {size:,} bytes, over Secret Manager's "
-                        f"{MAX_VALUE_BYTES:,}-byte limit: shorten the policy's length or the value",
-                    )
-                stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
-                logs.REDACTOR.register_value(stored, keys)
-                if stored != candidate:
-                    raise RotationFailure(
-                        codes.PENDING_MISMATCH,
-                        "Secret Manager stored another pending value than sent",
-                    )
+                try:
+                    stored = self.store_candidate(candidate, keys)
+                except BaseException as exc:  # what the target created must not be stranded
+                    self.target.discard(exc)
+                    raise
         except NcpError as exc:
             raise job_call_failure(exc, "store the pending value") from None
         if not usable_candidate(active, stored, keys):
@@ -490,15 +482,37 @@ class Rotation:
         self._stored_pending = stored
         return stored
 
+    def store_candidate(self, candidate: SecretValue, keys: tuple[str, ...]) -> SecretValue:
+        """Update Pending Stage with ``candidate``; its answer must be the value sent."""
+        logs.REDACTOR.register_value(candidate, keys)  # before it leaves the process
+        size = len(candidate.to_json().encode("utf-8"))
+        if size > MAX_VALUE_BYTES:
+            raise RotationFailure(
+                codes.INVALID_POLICY,
+                f"the new value would be {size:,} bytes, over Secret Manager's "
+                f"{MAX_VALUE_BYTES:,}-byte limit: shorten the policy's length or the value",
+            )
+        stored = self.forward.update_pending_stage(self.sid, self.token, candidate)
+        logs.REDACTOR.register_value(stored, keys)
+        if stored != candidate:
+            raise RotationFailure(
+                codes.PENDING_MISMATCH,
+                "Secret Manager stored another pending value than sent",
+            )
+        return stored
+
     def generated(
         self, active: SecretValue, keys: tuple[str, ...], policies: PolicySet
     ) -> dict[str, str]:
         """New values for the target keys: derived by the target where it says so
-        (alternating users name the other user), random otherwise."""
+        (alternating users name the other user), made by it (an API key), random
+        otherwise. The target makes its values last: they are stored right after."""
         assert self.target is not None
         derived = dict(self.target.derive(active))
-        random_keys = tuple(k for k in keys if k not in derived)
-        return {**derived, **{k: self.draw(k, policies) for k in random_keys}}
+        made = self.target.creates
+        random_keys = tuple(k for k in keys if k not in derived and k not in made)
+        drawn = {k: self.draw(k, policies) for k in random_keys}
+        return {**derived, **drawn, **(self.target.create(active, keys) if made else {})}
 
     def draw(self, key: str, policies: PolicySet) -> str:
         """One random value the target accepts; a few draws at most (refusals are rare)."""

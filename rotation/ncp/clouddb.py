@@ -10,8 +10,9 @@ example shows a number: both are read).
 
 Only what rotation needs: list a user (to send its ``hostIp`` and ``authority`` back
 unchanged: both are required on change and would otherwise silently change the user's
-privileges), change a password, and read the instance's state to wait until the change
-has been applied (the instance goes to SETUP and back).
+privileges), change a password, add and delete a MySQL user (alternating users: the
+clone is made with the primary's ``hostIp`` and ``authority``), and read the instance's
+state to wait until a change has been applied (the instance goes to SETUP and back).
 """
 
 from __future__ import annotations
@@ -139,6 +140,37 @@ class CloudDbClient(ApiClient):
             form["regionCode"] = region
         form.update({f"{flavor.user_list}.1.{k}": v for k, v in fields.items()})
         self._call(flavor, flavor.action("change", "UserList"), form)
+
+    def add_user(
+        self,
+        flavor: Flavor,
+        instance_no: str,
+        fields: Mapping[str, object],
+        region: str | None = None,
+    ) -> None:
+        """Add one user (``addCloud...UserList``): ``name``, ``hostIp``, ``password`` and
+        ``authority`` are required; the instance then goes through SETUP."""
+        self._users_call(flavor, "add", instance_no, fields, region)
+
+    def delete_user(
+        self, flavor: Flavor, instance_no: str, name: str, host: str, region: str | None = None
+    ) -> None:
+        """Delete one user by its key, name and ``hostIp`` (``deleteCloud...UserList``)."""
+        self._users_call(flavor, "delete", instance_no, {"name": name, "hostIp": host}, region)
+
+    def _users_call(
+        self,
+        flavor: Flavor,
+        verb: str,
+        instance_no: str,
+        fields: Mapping[str, object],
+        region: str | None,
+    ) -> None:
+        form: dict[str, object] = {flavor.instance_key: instance_no}
+        if region:
+            form["regionCode"] = region
+        form.update({f"{flavor.user_list}.1.{k}": v for k, v in fields.items()})
+        self._call(flavor, flavor.action(verb, "UserList"), form)
 
     def instance(
         self, flavor: Flavor, instance_no: str, region: str | None = None

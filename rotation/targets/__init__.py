@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "redis": "rotation.targets.redis:build_redis",
     "ncp-clouddb-mysql": "rotation.targets.clouddb:build_clouddb_mysql",
     "ncp-clouddb-postgresql": "rotation.targets.clouddb:build_clouddb_postgresql",
+    "ncp-api-key": "rotation.targets.ncp_api_key:build_ncp_api_key",
 }
 
 DEFAULT_KIND = "store-only"

@@ -25,6 +25,13 @@ PostgreSQL: a password must not contain the user name; the workflow draws again)
 ``default_policy`` is the value policy when the action names none, and ``reapply`` asks
 for ``set`` even when the probe already accepts pending.
 
+Some values only the target can make: an NCP API key's secret exists only in the answer
+that created the key. Such a target names those keys in ``creates``; the workflow calls
+``create(active, keys)`` when it needs a new pending value, after every other key is
+drawn, and stores what it returns as pending at once. If that store fails (or may have),
+``discard(error)`` undoes what ``create`` made. ``creates`` keys are never drawn at
+random, whatever the value policy's generator.
+
 Every method receives the whole :class:`Change` (previous, active, pending values and
 the rotation target keys). Errors must not carry secret values: raise
 :class:`TargetError` subclasses with messages written here, not driver text that may echo
@@ -43,7 +50,8 @@ from rotation.codes import CodedError
 from rotation.generate import Policy
 from rotation.ncp.budget import RetryBudget
 from rotation.ncp.deadline import Deadline
-from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.errors import AuthenticationFailed, Forbidden
+from rotation.ncp.models import SecretChain, SecretValue, Stage
 from rotation.ncp.signing import Credentials
 
 
@@ -80,6 +88,21 @@ class TargetTestFailed(TargetError):
 
 class TargetRollbackFailed(TargetError):
     code = codes.TARGET_ROLLBACK_FAILED
+
+
+def permission_denied(exc: Exception, doing: str, policy: str) -> TargetError | None:
+    """An NCP API's refusal for want of a policy (403, or the gateway's 401 code 210) as
+    the coded error that names the policy; ``None`` for any other error."""
+    refused = isinstance(exc, Forbidden) or (
+        isinstance(exc, AuthenticationFailed) and getattr(exc, "code", "") == "210"
+    )
+    if not refused:
+        return None
+    return TargetError(
+        f"could not {doing}: {exc} (the action's sub account needs {policy})",
+        code=codes.TARGET_PERMISSION_DENIED,
+        untouched=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,24 @@ class Target(ABC):
         """May ``value`` be used for ``key``? Refused values are drawn again."""
         return True
 
+    #: Rotation target keys whose new value only the target can make (``create``).
+    creates: frozenset[str] = frozenset()
+
+    def create(self, active: SecretValue, keys: tuple[str, ...]) -> Mapping[str, str]:
+        """Make the new values of the ``creates`` keys; the workflow stores them as pending
+        at once. Nothing by default."""
+        return {}
+
+    def discard(self, error: BaseException) -> None:  # noqa: B027 - an optional hook
+        """Storing what ``create`` made failed with ``error`` (or its outcome is unknown):
+        undo it so nothing the chain does not hold is left on the target."""
+
+    def access(self) -> tuple[bool, str] | None:
+        """For ``rotation check``: try the reads a rotation of this kind needs (nothing
+        changes) and say what they showed, ``(fine, message)``; raise
+        :class:`TargetError` when they are refused. ``None``: no such reads."""
+        return None
+
     @abstractmethod
     def probe(self, change: Change, stage: Stage) -> bool: ...
 
@@ -160,6 +201,9 @@ class TargetContext:
     read_secret: Callable[[str], SecretValue] | None = None
     #: Read back this secret's stored pending value (store-only's test).
     read_pending: Callable[[], SecretValue | None] | None = None
+    #: Read this secret's chain afresh (``None`` when it cannot be read): a target that
+    #: must not touch what another run of the job may have stored looks first.
+    read_chain: Callable[[], SecretChain | None] | None = None
     #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
     credentials: Credentials | None = None
     #: The invocation's retry budget, so a target's own NCP client draws on the same quota

@@ -18,6 +18,17 @@ test log in with the engine's own driver. Cloud DB's password rules are enforced
 generated value (``accepts``): 8 to 20 characters with a letter, a digit and a special
 character, none of `` ` & + \\ " ' / `` or space, and for PostgreSQL not the user name.
 The API endpoint is ``cloudDbEndpoint``, else ``NCLOUD_API_GW``, else the public host.
+
+``strategy: alternating-users`` (MySQL; ``rotationTargets`` ``username`` and
+``password``): two users take turns, ``app`` and ``app_clone``, both made and changed
+through the API, so no admin login is needed. ``set`` gives the user that is not active
+the pending password: it is added with ``addCloudMysqlUserList`` when missing, with the
+active user's ``hostIp``, ``authority`` and ``isSystemTableAccess``, else changed with
+``changeCloudMysqlUserList``, sending the active user's ``authority`` again (so the two
+never drift apart). The active user is never touched, so applications on it never see a
+refused login; ``rollback`` gives the other user back its stored previous password. User
+names stay within Cloud DB's 16 characters (the clone suffix included). PostgreSQL's API
+cannot grant table privileges to a new user, so it stays single-user here.
 """
 
 from __future__ import annotations
@@ -29,7 +40,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotation.generate import DEFAULT_EXCLUDE, Policy
-from rotation.ncp.clouddb import DEFAULT_ENDPOINT, MYSQL, POSTGRESQL, CloudDbClient, Flavor
+from rotation.ncp.clouddb import (
+    DEFAULT_ENDPOINT,
+    MYSQL,
+    POSTGRESQL,
+    CloudDbClient,
+    CloudDbUser,
+    Flavor,
+)
 from rotation.ncp.errors import NcpError
 from rotation.ncp.models import SecretValue, Stage
 from rotation.settings import endpoint_problem
@@ -39,13 +57,16 @@ from rotation.targets.base import (
     TargetContext,
     TargetSetFailed,
     TargetUnreachable,
+    permission_denied,
 )
 from rotation.targets.database import (
     Connection,
     DatabaseTarget,
     Engine,
+    Login,
     LoginRefused,
     Strategy,
+    alternate_username,
     login_of,
     merged_settings,
     parse_connection,
@@ -54,6 +75,8 @@ from rotation.targets.database import (
 )
 
 CLOUDDB_KEYS = frozenset({"cloudDbInstanceNo", "regionCode", "cloudDbEndpoint", "pollSeconds"})
+#: Cloud DB for MySQL user names: 4 to 16 characters (the strictest of the documented ranges).
+MAX_USERNAME = 16
 FORBIDDEN = frozenset("`&+\\\"'/ ")
 LENGTH = (8, 20)
 #: 20 characters (the longest Cloud DB accepts), every class, none of the forbidden ones
@@ -99,8 +122,9 @@ class CloudDbTarget(DatabaseTarget):
         poll_seconds: float,
         username: str,
         test_query: str | None,
+        strategy: Strategy = Strategy.SINGLE_USER,
     ) -> None:
-        super().__init__(engine, conn, Strategy.SINGLE_USER, ctx, test_query=test_query)
+        super().__init__(engine, conn, strategy, ctx, test_query=test_query)
         self.kind = kind
         self.default_policy = DEFAULT_POLICY
         self.flavor = flavor
@@ -116,11 +140,116 @@ class CloudDbTarget(DatabaseTarget):
         forbid_name = self.username if self.flavor is POSTGRESQL else None
         return password_problem(value, forbid_name) is None
 
+    def derive(self, active: SecretValue) -> dict[str, str]:
+        if self.strategy is not Strategy.ALTERNATING_USERS:
+            return {}
+        limit = min(MAX_USERNAME, self.engine.max_username_length)
+        return {"username": alternate_username(login_of(active, "active").username, limit)}
+
     def set(self, change: Change) -> None:
+        if self.strategy is Strategy.ALTERNATING_USERS:
+            self._alternate(change)
+            return
         self._change_to(login_of(change.pending, "pending").password, change)
 
     def rollback(self, change: Change) -> None:
+        if self.strategy is Strategy.ALTERNATING_USERS:
+            # The active user was never touched. The other user got the pending password;
+            # when it is the user stored as previous, it gets its stored password back.
+            pending, previous = login_of(change.pending, "pending"), change.previous
+            if previous is not None and previous.get("username") == pending.username:
+                restored = login_of(previous, "previous")
+                self._alternate(change, user=restored, stage=Stage.PREVIOUS)
+            return
         self._change_to(login_of(change.active, "active").password, change, stage=Stage.ACTIVE)
+
+    def access(self) -> tuple[bool, str]:
+        """The Cloud DB reads a rotation makes first: the user list and the instance."""
+        manager = f"NCP_VPC_CLOUD_DB_FOR_{self.flavor.noun.upper()}_MANAGER"
+        client = self._client()
+        try:
+            users = client.users(self.flavor, self.instance_no, self.region)
+            state = client.instance(self.flavor, self.instance_no, self.region)
+        except NcpError as exc:
+            refused = permission_denied(exc, "read the Cloud DB instance's users", manager)
+            if refused is not None:
+                raise refused from None
+            raise TargetUnreachable(f"the Cloud DB API could not be read: {exc}") from None
+        finally:
+            client.close()
+        doing = "idle" if state.ready else (state.status_name or state.operation)
+        return True, (
+            f"Cloud DB instance {self.instance_no}: {len(users)} users listed, {doing} "
+            f"(changes need {manager})"
+        )
+
+    # -- alternating users through the API -------------------------------------------------
+
+    def _alternate(
+        self, change: Change, *, user: Login | None = None, stage: Stage = Stage.PENDING
+    ) -> None:
+        """Give the user that is not active ``user``'s password (pending by default),
+        adding it as a clone of the active user when it does not exist."""
+        other = user or login_of(change.pending, "pending")
+        problem = password_problem(other.password, None)
+        if problem is not None:
+            raise TargetSetFailed(
+                f"Cloud DB would refuse the {stage.value.lower()} password: {problem}"
+            )
+        client = self._client()
+        try:
+            primary = self._user(client, login_of(change.active, "active").username)
+            if primary is None:
+                raise TargetSetFailed(
+                    f"Cloud DB instance {self.instance_no} has no user "
+                    f"{login_of(change.active, 'active').username!r}",
+                    untouched=True,
+                )
+            fields = self._clone_fields(primary, other)
+            existing = self._user(client, other.username, host=primary.fields.get("hostIp"))
+            if existing is None:
+                try:
+                    client.add_user(self.flavor, self.instance_no, fields, self.region)
+                except NcpError:
+                    # A lost answer retried: the clone may be there; look once it settles.
+                    self._wait_until_ready(client)
+                    if self._user(client, other.username, host=fields["hostIp"]) is None:
+                        raise
+                    client.change_user(self.flavor, self.instance_no, fields, self.region)
+            else:
+                client.change_user(self.flavor, self.instance_no, fields, self.region)
+            self._wait_until_ready(client)
+        except NcpError as exc:
+            raise TargetSetFailed(f"the Cloud DB API refused the change: {exc}") from None
+        finally:
+            client.close()
+        self._settle(change, stage)
+
+    def _user(self, client: CloudDbClient, name: str, *, host: object = None) -> CloudDbUser | None:
+        users = [
+            u for u in client.users(self.flavor, self.instance_no, self.region) if u.name == name
+        ]
+        wanted = host if host is not None else self.conn.user_host
+        if wanted is not None:
+            users = [u for u in users if u.fields.get("hostIp") == wanted]
+        if len(users) > 1:
+            raise TargetConfigError(
+                f"user {name!r} exists for several hosts; set userHost to pick one"
+            )
+        return users[0] if users else None
+
+    @staticmethod
+    def _clone_fields(primary: CloudDbUser, other: Login) -> dict[str, object]:
+        """The other user's fields: its name and password, the active user's rights."""
+        fields: dict[str, object] = {
+            "name": other.username,
+            "hostIp": primary.fields.get("hostIp"),
+            "authority": primary.fields.get("authority"),
+            "password": other.password,
+        }
+        if primary.fields.get("isSystemTableAccess") is not None:
+            fields["isSystemTableAccess"] = str(primary.fields["isSystemTableAccess"]).lower()
+        return fields
 
     # -- the API round -------------------------------------------------------------------
 
@@ -242,9 +371,19 @@ def _build(
 ) -> CloudDbTarget:
     settings = merged_settings(config, active, extra_keys=CLOUDDB_KEYS)
     conn = parse_connection(settings, engine.default_port)
-    strategy = settings.get("strategy", Strategy.SINGLE_USER.value)
-    if strategy != Strategy.SINGLE_USER.value:
-        raise TargetConfigError(f"{kind} rotates a single user through the Cloud DB API")
+    raw_strategy = settings.get("strategy", Strategy.SINGLE_USER.value)
+    allowed = [Strategy.SINGLE_USER.value]
+    if flavor is MYSQL:
+        allowed.append(Strategy.ALTERNATING_USERS.value)
+    if raw_strategy not in allowed:
+        raise TargetConfigError(
+            f"{kind} supports strategy {', '.join(allowed)} through the Cloud DB API"
+        )
+    strategy = Strategy(raw_strategy)
+    if strategy is Strategy.ALTERNATING_USERS and settings.get("adminSecretId") is not None:
+        raise TargetConfigError(
+            "alternating-users on Cloud DB goes through the API: it needs no adminSecretId"
+        )
     instance_no = _instance_no(settings)
     region = text_setting(settings, "regionCode")
     if region is not None and not REGION_CODE.fullmatch(region):
@@ -274,6 +413,7 @@ def _build(
         poll_seconds=float(poll),
         username=login_of(active, "active").username,
         test_query=text_setting(settings, "testQuery"),
+        strategy=strategy,
     )
 
 

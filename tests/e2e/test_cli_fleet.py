@@ -140,7 +140,8 @@ def test_check_command_lines_and_exit_codes(
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.splitlines()[0].startswith("ok    api     reached 127.0.0.1:")
     assert "all checks passed" in good.stdout
-    assert set(emu.stats.calls) <= {"get_secret_detail", "get_secret_value", "get_trigger_list"}
+    reads = {"get_secret_detail", "get_secret_value", "get_trigger_list", "get_caller_identity"}
+    assert set(emu.stats.calls) <= reads
     params = tmp_path / "params.json"
     params.write_text(
         json.dumps(
