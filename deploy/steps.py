@@ -538,17 +538,21 @@ class Deployer:
 
     def link(self, state: Trigger | None) -> None:
         c = self.config
-        subject = f"{c.action_full_name} -> {c.trigger}"
-        if state is not None and any(
-            _names_action(a.name, c.package, c.action) for a in state.actions
-        ):
+        linked = [a.name for a in state.actions] if state is not None else None
+        self._link(c.trigger, c.action, f"{c.action_full_name} -> {c.trigger}", linked)
+
+    def _link(self, trigger: str, action: str, subject: str, linked: list[str] | None) -> None:
+        """Link ``action`` to ``trigger`` unless ``linked`` (the trigger's actions, ``None``
+        when it does not exist yet) already names it; a repeated link (80901) counts."""
+        c = self.config
+        if linked is not None and any(_names_action(a, c.package, action) for a in linked):
             self._record("link", subject, "unchanged")
             return
         if self.dry_run:
             self._record("link", subject, "link")
             return
         try:
-            self.functions.link_action(c.trigger, c.package, c.action)
+            self.functions.link_action(trigger, c.package, action)
         except NcpError as exc:
             if already_linked(exc):
                 self._record("link", subject, "unchanged", "already linked: 80901 DUPLICATED_RULE")
@@ -815,7 +819,6 @@ class Deployer:
 
     def cron(self, w: WatchSpec) -> None:
         """The cron trigger, and the watchdog action linked to it."""
-        c = self.config
         existing = self._fn("cron", lambda: self.functions.get_trigger(w.trigger))
         if existing is not None and existing.type not in (None, "cron"):
             raise refused(
@@ -831,20 +834,5 @@ class Deployer:
                 )
             self._record("cron", w.trigger, "create" if existing is None else "update",
                          w.schedule)  # fmt: skip
-        subject = f"{w.action} -> {w.trigger}"
-        if existing is not None and any(
-            _names_action(a, c.package, w.action) for a in existing.actions
-        ):
-            self._record("link", subject, "unchanged")
-            return
-        if self.dry_run:
-            self._record("link", subject, "link")
-            return
-        try:
-            self.functions.link_action(w.trigger, c.package, w.action)
-        except NcpError as exc:
-            if already_linked(exc):
-                self._record("link", subject, "unchanged", "already linked: 80901 DUPLICATED_RULE")
-                return
-            raise hint_for("link", exc, c.cloud_functions_endpoint) from None
-        self._record("link", subject, "link")
+        linked = list(existing.actions) if existing is not None else None
+        self._link(w.trigger, w.action, f"{w.action} -> {w.trigger}", linked)

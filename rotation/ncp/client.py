@@ -8,7 +8,7 @@ live in the transport, so none of them repeats that plumbing. A client built wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from rotation.ncp.transport import SignedTransport
 
@@ -22,19 +22,26 @@ if TYPE_CHECKING:
 
 
 class ApiClient:
-    """A session with one NCP API at one endpoint (host plus optional path prefix)."""
+    """A session with one NCP API at one endpoint (host plus optional path prefix).
+    ``endpoint`` defaults to the API's documented host (:attr:`DEFAULT_ENDPOINT`)."""
+
+    #: The API's documented host, for clients built without an endpoint.
+    DEFAULT_ENDPOINT: ClassVar[str | None] = None
 
     def __init__(
         self,
         credentials: Credentials,
         *,
-        endpoint: str,
+        endpoint: str | None = None,
         session: requests.Session | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         deadline: Deadline | None = None,
         budget: RetryBudget | None = None,
     ) -> None:
+        endpoint = endpoint or self.DEFAULT_ENDPOINT
+        if endpoint is None:
+            raise TypeError(f"{type(self).__name__} needs an endpoint")
         self.transport = SignedTransport(
             endpoint,
             credentials,

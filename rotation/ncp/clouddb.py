@@ -21,12 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rotation.ncp.budget import RetryBudget
 from rotation.ncp.client import ApiClient
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ErrorBody, ResponseFormatError, error_for_status
-from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy
 
 DEFAULT_ENDPOINT = "https://ncloud.apigw.ntruss.com"
 PAGE_SIZE = 100
@@ -77,18 +73,7 @@ class InstanceState:
 
 
 class CloudDbClient(ApiClient):
-    def __init__(
-        self,
-        credentials: Credentials,
-        *,
-        endpoint: str = DEFAULT_ENDPOINT,
-        deadline: Deadline | None = None,
-        retry: RetryPolicy | None = None,
-        budget: RetryBudget | None = None,
-    ) -> None:
-        super().__init__(
-            credentials, endpoint=endpoint, deadline=deadline, retry=retry, budget=budget
-        )
+    DEFAULT_ENDPOINT = DEFAULT_ENDPOINT
 
     def _call(self, flavor: Flavor, action: str, form: Mapping[str, object]) -> Mapping[str, Any]:
         path = f"{flavor.prefix}/{action}"

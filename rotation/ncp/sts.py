@@ -14,12 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rotation.ncp.budget import RetryBudget
 from rotation.ncp.client import ApiClient
-from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import ResponseFormatError
-from rotation.ncp.signing import Credentials
-from rotation.ncp.transport import RetryPolicy
 
 DEFAULT_ENDPOINT = "https://sts.apigw.ntruss.com"
 
@@ -37,18 +33,7 @@ class CallerIdentity:
 
 
 class StsClient(ApiClient):
-    def __init__(
-        self,
-        credentials: Credentials,
-        *,
-        endpoint: str = DEFAULT_ENDPOINT,
-        deadline: Deadline | None = None,
-        retry: RetryPolicy | None = None,
-        budget: RetryBudget | None = None,
-    ) -> None:
-        super().__init__(
-            credentials, endpoint=endpoint, deadline=deadline, retry=retry, budget=budget
-        )
+    DEFAULT_ENDPOINT = DEFAULT_ENDPOINT
 
     def caller_identity(self) -> CallerIdentity:
         payload = self.transport.request("get_caller_identity", "GET", "/api/v1/caller-identity")
