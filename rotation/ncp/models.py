@@ -26,10 +26,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import structlog
 
@@ -372,8 +371,13 @@ def _mapping(raw: object, what: str) -> Mapping[str, Any]:
     return raw
 
 
-@dataclass(frozen=True)
-class TriggerRef:
+#: ``extra`` of an answer that held nothing undocumented.
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+_TRIGGER_FIELDS = frozenset({"id", "name", "url", "recentlyExecutedAction"})
+
+
+class TriggerRef(NamedTuple):
     """``trigger`` of a secret: ``{id, name, url, recentlyExecutedAction}`` (Create
     Secret's and Get Secret Detail's pages)."""
 
@@ -381,10 +385,8 @@ class TriggerRef:
     name: str | None = None
     url: str | None = None
     recently_executed_action: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _NO_EXTRA
     notes: tuple[str, ...] = ()
-
-    _KNOWN = frozenset({"id", "name", "url", "recentlyExecutedAction"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TriggerRef:
@@ -394,23 +396,23 @@ class TriggerRef:
             name=r.opt_text("name"),
             url=r.opt_text("url"),
             recently_executed_action=r.opt_text("recentlyExecutedAction"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_TRIGGER_FIELDS),
             notes=r.done,
         )
 
 
-@dataclass(frozen=True)
-class ProtectionKey:
+_PROTECTION_KEY_FIELDS = frozenset({"type", "kmsKeyTag", "kmsKeyName"})
+
+
+class ProtectionKey(NamedTuple):
     """``protectionKey`` of a secret: ``{type, kmsKeyTag, kmsKeyName}`` (Get Secret
     Detail's page)."""
 
     type: ProtectionKeyType
     kms_key_tag: str | None = None
     kms_key_name: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _NO_EXTRA
     notes: tuple[str, ...] = ()
-
-    _KNOWN = frozenset({"type", "kmsKeyTag", "kmsKeyName"})
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ProtectionKey:
@@ -422,13 +424,35 @@ class ProtectionKey:
             type=r.enum(ProtectionKeyType, "type", default=implied),
             kms_key_tag=tag,
             kms_key_name=r.opt_text("kmsKeyName"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_PROTECTION_KEY_FIELDS),
             notes=r.done,
         )
 
 
-@dataclass(frozen=True)
-class SecretDetail:
+_DETAIL_FIELDS = frozenset(
+    {
+        "secretId",
+        "secretName",
+        "secretStatus",
+        "secretType",
+        "memo",
+        "region",
+        "registerDate",
+        "updateDate",
+        "expectedDestroyDate",
+        "autoRotationYN",
+        "autoRotationPeriod",
+        "nextRotationDate",
+        "rotationPhase",
+        "lastRotationDate",
+        "lastRotationResultId",
+        "trigger",
+        "protectionKey",
+    }
+)
+
+
+class SecretDetail(NamedTuple):
     """Get Secret Detail (and Create Secret's answer): the fields of its documented page.
 
     ``notes`` lists what the answer held that the docs do not (an undocumented
@@ -452,30 +476,8 @@ class SecretDetail:
     trigger: TriggerRef | None
     protection_key: ProtectionKey | None
     last_rotation_result_id: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _NO_EXTRA
     notes: tuple[str, ...] = ()
-
-    _KNOWN = frozenset(
-        {
-            "secretId",
-            "secretName",
-            "secretStatus",
-            "secretType",
-            "memo",
-            "region",
-            "registerDate",
-            "updateDate",
-            "expectedDestroyDate",
-            "autoRotationYN",
-            "autoRotationPeriod",
-            "nextRotationDate",
-            "rotationPhase",
-            "lastRotationDate",
-            "lastRotationResultId",
-            "trigger",
-            "protectionKey",
-        }
-    )
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretDetail:
@@ -500,7 +502,7 @@ class SecretDetail:
             trigger=r.nested("trigger", TriggerRef.from_api),
             protection_key=r.nested("protectionKey", ProtectionKey.from_api),
             last_rotation_result_id=r.opt_text("lastRotationResultId"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_DETAIL_FIELDS),
             notes=r.done,
         )
 
@@ -518,14 +520,32 @@ def _chain_member(raw: object, stage: Stage) -> SecretValue | None:
     return SecretValue.parse(raw, stage=stage.path)
 
 
-@dataclass(frozen=True)
 class SecretChain:
-    """The decrypted chain plus the keys rotation may change (Start Job, Get Secret Value)."""
+    """The decrypted chain plus the keys rotation may change (Start Job, Get Secret Value).
 
-    previous: SecretValue | None
-    active: SecretValue | None
-    pending: SecretValue | None
-    rotation_targets: tuple[str, ...]
+    A small class, not a dataclass (cold start, see :mod:`handler`) nor a tuple: it holds
+    secret values, and the log redactor walks into tuples, never into an object, whose
+    ``repr`` shows each value masked."""
+
+    __slots__ = ("active", "pending", "previous", "rotation_targets")
+
+    def __init__(
+        self,
+        previous: SecretValue | None,
+        active: SecretValue | None,
+        pending: SecretValue | None,
+        rotation_targets: tuple[str, ...],
+    ) -> None:
+        self.previous: Final = previous
+        self.active: Final = active
+        self.pending: Final = pending
+        self.rotation_targets: Final = rotation_targets
+
+    def __repr__(self) -> str:
+        return (
+            f"SecretChain(previous={self.previous!r}, active={self.active!r}, "
+            f"pending={self.pending!r}, rotation_targets={self.rotation_targets!r})"
+        )
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretChain:
@@ -545,10 +565,17 @@ class SecretChain:
         return {Stage.PREVIOUS: self.previous, Stage.ACTIVE: self.active}.get(stage, self.pending)
 
 
-@dataclass(frozen=True)
 class StageValue:
-    value: SecretValue
-    stage: Stage
+    """One stage's value (Get Secret Stage Value). A small class, as :class:`SecretChain`."""
+
+    __slots__ = ("stage", "value")
+
+    def __init__(self, value: SecretValue, stage: Stage) -> None:
+        self.value: Final = value
+        self.stage: Final = stage
+
+    def __repr__(self) -> str:
+        return f"StageValue(value={self.value!r}, stage={self.stage!r})"
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], asked: Stage | None = None) -> StageValue:
@@ -564,8 +591,7 @@ class StageValue:
         return cls(value=value, stage=stage)
 
 
-@dataclass(frozen=True)
-class RandomSecretOptions:
+class RandomSecretOptions(NamedTuple):
     """Generate Random Secret's body. Defaults are the *service's* documented defaults."""
 
     length: int = 12
