@@ -12,11 +12,10 @@ of them into the result's ``error`` without knowing which module raised it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(NamedTuple):
     name: str
     #: Which part of the run it comes from, for the README's grouping.
     group: str

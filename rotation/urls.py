@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -37,8 +37,7 @@ _LABEL = re.compile(r"\w(?:[\w-]{0,61}\w)?")
 MAX_HOST_LENGTH = 253
 
 
-@dataclass(frozen=True)
-class UrlRule:
+class UrlRule(NamedTuple):
     """What one kind of URL may do beyond the common rule."""
 
     #: Plain ``http`` to this machine (127.0.0.1, localhost, ::1): an emulator's endpoint.
@@ -54,8 +53,7 @@ API_ENDPOINT = UrlRule(local_http=True, query=False)
 WEBHOOK = UrlRule(local_http=False, query=True)
 
 
-@dataclass(frozen=True)
-class UrlProblem:
+class UrlProblem(NamedTuple):
     """Why a URL is refused: ``kind`` for callers that add a hint, ``reason`` to show."""
 
     kind: str

@@ -45,8 +45,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from rotation import codes, logs, preflight
 from rotation.auth_probe import accepts_any_password, not_enforced_message
@@ -95,8 +94,7 @@ CONFIRM_ROUNDS = 6
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
 
 
-@dataclass(frozen=True)
-class StepRecord:
+class StepRecord(NamedTuple):
     step: str
     status: str
     duration_ms: float
@@ -105,20 +103,21 @@ class StepRecord:
         return {"step": self.step, "status": self.status, "durationMs": self.duration_ms}
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
+    """How one run ended (:meth:`Rotation.outcome` makes it, the handler shapes it)."""
+
     ok: bool
     outcome: str  # rotated | resumed | skipped | failed
-    steps: list[StepRecord] = field(default_factory=list)
-    error_code: str | None = None
-    error_message: str | None = None
+    steps: list[StepRecord]
+    error_code: str | None
+    error_message: str | None
     #: How the job stands at the end: completed | failed | ended | running | unknown.
-    job: str = "unknown"
-    left_for_retry: bool = False
-    left_reason: str | None = None
-    warnings: list[dict[str, str]] = field(default_factory=list)
+    job: str
+    left_for_retry: bool
+    left_reason: str | None
+    warnings: list[dict[str, str]]
     #: The secret's name, once the guard has read it (notifications and the CLI show it).
-    secret_name: str | None = None
+    secret_name: str | None
 
 
 def reserve_for(deadline: Deadline) -> float:

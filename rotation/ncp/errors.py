@@ -26,7 +26,7 @@ secret values in bodies; none of them can reach ``str()`` or ``repr()`` of an er
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class NcpError(Exception):
@@ -58,8 +58,7 @@ class ResponseFormatError(NcpError):
     """A success answer that is not the documented JSON shape."""
 
 
-@dataclass(frozen=True)
-class ErrorBody:
+class ErrorBody(NamedTuple):
     """The ``{"error": {"errorCode", "message", "details"}}`` envelope, parsed."""
 
     code: str = ""

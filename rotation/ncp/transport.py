@@ -50,8 +50,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -92,16 +91,17 @@ def _retry_library() -> ModuleType:
     return stamina
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """Per-attempt limits in seconds; each is further capped by the deadline."""
 
     connect: float = 3.05
     read: float = 10.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
+    """How a failed call is tried again. ``attempts`` counts the first one: at least 1,
+    which :class:`SignedTransport` checks when it is given a policy."""
+
     attempts: int = 5
     wait_initial: float = 0.2
     wait_max: float = 2.0
@@ -114,9 +114,11 @@ class RetryPolicy:
     #: 10. ``attempts=1`` still means one attempt.
     throttled_attempts: int = 10
 
-    def __post_init__(self) -> None:
+    def checked(self) -> RetryPolicy:
+        """This policy, refused (``ValueError``) when it allows no attempt at all."""
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+        return self
 
     def limit_for(self, error: Exception) -> int:
         """How many attempts a call that failed with ``error`` may make in all."""
@@ -239,7 +241,7 @@ class SignedTransport:
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.timeouts = timeouts or Timeouts()
-        self.retry = retry or RetryPolicy()
+        self.retry = (retry or RetryPolicy()).checked()
         self.deadline = deadline or Deadline.never()
         #: The retries this transport and everything derived from it may still send.
         self.budget = budget if budget is not None else RetryBudget()
@@ -315,7 +317,7 @@ class SignedTransport:
         remaining = budget.remaining()
         if remaining <= 0:
             raise DeadlineExceeded("no time left to send the request", operation=operation)
-        policy = retry or self.retry
+        policy = self.retry if retry is None else retry.checked()
         try:
             answer = self._send_once(call)
         except NcpError as exc:
