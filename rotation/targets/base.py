@@ -36,7 +36,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from rotation import codes
 from rotation.codes import CodedError
@@ -82,15 +82,33 @@ class TargetRollbackFailed(TargetError):
     code = codes.TARGET_ROLLBACK_FAILED
 
 
-@dataclass(frozen=True)
 class Change:
-    """The values one rotation moves between, and which keys it changes."""
+    """The values one rotation moves between, and which keys it changes.
 
-    secret_id: str
-    active: SecretValue
-    pending: SecretValue
-    keys: tuple[str, ...]
-    previous: SecretValue | None = None
+    A small immutable class, not a dataclass (cold start, see :mod:`handler`) nor a tuple
+    (the log redactor walks into tuples; ``repr`` here shows every value masked)."""
+
+    __slots__ = ("active", "keys", "pending", "previous", "secret_id")
+
+    def __init__(
+        self,
+        secret_id: str,
+        active: SecretValue,
+        pending: SecretValue,
+        keys: tuple[str, ...],
+        previous: SecretValue | None = None,
+    ) -> None:
+        self.secret_id: Final = secret_id
+        self.active: Final = active
+        self.pending: Final = pending
+        self.keys: Final = keys
+        self.previous: Final = previous
+
+    def __repr__(self) -> str:
+        return (
+            f"Change(secret_id={self.secret_id!r}, active={self.active!r}, "
+            f"pending={self.pending!r}, keys={self.keys!r}, previous={self.previous!r})"
+        )
 
     def stage(self, stage: Stage) -> SecretValue | None:
         return {Stage.ACTIVE: self.active, Stage.PENDING: self.pending}.get(stage, self.previous)
