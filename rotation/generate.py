@@ -35,11 +35,12 @@ import string
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from rotation import codes
 from rotation.codes import CodedError
 from rotation.ncp.models import RandomSecretOptions
+from rotation.ncp.records import Record
 
 
 class PolicyError(CodedError, ValueError):
@@ -74,12 +75,15 @@ MAX_LENGTH = 4096
 SERVICE_RANDOM_LENGTH = (5, 32)  # NCP generate-random-secret bounds
 
 
-class _Knob(NamedTuple):
+class _Knob(Record):
     """One policy setting: its attribute, the camelCase key NCP uses, and its type."""
 
-    attr: str
-    key: str
-    type: type
+    __slots__ = ("attr", "key", "type")
+
+    def __init__(self, attr: str, key: str, type: type) -> None:
+        self.attr: Final = attr
+        self.key: Final = key
+        self.type: Final = type
 
 
 _KNOBS = (
@@ -148,11 +152,8 @@ def _kind(raw: object) -> ValueKind:
         ) from None
 
 
-class Policy:
-    """How to generate one key's value. Invalid combinations fail at construction.
-
-    A small immutable class, not a dataclass (cold start, see :mod:`handler`): equal
-    policies compare and hash equal, and ``repr`` shows every setting (none is secret)."""
+class Policy(Record):
+    """How to generate one key's value. Invalid combinations fail at construction."""
 
     __slots__ = (
         "exclude_characters", "exclude_lowercase", "exclude_numbers", "exclude_punctuation",
@@ -187,18 +188,6 @@ class Policy:
     def settings(self) -> dict[str, Any]:
         """Every setting by attribute name, in the constructor's order."""
         return {knob.attr: getattr(self, knob.attr) for knob in _KNOBS}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Policy):
-            return NotImplemented
-        return self.settings() == other.settings()
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.settings().values()))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.settings().items())
-        return f"Policy({shown})"
 
     def _check(self) -> None:
         for attr in _CLASS_DEFAULTS:
@@ -322,10 +311,8 @@ class Policy:
 _SET_KEYS = ("generator", "keys")
 
 
-class PolicySet:
-    """The policy for every rotation-target key, and who generates the values.
-
-    A small immutable class, not a dataclass (cold start, see :mod:`handler`)."""
+class PolicySet(Record):
+    """The policy for every rotation-target key, and who generates the values."""
 
     __slots__ = ("default", "generator", "keys")
 
@@ -351,24 +338,6 @@ class PolicySet:
                     policy.to_random_secret_options()
                 except PolicyError as exc:
                     raise PolicyError(f"keys[{name!r}]: {exc}") from None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PolicySet):
-            return NotImplemented
-        return (self.default, self.keys, self.generator) == (
-            other.default,
-            other.keys,
-            other.generator,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.default, frozenset(self.keys.items()), self.generator))
-
-    def __repr__(self) -> str:
-        return (
-            f"PolicySet(default={self.default!r}, keys={dict(self.keys)!r}, "
-            f"generator={self.generator!r})"
-        )
 
     def for_key(self, key: str) -> Policy:
         return self.keys.get(key, self.default)

@@ -25,6 +25,8 @@ import time
 from typing import Final
 from urllib.parse import urlsplit
 
+from rotation.ncp.records import Record
+
 TIMESTAMP_HEADER = "x-ncp-apigw-timestamp"
 ACCESS_KEY_HEADER = "x-ncp-iam-access-key"
 SIGNATURE_HEADER = "x-ncp-apigw-signature-v2"
@@ -33,11 +35,11 @@ SIGNATURE_HEADER = "x-ncp-apigw-signature-v2"
 TIMESTAMP_TOLERANCE_MS = 5 * 60 * 1000
 
 
-class Credentials:
+class Credentials(Record):
     """An NCP access key pair. The secret key never appears in ``repr``.
 
-    A small class, not a dataclass (cold start, see :mod:`handler`) nor a tuple (the log
-    redactor walks into tuples; it leaves an object to its ``repr``)."""
+    A :class:`~rotation.ncp.records.Record`, not a tuple: the log redactor walks into tuples,
+    and leaves an object to its ``repr``."""
 
     __slots__ = ("access_key", "secret_key")
 
@@ -49,14 +51,6 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(access_key={self.access_key!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Credentials):
-            return NotImplemented
-        return (self.access_key, self.secret_key) == (other.access_key, other.secret_key)
-
-    def __hash__(self) -> int:
-        return hash((self.access_key, self.secret_key))
 
 
 def timestamp_ms(now: float | None = None) -> str:

@@ -44,6 +44,7 @@ from rotation.generate import Policy
 from rotation.ncp.budget import RetryBudget
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.models import SecretValue, Stage
+from rotation.ncp.records import Record
 from rotation.ncp.signing import Credentials
 
 
@@ -82,11 +83,11 @@ class TargetRollbackFailed(TargetError):
     code = codes.TARGET_ROLLBACK_FAILED
 
 
-class Change:
+class Change(Record):
     """The values one rotation moves between, and which keys it changes.
 
-    A small immutable class, not a dataclass (cold start, see :mod:`handler`) nor a tuple
-    (the log redactor walks into tuples; ``repr`` here shows every value masked)."""
+    A :class:`~rotation.ncp.records.Record`, not a tuple: it holds secret values, and the log
+    redactor walks into tuples; its ``repr`` shows each value masked."""
 
     __slots__ = ("active", "keys", "pending", "previous", "secret_id")
 
@@ -103,12 +104,6 @@ class Change:
         self.pending: Final = pending
         self.keys: Final = keys
         self.previous: Final = previous
-
-    def __repr__(self) -> str:
-        return (
-            f"Change(secret_id={self.secret_id!r}, active={self.active!r}, "
-            f"pending={self.pending!r}, keys={self.keys!r}, previous={self.previous!r})"
-        )
 
     def stage(self, stage: Stage) -> SecretValue | None:
         return {Stage.ACTIVE: self.active, Stage.PENDING: self.pending}.get(stage, self.previous)
