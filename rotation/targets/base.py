@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from rotation import codes
@@ -161,23 +160,41 @@ class Target(ABC):
         """Release connections; nothing by default."""
 
 
-@dataclass
 class TargetContext:
-    """What a target may use besides its own configuration."""
+    """What a target may use besides its own configuration.
 
-    secret_id: str
-    deadline: Deadline
-    #: Tell the log redactor about a secret value the target learned (e.g. an admin password).
-    register_secret: Callable[[str], None] = lambda _value: None
-    #: Read another secret's active value (alternating users read the admin secret).
-    read_secret: Callable[[str], SecretValue] | None = None
-    #: Read back this secret's stored pending value (store-only's test).
-    read_pending: Callable[[], SecretValue | None] | None = None
-    #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
-    credentials: Credentials | None = None
-    #: The invocation's retry budget, so a target's own NCP client draws on the same quota
-    #: as Secret Manager's (one bound per invocation, not one per client).
-    retry_budget: RetryBudget | None = None
+    A plain class, not a dataclass (cold start: see :mod:`rotation.ncp.records`), and not
+    frozen: the workflow gives a rollback its recovery ``deadline``."""
+
+    __slots__ = (
+        "credentials", "deadline", "read_pending", "read_secret", "register_secret",
+        "retry_budget", "secret_id",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        deadline: Deadline,
+        register_secret: Callable[[str], None] = lambda _value: None,
+        read_secret: Callable[[str], SecretValue] | None = None,
+        read_pending: Callable[[], SecretValue | None] | None = None,
+        credentials: Credentials | None = None,
+        retry_budget: RetryBudget | None = None,
+    ) -> None:
+        self.secret_id = secret_id
+        self.deadline = deadline
+        #: Tell the log redactor about a secret value the target learned (e.g. an admin password).
+        self.register_secret = register_secret
+        #: Read another secret's active value (alternating users read the admin secret).
+        self.read_secret = read_secret
+        #: Read back this secret's stored pending value (store-only's test).
+        self.read_pending = read_pending
+        #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
+        self.credentials = credentials
+        #: The invocation's retry budget, so a target's own NCP client draws on the same
+        #: quota as Secret Manager's (one bound per invocation, not one per client).
+        self.retry_budget = retry_budget
 
 
 TargetFactory = Callable[[Mapping[str, Any], SecretValue, TargetContext], Target]
