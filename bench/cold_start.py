@@ -122,11 +122,11 @@ def _self_times(command: Sequence[str], cwd: Path) -> dict[str, int]:
         [command[0], "-X", "importtime", *command[1:]],
         cwd=cwd, env=_ENV, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    found = {}
+    found: dict[str, int] = {}
     for line in done.stderr.splitlines():
         match = _LINE.match(line)
-        if match:
-            found[match.group(4)] = int(match.group(1))
+        if match:  # a module can be listed twice (a package's submodule): both count
+            found[match.group(4)] = found.get(match.group(4), 0) + int(match.group(1))
     return found
 
 

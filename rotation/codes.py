@@ -12,17 +12,21 @@ of them into the result's ``error`` without knowing which module raised it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from typing import Final
+
+from rotation.ncp.records import Record
 
 
-@dataclass(frozen=True)
-class Code:
-    name: str
-    #: Which part of the run it comes from, for the README's grouping.
-    group: str
-    meaning: str
-    #: What the operator should do, as a command where there is one.
-    action: str
+class Code(Record):
+    __slots__ = ("action", "group", "meaning", "name")
+
+    def __init__(self, name: str, group: str, meaning: str, action: str) -> None:
+        self.name: Final = name
+        #: Which part of the run it comes from, for the README's grouping.
+        self.group: Final = group
+        self.meaning: Final = meaning
+        #: What the operator should do, as a command where there is one.
+        self.action: Final = action
 
 
 CODES: dict[str, Code] = {}

@@ -33,14 +33,14 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from rotation import codes
 from rotation.codes import CodedError
 from rotation.ncp.models import RandomSecretOptions
+from rotation.ncp.records import Record
 
 
 class PolicyError(CodedError, ValueError):
@@ -75,13 +75,15 @@ MAX_LENGTH = 4096
 SERVICE_RANDOM_LENGTH = (5, 32)  # NCP generate-random-secret bounds
 
 
-@dataclass(frozen=True)
-class _Knob:
+class _Knob(Record):
     """One policy setting: its attribute, the camelCase key NCP uses, and its type."""
 
-    attr: str
-    key: str
-    type: type
+    __slots__ = ("attr", "key", "type")
+
+    def __init__(self, attr: str, key: str, type: type) -> None:
+        self.attr: Final = attr
+        self.key: Final = key
+        self.type: Final = type
 
 
 _KNOBS = (
@@ -150,25 +152,44 @@ def _kind(raw: object) -> ValueKind:
         ) from None
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Record):
     """How to generate one key's value. Invalid combinations fail at construction."""
 
-    kind: ValueKind = ValueKind.PASSWORD
-    length: int = DEFAULT_LENGTH
-    exclude_characters: str = DEFAULT_EXCLUDE
-    exclude_numbers: bool = False
-    exclude_punctuation: bool = False
-    exclude_uppercase: bool = False
-    exclude_lowercase: bool = False
-    include_space: bool = False
-    require_each_included_type: bool = True
+    __slots__ = (
+        "exclude_characters", "exclude_lowercase", "exclude_numbers", "exclude_punctuation",
+        "exclude_uppercase", "include_space", "kind", "length", "require_each_included_type",
+    )  # fmt: skip
 
-    def __post_init__(self) -> None:
-        kind: object = self.kind
-        if not isinstance(kind, ValueKind):
-            # A plain "hex" passed in code: accept it as the enum it spells.
-            object.__setattr__(self, "kind", _kind(kind))
+    def __init__(
+        self,
+        *,
+        kind: ValueKind = ValueKind.PASSWORD,
+        length: int = DEFAULT_LENGTH,
+        exclude_characters: str = DEFAULT_EXCLUDE,
+        exclude_numbers: bool = False,
+        exclude_punctuation: bool = False,
+        exclude_uppercase: bool = False,
+        exclude_lowercase: bool = False,
+        include_space: bool = False,
+        require_each_included_type: bool = True,
+    ) -> None:
+        # A plain "hex" passed in code: accept it as the enum it spells.
+        self.kind: Final = kind if isinstance(kind, ValueKind) else _kind(kind)
+        self.length: Final = length
+        self.exclude_characters: Final = exclude_characters
+        self.exclude_numbers: Final = exclude_numbers
+        self.exclude_punctuation: Final = exclude_punctuation
+        self.exclude_uppercase: Final = exclude_uppercase
+        self.exclude_lowercase: Final = exclude_lowercase
+        self.include_space: Final = include_space
+        self.require_each_included_type: Final = require_each_included_type
+        self._check()
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by attribute name, in the constructor's order."""
+        return {knob.attr: getattr(self, knob.attr) for knob in _KNOBS}
+
+    def _check(self) -> None:
         for attr in _CLASS_DEFAULTS:
             _parse_knob(_BY_ATTR[attr], getattr(self, attr))
         length: object = self.length
@@ -260,7 +281,7 @@ class Policy:
         if changes.get("kind", self.kind) is not ValueKind.PASSWORD:
             # Class knobs inherited from a password policy do not carry over to hex/base64url.
             changes = {**_CLASS_DEFAULTS, **changes}
-        return replace(self, **changes)
+        return Policy(**{**self.settings(), **changes})
 
     def to_random_secret_options(self) -> RandomSecretOptions:
         """The Generate Random Secret body that asks the service for this policy."""
@@ -290,19 +311,22 @@ class Policy:
 _SET_KEYS = ("generator", "keys")
 
 
-@dataclass(frozen=True)
-class PolicySet:
+class PolicySet(Record):
     """The policy for every rotation-target key, and who generates the values."""
 
-    default: Policy = field(default_factory=Policy)
-    keys: Mapping[str, Policy] = field(default_factory=dict)
-    generator: Generator = Generator.LOCAL
+    __slots__ = ("default", "generator", "keys")
 
-    def __post_init__(self) -> None:
-        generator: object = self.generator
-        if not isinstance(generator, Generator):
-            object.__setattr__(self, "generator", _generator(generator))
-        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
+    def __init__(
+        self,
+        default: Policy | None = None,
+        keys: Mapping[str, Policy] | None = None,
+        generator: Generator = Generator.LOCAL,
+    ) -> None:
+        self.default: Final = Policy() if default is None else default
+        self.keys: Final[Mapping[str, Policy]] = MappingProxyType(dict(keys or {}))
+        self.generator: Final = (
+            generator if isinstance(generator, Generator) else _generator(generator)
+        )
         if self.generator is Generator.SERVICE and self.keys:
             raise PolicyError(
                 "generator 'service' lets Secret Manager generate every target value; remove keys"

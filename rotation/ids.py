@@ -24,7 +24,9 @@ MAX_ACTION_NAME = 256
 
 _SECRET_ID = re.compile(r"[A-Za-z0-9_-]+")
 _JOB_TOKEN = re.compile(r"[!-~]+")  # visible ASCII, no space
-_ENTITY = re.compile(r"\w|\w[\w@ .-]*[\w@.-]", re.ASCII)
+#: One part of an action name. Only the CLI checks action names: ``re`` compiles it on
+#: first use, not at every cold start.
+_ENTITY = r"\w|\w[\w@ .-]*[\w@.-]"
 
 
 def secret_id_problem(value: object) -> str | None:
@@ -58,7 +60,7 @@ def action_name_problem(value: object) -> str | None:
     if len(value) > MAX_ACTION_NAME:
         return f"the action name is over {MAX_ACTION_NAME} characters"
     parts = value.split("/")
-    if len(parts) > 2 or not all(_ENTITY.fullmatch(p) for p in parts):
+    if len(parts) > 2 or not all(re.fullmatch(_ENTITY, p, re.ASCII) for p in parts):
         return (
             "an action name is 'action' or 'package/action', each part starting with a "
             "letter, digit or '_' (then letters, digits, '_', '@', '.', '-' or spaces)"

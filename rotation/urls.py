@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import Final
 from urllib.parse import SplitResult, urlsplit
+
+from rotation.ncp.records import Record
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -37,14 +39,16 @@ _LABEL = re.compile(r"\w(?:[\w-]{0,61}\w)?")
 MAX_HOST_LENGTH = 253
 
 
-@dataclass(frozen=True)
-class UrlRule:
+class UrlRule(Record):
     """What one kind of URL may do beyond the common rule."""
 
-    #: Plain ``http`` to this machine (127.0.0.1, localhost, ::1): an emulator's endpoint.
-    local_http: bool = False
-    #: A query string (a webhook's token may ride there; an API base URL has none).
-    query: bool = False
+    __slots__ = ("local_http", "query")
+
+    def __init__(self, local_http: bool = False, query: bool = False) -> None:
+        #: Plain ``http`` to this machine (127.0.0.1, localhost, ::1): an emulator's endpoint.
+        self.local_http: Final = local_http
+        #: A query string (a webhook's token may ride there; an API base URL has none).
+        self.query: Final = query
 
 
 #: An NCP API base URL (Secret Manager, Cloud DB, Cloud Functions): the settings, the CLI,
@@ -54,12 +58,14 @@ API_ENDPOINT = UrlRule(local_http=True, query=False)
 WEBHOOK = UrlRule(local_http=False, query=True)
 
 
-@dataclass(frozen=True)
-class UrlProblem:
+class UrlProblem(Record):
     """Why a URL is refused: ``kind`` for callers that add a hint, ``reason`` to show."""
 
-    kind: str
-    reason: str
+    __slots__ = ("kind", "reason")
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind: Final = kind
+        self.reason: Final = reason
 
     def __str__(self) -> str:
         return self.reason

@@ -45,8 +45,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from rotation import codes, logs, preflight
 from rotation.auth_probe import accepts_any_password, not_enforced_message
@@ -81,6 +80,7 @@ from rotation.ncp.models import (
     SecretValueError,
     Stage,
 )
+from rotation.ncp.records import Record
 from rotation.ncp.secretmanager import SecretManagerClient
 from rotation.settings import Settings
 from rotation.targets import Change, Target, TargetContext, TargetError, build_target
@@ -95,30 +95,53 @@ CONFIRM_ROUNDS = 6
 TargetBuilder = Callable[[Mapping[str, Any] | None, SecretValue, TargetContext], Target]
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    step: str
-    status: str
-    duration_ms: float
+class StepRecord(Record):
+    __slots__ = ("duration_ms", "status", "step")
+
+    def __init__(self, step: str, status: str, duration_ms: float) -> None:
+        self.step: Final = step
+        self.status: Final = status
+        self.duration_ms: Final = duration_ms
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "status": self.status, "durationMs": self.duration_ms}
 
 
-@dataclass
-class Outcome:
-    ok: bool
-    outcome: str  # rotated | resumed | skipped | failed
-    steps: list[StepRecord] = field(default_factory=list)
-    error_code: str | None = None
-    error_message: str | None = None
-    #: How the job stands at the end: completed | failed | ended | running | unknown.
-    job: str = "unknown"
-    left_for_retry: bool = False
-    left_reason: str | None = None
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    #: The secret's name, once the guard has read it (notifications and the CLI show it).
-    secret_name: str | None = None
+class Outcome(Record):
+    """How one run ended (:meth:`Rotation.outcome` makes it, the handler shapes it)."""
+
+    __slots__ = (
+        "error_code", "error_message", "job", "left_for_retry", "left_reason", "ok",
+        "outcome", "secret_name", "steps", "warnings",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        ok: bool,
+        outcome: str,
+        steps: list[StepRecord],
+        error_code: str | None,
+        error_message: str | None,
+        job: str,
+        left_for_retry: bool,
+        left_reason: str | None,
+        warnings: list[dict[str, str]],
+        secret_name: str | None,
+    ) -> None:
+        self.ok: Final = ok
+        #: rotated | resumed | skipped | failed
+        self.outcome: Final = outcome
+        self.steps: Final = steps
+        self.error_code: Final = error_code
+        self.error_message: Final = error_message
+        #: How the job stands at the end: completed | failed | ended | running | unknown.
+        self.job: Final = job
+        self.left_for_retry: Final = left_for_retry
+        self.left_reason: Final = left_reason
+        self.warnings: Final = warnings
+        #: The secret's name, once the guard has read it (notifications and the CLI show it).
+        self.secret_name: Final = secret_name
 
 
 def reserve_for(deadline: Deadline) -> float:

@@ -26,7 +26,9 @@ secret values in bodies; none of them can reach ``str()`` or ``repr()`` of an er
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Final
+
+from rotation.ncp.records import Record
 
 
 class NcpError(Exception):
@@ -58,13 +60,15 @@ class ResponseFormatError(NcpError):
     """A success answer that is not the documented JSON shape."""
 
 
-@dataclass(frozen=True)
-class ErrorBody:
+class ErrorBody(Record):
     """The ``{"error": {"errorCode", "message", "details"}}`` envelope, parsed."""
 
-    code: str = ""
-    message: str = ""
-    details: str = ""
+    __slots__ = ("code", "details", "message")
+
+    def __init__(self, code: str = "", message: str = "", details: str = "") -> None:
+        self.code: Final = code
+        self.message: Final = message
+        self.details: Final = details
 
 
 class ApiError(NcpError):

@@ -26,14 +26,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
 
 from rotation.ncp.errors import ResponseFormatError
+from rotation.ncp.records import Record
 
 MAX_VALUE_BYTES = 10_000
 MAX_VALUE_KEYS = 100
@@ -372,19 +372,34 @@ def _mapping(raw: object, what: str) -> Mapping[str, Any]:
     return raw
 
 
-@dataclass(frozen=True)
-class TriggerRef:
+#: ``extra`` of an answer that held nothing undocumented.
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+_TRIGGER_FIELDS = frozenset({"id", "name", "url", "recentlyExecutedAction"})
+
+
+class TriggerRef(Record):
     """``trigger`` of a secret: ``{id, name, url, recentlyExecutedAction}`` (Create
     Secret's and Get Secret Detail's pages)."""
 
-    id: str
-    name: str | None = None
-    url: str | None = None
-    recently_executed_action: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
+    __slots__ = ("extra", "id", "name", "notes", "recently_executed_action", "url")
 
-    _KNOWN = frozenset({"id", "name", "url", "recentlyExecutedAction"})
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str | None = None,
+        url: str | None = None,
+        recently_executed_action: str | None = None,
+        extra: Mapping[str, Any] = _NO_EXTRA,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.id: Final = id
+        self.name: Final = name
+        self.url: Final = url
+        self.recently_executed_action: Final = recently_executed_action
+        self.extra: Final = extra
+        self.notes: Final = notes
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TriggerRef:
@@ -394,23 +409,33 @@ class TriggerRef:
             name=r.opt_text("name"),
             url=r.opt_text("url"),
             recently_executed_action=r.opt_text("recentlyExecutedAction"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_TRIGGER_FIELDS),
             notes=r.done,
         )
 
 
-@dataclass(frozen=True)
-class ProtectionKey:
+_PROTECTION_KEY_FIELDS = frozenset({"type", "kmsKeyTag", "kmsKeyName"})
+
+
+class ProtectionKey(Record):
     """``protectionKey`` of a secret: ``{type, kmsKeyTag, kmsKeyName}`` (Get Secret
     Detail's page)."""
 
-    type: ProtectionKeyType
-    kms_key_tag: str | None = None
-    kms_key_name: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
+    __slots__ = ("extra", "kms_key_name", "kms_key_tag", "notes", "type")
 
-    _KNOWN = frozenset({"type", "kmsKeyTag", "kmsKeyName"})
+    def __init__(
+        self,
+        type: ProtectionKeyType,
+        kms_key_tag: str | None = None,
+        kms_key_name: str | None = None,
+        extra: Mapping[str, Any] = _NO_EXTRA,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.type: Final = type
+        self.kms_key_tag: Final = kms_key_tag
+        self.kms_key_name: Final = kms_key_name
+        self.extra: Final = extra
+        self.notes: Final = notes
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ProtectionKey:
@@ -422,60 +447,90 @@ class ProtectionKey:
             type=r.enum(ProtectionKeyType, "type", default=implied),
             kms_key_tag=tag,
             kms_key_name=r.opt_text("kmsKeyName"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_PROTECTION_KEY_FIELDS),
             notes=r.done,
         )
 
 
-@dataclass(frozen=True)
-class SecretDetail:
+_DETAIL_FIELDS = frozenset(
+    {
+        "secretId",
+        "secretName",
+        "secretStatus",
+        "secretType",
+        "memo",
+        "region",
+        "registerDate",
+        "updateDate",
+        "expectedDestroyDate",
+        "autoRotationYN",
+        "autoRotationPeriod",
+        "nextRotationDate",
+        "rotationPhase",
+        "lastRotationDate",
+        "lastRotationResultId",
+        "trigger",
+        "protectionKey",
+    }
+)
+
+
+class SecretDetail(Record):
     """Get Secret Detail (and Create Secret's answer): the fields of its documented page.
 
     ``notes`` lists what the answer held that the docs do not (an undocumented
     ``rotationPhase``, a new field): the workflow logs it at ``guard``.
     """
 
-    secret_id: str
-    secret_name: str
-    status: SecretStatus
-    secret_type: str | None
-    memo: str | None
-    region: str | None
-    register_date: int | None
-    update_date: int | None
-    expected_destroy_date: int | None
-    auto_rotation: bool
-    auto_rotation_period: int | None
-    next_rotation_date: int | None
-    rotation_phase: RotationPhase
-    last_rotation_date: int | None
-    trigger: TriggerRef | None
-    protection_key: ProtectionKey | None
-    last_rotation_result_id: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
+    __slots__ = (
+        "auto_rotation", "auto_rotation_period", "expected_destroy_date", "extra",
+        "last_rotation_date", "last_rotation_result_id", "memo", "next_rotation_date",
+        "notes", "protection_key", "region", "register_date", "rotation_phase", "secret_id",
+        "secret_name", "secret_type", "status", "trigger", "update_date",
+    )  # fmt: skip
 
-    _KNOWN = frozenset(
-        {
-            "secretId",
-            "secretName",
-            "secretStatus",
-            "secretType",
-            "memo",
-            "region",
-            "registerDate",
-            "updateDate",
-            "expectedDestroyDate",
-            "autoRotationYN",
-            "autoRotationPeriod",
-            "nextRotationDate",
-            "rotationPhase",
-            "lastRotationDate",
-            "lastRotationResultId",
-            "trigger",
-            "protectionKey",
-        }
-    )
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        secret_name: str,
+        status: SecretStatus,
+        secret_type: str | None,
+        memo: str | None,
+        region: str | None,
+        register_date: int | None,
+        update_date: int | None,
+        expected_destroy_date: int | None,
+        auto_rotation: bool,
+        auto_rotation_period: int | None,
+        next_rotation_date: int | None,
+        rotation_phase: RotationPhase,
+        last_rotation_date: int | None,
+        trigger: TriggerRef | None,
+        protection_key: ProtectionKey | None,
+        last_rotation_result_id: str | None = None,
+        extra: Mapping[str, Any] = _NO_EXTRA,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.secret_id: Final = secret_id
+        self.secret_name: Final = secret_name
+        self.status: Final = status
+        self.secret_type: Final = secret_type
+        self.memo: Final = memo
+        self.region: Final = region
+        self.register_date: Final = register_date
+        self.update_date: Final = update_date
+        self.expected_destroy_date: Final = expected_destroy_date
+        self.auto_rotation: Final = auto_rotation
+        self.auto_rotation_period: Final = auto_rotation_period
+        self.next_rotation_date: Final = next_rotation_date
+        self.rotation_phase: Final = rotation_phase
+        self.last_rotation_date: Final = last_rotation_date
+        self.trigger: Final = trigger
+        self.protection_key: Final = protection_key
+        self.last_rotation_result_id: Final = last_rotation_result_id
+        self.extra: Final = extra
+        self.notes: Final = notes
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretDetail:
@@ -500,7 +555,7 @@ class SecretDetail:
             trigger=r.nested("trigger", TriggerRef.from_api),
             protection_key=r.nested("protectionKey", ProtectionKey.from_api),
             last_rotation_result_id=r.opt_text("lastRotationResultId"),
-            extra=r.unknown(cls._KNOWN),
+            extra=r.unknown(_DETAIL_FIELDS),
             notes=r.done,
         )
 
@@ -518,14 +573,25 @@ def _chain_member(raw: object, stage: Stage) -> SecretValue | None:
     return SecretValue.parse(raw, stage=stage.path)
 
 
-@dataclass(frozen=True)
-class SecretChain:
-    """The decrypted chain plus the keys rotation may change (Start Job, Get Secret Value)."""
+class SecretChain(Record):
+    """The decrypted chain plus the keys rotation may change (Start Job, Get Secret Value).
 
-    previous: SecretValue | None
-    active: SecretValue | None
-    pending: SecretValue | None
-    rotation_targets: tuple[str, ...]
+    A :class:`~rotation.ncp.records.Record`, not a tuple: it holds secret values, and the log
+    redactor walks into tuples; its ``repr`` shows each value masked."""
+
+    __slots__ = ("active", "pending", "previous", "rotation_targets")
+
+    def __init__(
+        self,
+        previous: SecretValue | None,
+        active: SecretValue | None,
+        pending: SecretValue | None,
+        rotation_targets: tuple[str, ...],
+    ) -> None:
+        self.previous: Final = previous
+        self.active: Final = active
+        self.pending: Final = pending
+        self.rotation_targets: Final = rotation_targets
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SecretChain:
@@ -545,10 +611,14 @@ class SecretChain:
         return {Stage.PREVIOUS: self.previous, Stage.ACTIVE: self.active}.get(stage, self.pending)
 
 
-@dataclass(frozen=True)
-class StageValue:
-    value: SecretValue
-    stage: Stage
+class StageValue(Record):
+    """One stage's value (Get Secret Stage Value); a record, as :class:`SecretChain`."""
+
+    __slots__ = ("stage", "value")
+
+    def __init__(self, value: SecretValue, stage: Stage) -> None:
+        self.value: Final = value
+        self.stage: Final = stage
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], asked: Stage | None = None) -> StageValue:
@@ -564,18 +634,34 @@ class StageValue:
         return cls(value=value, stage=stage)
 
 
-@dataclass(frozen=True)
-class RandomSecretOptions:
+class RandomSecretOptions(Record):
     """Generate Random Secret's body. Defaults are the *service's* documented defaults."""
 
-    length: int = 12
-    exclude_characters: str = ""
-    exclude_numbers: bool = False
-    exclude_punctuation: bool = False
-    exclude_uppercase: bool = False
-    exclude_lowercase: bool = False
-    include_space: bool = True
-    require_each_included_type: bool = True
+    __slots__ = (
+        "exclude_characters", "exclude_lowercase", "exclude_numbers", "exclude_punctuation",
+        "exclude_uppercase", "include_space", "length", "require_each_included_type",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        length: int = 12,
+        exclude_characters: str = "",
+        exclude_numbers: bool = False,
+        exclude_punctuation: bool = False,
+        exclude_uppercase: bool = False,
+        exclude_lowercase: bool = False,
+        include_space: bool = True,
+        require_each_included_type: bool = True,
+    ) -> None:
+        self.length: Final = length
+        self.exclude_characters: Final = exclude_characters
+        self.exclude_numbers: Final = exclude_numbers
+        self.exclude_punctuation: Final = exclude_punctuation
+        self.exclude_uppercase: Final = exclude_uppercase
+        self.exclude_lowercase: Final = exclude_lowercase
+        self.include_space: Final = include_space
+        self.require_each_included_type: Final = require_each_included_type
 
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -22,8 +22,10 @@ import base64
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import urlsplit
+
+from rotation.ncp.records import Record
 
 TIMESTAMP_HEADER = "x-ncp-apigw-timestamp"
 ACCESS_KEY_HEADER = "x-ncp-iam-access-key"
@@ -33,16 +35,22 @@ SIGNATURE_HEADER = "x-ncp-apigw-signature-v2"
 TIMESTAMP_TOLERANCE_MS = 5 * 60 * 1000
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """An NCP access key pair. The secret key never appears in ``repr``."""
+class Credentials(Record):
+    """An NCP access key pair. The secret key never appears in ``repr``.
 
-    access_key: str
-    secret_key: str = field(repr=False)
+    A :class:`~rotation.ncp.records.Record`, not a tuple: the log redactor walks into tuples,
+    and leaves an object to its ``repr``."""
 
-    def __post_init__(self) -> None:
-        if not self.access_key or not self.secret_key:
+    __slots__ = ("access_key", "secret_key")
+
+    def __init__(self, access_key: str, secret_key: str) -> None:
+        if not access_key or not secret_key:
             raise ValueError("both an access key and a secret key are required")
+        self.access_key: Final = access_key
+        self.secret_key: Final = secret_key
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_key={self.access_key!r})"
 
 
 def timestamp_ms(now: float | None = None) -> str:

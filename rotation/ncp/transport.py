@@ -50,8 +50,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -68,6 +67,7 @@ from rotation.ncp.errors import (
     TransportError,
     error_for_status,
 )
+from rotation.ncp.records import Record
 from rotation.ncp.signing import Credentials, signed_headers
 
 if TYPE_CHECKING:
@@ -92,31 +92,47 @@ def _retry_library() -> ModuleType:
     return stamina
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(Record):
     """Per-attempt limits in seconds; each is further capped by the deadline."""
 
-    connect: float = 3.05
-    read: float = 10.0
+    __slots__ = ("connect", "read")
+
+    def __init__(self, connect: float = 3.05, read: float = 10.0) -> None:
+        self.connect: Final = connect
+        self.read: Final = read
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    wait_initial: float = 0.2
-    wait_max: float = 2.0
-    wait_jitter: float = 0.3
-    #: Do not start another attempt with less than this left before the deadline.
-    min_attempt_time: float = 0.5
-    #: Attempts for a call answered 429 (rate limited), deadline permitting. More than
-    #: ``attempts``: a throttled call was refused, not failed, and ``Retry-After`` spaces the
-    #: tries. A fleet throttled at 20 % loses one call in ~3,000 with 5 attempts, none with
-    #: 10. ``attempts=1`` still means one attempt.
-    throttled_attempts: int = 10
+class RetryPolicy(Record):
+    """How a failed call is tried again. ``attempts`` counts the first one (at least 1)."""
 
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
+    __slots__ = (
+        "attempts", "min_attempt_time", "throttled_attempts", "wait_initial", "wait_jitter",
+        "wait_max",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 5,
+        wait_initial: float = 0.2,
+        wait_max: float = 2.0,
+        wait_jitter: float = 0.3,
+        min_attempt_time: float = 0.5,
+        throttled_attempts: int = 10,
+    ) -> None:
+        if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        self.attempts: Final = attempts
+        self.wait_initial: Final = wait_initial
+        self.wait_max: Final = wait_max
+        self.wait_jitter: Final = wait_jitter
+        #: Do not start another attempt with less than this left before the deadline.
+        self.min_attempt_time: Final = min_attempt_time
+        #: Attempts for a call answered 429 (rate limited), deadline permitting. More than
+        #: ``attempts``: a throttled call was refused, not failed, and ``Retry-After``
+        #: spaces the tries. A fleet throttled at 20 % loses one call in ~3,000 with 5
+        #: attempts, none with 10. ``attempts=1`` still means one attempt.
+        self.throttled_attempts: Final = throttled_attempts
 
     def limit_for(self, error: Exception) -> int:
         """How many attempts a call that failed with ``error`` may make in all."""

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from rotation import codes
 from rotation.codes import CodedError
@@ -52,6 +51,7 @@ from rotation.ncp.budget import RetryBudget
 from rotation.ncp.deadline import Deadline
 from rotation.ncp.errors import AuthenticationFailed, Forbidden
 from rotation.ncp.models import SecretChain, SecretValue, Stage
+from rotation.ncp.records import Record
 from rotation.ncp.signing import Credentials
 
 
@@ -105,15 +105,27 @@ def permission_denied(exc: Exception, doing: str, policy: str) -> TargetError | 
     )
 
 
-@dataclass(frozen=True)
-class Change:
-    """The values one rotation moves between, and which keys it changes."""
+class Change(Record):
+    """The values one rotation moves between, and which keys it changes.
 
-    secret_id: str
-    active: SecretValue
-    pending: SecretValue
-    keys: tuple[str, ...]
-    previous: SecretValue | None = None
+    A :class:`~rotation.ncp.records.Record`, not a tuple: it holds secret values, and the log
+    redactor walks into tuples; its ``repr`` shows each value masked."""
+
+    __slots__ = ("active", "keys", "pending", "previous", "secret_id")
+
+    def __init__(
+        self,
+        secret_id: str,
+        active: SecretValue,
+        pending: SecretValue,
+        keys: tuple[str, ...],
+        previous: SecretValue | None = None,
+    ) -> None:
+        self.secret_id: Final = secret_id
+        self.active: Final = active
+        self.pending: Final = pending
+        self.keys: Final = keys
+        self.previous: Final = previous
 
     def stage(self, stage: Stage) -> SecretValue | None:
         return {Stage.ACTIVE: self.active, Stage.PENDING: self.pending}.get(stage, self.previous)
@@ -189,26 +201,45 @@ class Target(ABC):
         """Release connections; nothing by default."""
 
 
-@dataclass
 class TargetContext:
-    """What a target may use besides its own configuration."""
+    """What a target may use besides its own configuration.
 
-    secret_id: str
-    deadline: Deadline
-    #: Tell the log redactor about a secret value the target learned (e.g. an admin password).
-    register_secret: Callable[[str], None] = lambda _value: None
-    #: Read another secret's active value (alternating users read the admin secret).
-    read_secret: Callable[[str], SecretValue] | None = None
-    #: Read back this secret's stored pending value (store-only's test).
-    read_pending: Callable[[], SecretValue | None] | None = None
-    #: Read this secret's chain afresh (``None`` when it cannot be read): a target that
-    #: must not touch what another run of the job may have stored looks first.
-    read_chain: Callable[[], SecretChain | None] | None = None
-    #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
-    credentials: Credentials | None = None
-    #: The invocation's retry budget, so a target's own NCP client draws on the same quota
-    #: as Secret Manager's (one bound per invocation, not one per client).
-    retry_budget: RetryBudget | None = None
+    A plain class, not a dataclass (cold start: see :mod:`rotation.ncp.records`), and not
+    frozen: the workflow gives a rollback its recovery ``deadline``."""
+
+    __slots__ = (
+        "credentials", "deadline", "read_chain", "read_pending", "read_secret",
+        "register_secret", "retry_budget", "secret_id",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        deadline: Deadline,
+        register_secret: Callable[[str], None] = lambda _value: None,
+        read_secret: Callable[[str], SecretValue] | None = None,
+        read_pending: Callable[[], SecretValue | None] | None = None,
+        read_chain: Callable[[], SecretChain | None] | None = None,
+        credentials: Credentials | None = None,
+        retry_budget: RetryBudget | None = None,
+    ) -> None:
+        self.secret_id = secret_id
+        self.deadline = deadline
+        #: Tell the log redactor about a secret value the target learned (e.g. an admin password).
+        self.register_secret = register_secret
+        #: Read another secret's active value (alternating users read the admin secret).
+        self.read_secret = read_secret
+        #: Read back this secret's stored pending value (store-only's test).
+        self.read_pending = read_pending
+        #: Read this secret's chain afresh (``None`` when it cannot be read): a target that
+        #: must not touch what another run of the job may have stored looks first.
+        self.read_chain = read_chain
+        #: The action's NCP API key pair (targets that call NCP APIs, e.g. Cloud DB).
+        self.credentials = credentials
+        #: The invocation's retry budget, so a target's own NCP client draws on the same
+        #: quota as Secret Manager's (one bound per invocation, not one per client).
+        self.retry_budget = retry_budget
 
 
 TargetFactory = Callable[[Mapping[str, Any], SecretValue, TargetContext], Target]

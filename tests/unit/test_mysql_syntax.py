@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
@@ -724,7 +724,8 @@ def test_a_bad_user_host_stops_the_build_before_the_admin_secret_is_read(build: 
         read.append(other)
         return SecretValue({"username": "admin", "password": "Admin-Pw-0001"})
 
-    ctx = replace(target_context(), read_secret=read_secret)
+    ctx = target_context()
+    ctx.read_secret = read_secret
     config = {"userHost": "10.0.0.%\r\n", "adminSecretId": "admin-secret"}
     with pytest.raises(TargetConfigError, match="userHost"):
         build(config, ACTIVE, ctx)
