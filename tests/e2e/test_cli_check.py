@@ -80,9 +80,10 @@ def test_check_fails_where_the_deployed_action_fails_then_passes_once_fixed(
     client.update_rotation_trigger(sid, trigger_id)
     good = cli(emu, leak_guard, "check", sid)
     assert good.returncode == 0, good.stdout + good.stderr
+    # identity: the emulator's key is the main account's, broader than a rotation needs
     assert "fail  " not in good.stdout and "the last rotation failed" in good.stdout
     assert good.stdout.rstrip().endswith(
-        "all checks passed, with warnings (secret): see the warn lines"
+        "all checks passed, with warnings (identity, secret): see the warn lines"
     )
     retried = cli(emu, leak_guard, "retry", sid, "--interval", "0.2")
     assert retried.returncode == 0, retried.stdout + retried.stderr
@@ -134,7 +135,7 @@ def test_check_warns_on_a_server_that_accepts_any_password(
         assert login.startswith("warn  login   TARGET_AUTH_NOT_ENFORCED: ")
         assert "pg_hba.conf" in login  # what to do, the registry's words
         assert result.stdout.rstrip().endswith(
-            "all checks passed, with warnings (login): see the warn lines"
+            "all checks passed, with warnings (identity, login): see the warn lines"
         )
         assert json.loads(cli(emu, leak_guard, "check", sid, "--json").stdout)["ok"] is True
     finally:
