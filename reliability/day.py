@@ -26,6 +26,7 @@ intermediate reads; ``-v`` prints every output line instead of the ones that mat
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -58,6 +59,9 @@ INTERVAL = "0.2"
 class DayResult:
     verdicts: list[Verdict]
     record: DayRecord
+    #: The world after the day (servers stopped; what they recorded is still readable).
+    world: World
+    term: Terminal
     transcript: list[str] = field(default_factory=list)
     #: Every text the day saw (command outputs, alerts, activation logs), for leak checks.
     texts: list[tuple[str, str]] = field(default_factory=list)
@@ -255,6 +259,12 @@ class Operator:
                 f"job {p.get('job')} activation {str(p.get('activationId'))[:12]} "
                 f"trigger {p.get('trigger')} env {p.get('environment')} warnings {warnings}"
             )
+        starts = [step.ran.started for step in self.record.jobs]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        self.term.say(
+            f"{len(starts)} jobs in {starts[-1] - starts[0]:.0f}s, {min(gaps):.1f}s to "
+            f"{max(gaps):.1f}s apart (history must not match them by clock)"
+        )
         self.term.section("each secret's history at the end of the day")
         for name in Fleet.NAMES:
             self.history(name, newest=99)
@@ -278,8 +288,9 @@ def run_day(*, short: bool, out: TextIO, verbose: bool = False) -> DayResult:
         for verdict in verdicts:
             term.emit(str(verdict))
             for detail in verdict.details[:8]:
-                term.emit(f"    {detail}")
-        return DayResult(verdicts, operator.record, term.printed, texts_of(the_world, term))
+                term.emit(f"    {detail}", cut=False)
+        texts = texts_of(the_world, term)
+        return DayResult(verdicts, operator.record, the_world, term, term.printed, texts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

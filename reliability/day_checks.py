@@ -215,12 +215,12 @@ def failures_name_their_cause(facts: Facts) -> Verdict:
         if want.says and not any(w in told for w in want.says):
             problems.append(f"{label}: the message does not say {' or '.join(want.says)!r} "
                             f"({want.cause}): {truth.message!r}")  # fmt: skip
-        for wrong in want.never:
-            if wrong in told:
-                problems.append(
-                    f"{label}: {truth.code} says {wrong!r}, but {want.cause}; message "
-                    f"{truth.message!r}; what to do {step.shown.advice!r}"
-                )
+        wrong = [w for w in want.never if w in told]
+        if wrong:
+            problems.append(
+                f"{label}: {truth.code} says {' and '.join(map(repr, wrong))}, but "
+                f"{want.cause}; message {truth.message!r}; what to do {step.shown.advice!r}"
+            )
         if tuple(sorted(truth.warnings)) != tuple(sorted(want.warnings)):
             problems.append(
                 f"{label}: warnings {list(truth.warnings)}, expected "

@@ -45,6 +45,8 @@ class Ran:
     stdout: str
     stderr: str
     seconds: float
+    #: When it started (epoch seconds).
+    started: float = 0.0
 
     @property
     def output(self) -> str:
@@ -92,13 +94,13 @@ class Terminal:
     ) -> Ran:
         argv = [sys.executable, "-m", module, *args]
         shown = " ".join(["python -m", module, *args]) + (f"  {note}" if note else "")
-        started = time.monotonic()
+        started, wall = time.monotonic(), time.time()
         done = subprocess.run(
             argv, cwd=ROOT, env=self.env(), input=stdin, capture_output=True, text=True,
             timeout=COMMAND_TIMEOUT, check=False,
         )  # fmt: skip
         ran = Ran(shown, argv, done.returncode, done.stdout, done.stderr,
-                  time.monotonic() - started)  # fmt: skip
+                  time.monotonic() - started, wall)  # fmt: skip
         self.runs.append(ran)
         self.emit(f"$ {shown}" + (f"  [{ran.seconds:.1f}s]" if self.verbose else ""))
         lines = ran.lines if self.verbose else (condense or everything)(ran)
@@ -120,9 +122,10 @@ class Terminal:
     def say(self, text: str) -> None:
         self.emit(f"# {text}")
 
-    def emit(self, line: str) -> None:
+    def emit(self, line: str, *, cut: bool = True) -> None:
+        """Print one line, masked; cut to :data:`WIDTH` unless ``cut`` is off (evidence)."""
         masked = self.mask(line)
-        if len(masked) > WIDTH and not self.verbose:
+        if cut and len(masked) > WIDTH and not self.verbose:
             masked = masked[: WIDTH - 1] + "…"
         self.printed.append(masked)
         print(masked, file=self.out, flush=True)
