@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench bench-fleet bench-apps reliability emulator package deploy clean
+.PHONY: test demo lint bench bench-fleet bench-apps reliability day emulator package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/python -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -49,6 +49,11 @@ reliability: $(STAMP)
 	$(BIN)/python -m reliability explore --schedules 10000 || status=1; \
 	$(BIN)/python -m reliability explore --real --schedules 200 || status=1; \
 	exit $$status
+
+# A new operator's day (issue 17): four secrets, deploy, failures on purpose, fixes, retry,
+# resume, pause, alerts; the transcript, then a PASS/FAIL line per promise (about a minute).
+day: $(STAMP)
+	$(BIN)/python -m reliability.day $(DAY_ARGS)
 
 emulator: $(STAMP)
 	$(BIN)/python -m emulator --port 8080
