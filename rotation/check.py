@@ -14,7 +14,8 @@ which is where a database's reachability actually matters. Each check is one lin
              non-empty string, of plain text, bounded in depth and size
     target   the target builds from the value and the ``target`` parameter (every
              setting checked, files loaded), and derives only rotation targets
-    login    the target accepts the *active* credential (a probe; nothing is set), and
+    login    the target accepts the *active* credential (a probe, and a database's test
+             query with it, as the rotation's test runs it; nothing is set), and
              refuses a random wrong one: a server that accepts any password (``trust``,
              ``nopass``) is a ``warn`` line with the rotation's own warning,
              TARGET_AUTH_NOT_ENFORCED (:mod:`rotation.auth_probe`, the rotation's probe)
@@ -310,6 +311,11 @@ class _Checker:
                 CheckStatus.FAIL,
                 "the target refused the active credential: a rotation could not log in",
             )
+            return
+        try:
+            target.use(change)  # the rotation's test, with the active credential
+        except TargetError as exc:
+            self.add("login", CheckStatus.FAIL, f"{exc.code}: {exc}")
             return
         if accepts_any_password(target, change):
             code = codes.TARGET_AUTH_NOT_ENFORCED

@@ -342,6 +342,14 @@ TARGET_USER_DISABLED = _code(
     "enable the user (PostgreSQL: ALTER ROLE ... LOGIN; Redis: ACL SETUSER ... on) and leave "
     "the stored value as it is, then python -m rotation retry SECRET_ID",
 )
+TARGET_DB_ACCESS_DENIED = _code(
+    "TARGET_DB_ACCESS_DENIED",
+    "target",
+    "the server accepted the stored password but the user may not use its database (MySQL "
+    "and MariaDB error 1044); its stored password is not the problem",
+    "grant the user access to its database (GRANT ... ON db.* TO ...) and leave the stored "
+    "value as it is" + _THEN_RETRY,
+)
 TARGET_SET_FAILED = _code(
     "TARGET_SET_FAILED",
     "target",

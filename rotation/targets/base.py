@@ -197,6 +197,12 @@ class Target(ABC):
     def finish(self, change: Change) -> None:  # noqa: B027 - an optional hook
         """Retire what the rotation replaced (dual-credential targets); nothing by default."""
 
+    def use(self, change: Change) -> None:  # noqa: B027 - an optional hook
+        """For ``rotation check``: use the active credential (``change.pending`` is the
+        active value) as the rotation's ``test`` will use the new one, changing nothing
+        (a database's test query), so the check fails wherever the test would; raise
+        :class:`TargetError`. Nothing by default."""
+
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release connections; nothing by default."""
 

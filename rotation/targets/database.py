@@ -596,6 +596,10 @@ class DatabaseTarget(Target):
                 f"{self.kind} at {self.where} refused the pending credential"
             ) from None
 
+    def use(self, change: Change) -> None:
+        """The test query with the active credential: read-only by contract (README)."""
+        self.test(change)
+
     def rollback(self, change: Change) -> None:
         active = login_of(change.active, "active")
         pending = login_of(change.pending, "pending")

@@ -352,9 +352,17 @@ def login_failure(code: int | None, where: str, described: str, *, tls: bool) ->
             "unblocks after PASSWORD_LOCK_TIME)"
         )
         return AccountLocked(f"{where}: the account {why} (error {code})")
-    if code in (ER_ACCESS_DENIED, ER_ACCESS_DENIED_NO_PASSWORD, ER_DBACCESS_DENIED):
-        what = "the login to the database" if code == ER_DBACCESS_DENIED else "the login"
-        return LoginRefused(f"{where} refused {what} (error {code})")
+    if code == ER_DBACCESS_DENIED:
+        # The password was accepted: the user may not use the database. Not a refusal of
+        # the credential (on-call must not reset a right password), and nothing changed.
+        return TargetError(
+            f"{where} accepted the password but refused access to the database (error "
+            f"{code}): grant the user access to it",
+            code=codes.TARGET_DB_ACCESS_DENIED,
+            untouched=True,
+        )
+    if code in (ER_ACCESS_DENIED, ER_ACCESS_DENIED_NO_PASSWORD):
+        return LoginRefused(f"{where} refused the login (error {code})")
     if code == ER_MUST_CHANGE_PASSWORD_LOGIN:
         # The password is right, so this is no refusal of it; and nothing was changed.
         return TargetError(

@@ -316,12 +316,19 @@ def test_a_blocked_account_after_failed_logins_is_locked_for_a_while() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "says"),
-    [(1045, "refused the login"), (1698, "refused the login"), (1044, "to the database")],
+    ("code", "says"), [(1045, "refused the login"), (1698, "refused the login")]
 )
 def test_refusals_are_login_refused(code: int, says: str) -> None:
     error = failure(code)
     assert isinstance(error, LoginRefused) and says in str(error)
+
+
+def test_no_access_to_the_database_is_not_a_wrong_password() -> None:
+    """1044: the password was accepted; on-call must not reset it (the operator's day)."""
+    error = failure(1044)
+    assert not isinstance(error, LoginRefused | AccountLocked)
+    assert (error.code, error.untouched) == (codes.TARGET_DB_ACCESS_DENIED, True)
+    assert "accepted the password" in str(error) and "grant" in str(error)
 
 
 def test_an_expired_password_refused_at_login_is_not_a_wrong_password() -> None:
