@@ -13,7 +13,6 @@ environment only: a secret on the command line is readable by every user of the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import math
 import os
@@ -129,14 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     if opts.trigger:
         trigger = emu.add_trigger(opts.trigger, emu.handler_action())
         print(f"trigger {trigger.name} id {trigger.trigger_id}", flush=True)
-    print(f"Secret Manager emulator on {emu.endpoint}", flush=True)
-    print(f"actions run on {runtime}", flush=True)
-    print(f"access key {emu.access_key}; Ctrl-C stops it", flush=True)
+    # Ctrl-C and SIGTERM are taken before the ready line: a signal that arrives while the
+    # last lines print must stop the emulator, not escape as KeyboardInterrupt and leave the
+    # interpreter waiting on the emulator's threads.
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with contextlib.suppress(KeyboardInterrupt):
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: done.set())
+    try:
+        print(f"Secret Manager emulator on {emu.endpoint}", flush=True)
+        print(f"actions run on {runtime}", flush=True)
+        print(f"access key {emu.access_key}; Ctrl-C stops it", flush=True)
         done.wait()
-    emu.stop()
+    finally:
+        emu.stop()
     return 0
 
 

@@ -68,9 +68,36 @@ def test_emulator_serves_until_interrupted() -> None:
             assert c.list_secrets().total_count == 0
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave it running for a later test to find
+            proc.communicate()
+            raise
     assert proc.returncode == 0
     assert "cli-sk-not-printed" not in out + err + line
+
+
+def test_emulator_stops_on_a_signal_the_moment_it_is_ready() -> None:
+    """Ctrl-C right after the ready line (while the next lines print) stops it cleanly: the
+    handler is in place before the line, so nothing escapes to hang the interpreter."""
+    env = {**os.environ, "NCLOUD_ACCESS_KEY": "cli-ak", "NCLOUD_SECRET_KEY": "cli-sk-not-printed"}
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "--port", "0"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert "Secret Manager emulator on" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
 
 
 def test_emulator_refuses_to_start_without_credentials() -> None:
