@@ -218,14 +218,7 @@ class _Checker:
         self.add("secret", status, "; ".join([base, *notes]))
 
     def trigger_actions(self, trigger_id: str) -> list[str] | None:
-        try:
-            triggers = self.client.list_triggers()
-        except NcpError:
-            return None
-        for trigger in triggers:
-            if trigger.id == trigger_id:
-                return [a.name for a in trigger.actions]
-        return []
+        return trigger_actions(self.client, trigger_id)
 
     def params(self, detail: SecretDetail) -> None:
         """Where ``target`` and ``policy`` come from; a parameter the action would refuse
@@ -387,6 +380,19 @@ class _Checker:
                 if name not in done:
                     self.add(name, CheckStatus.SKIP, "not checked: an earlier check failed")
         return self.lines
+
+
+def trigger_actions(client: SecretManagerClient, trigger_id: str) -> list[str] | None:
+    """The actions the secret's trigger runs (Get Trigger List), ``[]`` for none, ``None``
+    when the list cannot be read: which deployed parameters a rotation of it uses."""
+    try:
+        triggers = client.list_triggers()
+    except NcpError:
+        return None
+    for trigger in triggers:
+        if trigger.id == trigger_id:
+            return [a.name for a in trigger.actions]
+    return []
 
 
 def run_check(

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation import logs
-from rotation.check import CheckStatus
+from rotation.check import CheckStatus, trigger_actions
 from rotation.cli import advice
 from rotation.cli import params as action_params
 from rotation.cli.activations import (
@@ -616,16 +616,7 @@ def _deployed_settings(
     deployed action would use for this secret (its ``bySecretId`` entry included), as
     ``check`` reads them: finishing a job with other settings could complete it on a
     system the rotation never touched. When they cannot be read, refuse."""
-    actions: list[str] | None = []
-    if detail.trigger is not None:
-        try:
-            actions = next(
-                ([a.name for a in t.actions] for t in client.list_triggers()
-                 if t.id == detail.trigger.id),
-                [],
-            )
-        except NcpError:
-            actions = None
+    actions = trigger_actions(client, detail.trigger.id) if detail.trigger is not None else []
     found = action_params.deployed_source(lambda: functions_client(opts), opts.action)(
         detail, actions
     )
